@@ -1,0 +1,1 @@
+//! Request authentication: AWS SigV4 (service `iot`) and bearer tokens.

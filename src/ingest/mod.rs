@@ -1,0 +1,1 @@
+//! Ingestion: device reports (MQTT and HTTP) and cloud-side batches become datapoints.
