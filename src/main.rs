@@ -1,5 +1,6 @@
 //! The `thingward` binary: the service (`thingward serve`) and its batch commands.
 
+mod api;
 mod auth;
 mod ingest;
 

@@ -1,0 +1,106 @@
+//! `ApiError`: the one place where failures become HTTP responses in the AWS rest-json error
+//! shape (`x-amzn-ErrorType` header, `{"__type", "message"}` body, AWS's status codes).
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Every error the HTTP API can return.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    /// 400 `InvalidRequestException`: the request breaks a rule; the message says which.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 404 `ResourceNotFoundException`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `ResourceAlreadyExistsException`.
+    #[error("{message}")]
+    AlreadyExists {
+        /// What is wrong.
+        message: String,
+        /// The existing resource's id.
+        resource_id: String,
+        /// The existing resource's ARN.
+        resource_arn: String,
+    },
+    /// 409 `VersionConflictException`.
+    #[error("{0}")]
+    VersionConflict(String),
+    /// 410 `LimitExceededException`.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// 403: missing or wrong credentials; `error_type` is the AWS code
+    /// (`MissingAuthenticationTokenException`, `InvalidSignatureException`, …).
+    #[error("{message}")]
+    Forbidden {
+        /// The AWS error code.
+        error_type: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// 413 `PayloadTooLargeException`: the body is over the limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 503 `ServiceUnavailableException`: shutting down or overloaded; retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500 `InternalFailureException`: the detail is logged, never sent.
+    #[error("internal failure: {0}")]
+    Internal(String),
+}
+
+/// The internal error text of a 500, attached to the response for the logging middleware.
+#[derive(Debug, Clone)]
+pub(crate) struct InternalErrorDetail(pub(crate) String);
+
+impl ApiError {
+    /// Wraps any error as an internal failure.
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+
+    fn status_and_type(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequestException"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+            Self::AlreadyExists { .. } => (StatusCode::CONFLICT, "ResourceAlreadyExistsException"),
+            Self::VersionConflict(_) => (StatusCode::CONFLICT, "VersionConflictException"),
+            Self::LimitExceeded(_) => (StatusCode::GONE, "LimitExceededException"),
+            Self::Forbidden { error_type, .. } => (StatusCode::FORBIDDEN, error_type),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailureException"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error_type) = self.status_and_type();
+        let mut body = serde_json::json!({ "__type": error_type });
+        let detail = match &self {
+            Self::Internal(detail) => {
+                body["message"] = "An internal error occurred; see the server log".into();
+                Some(InternalErrorDetail(detail.clone()))
+            }
+            Self::AlreadyExists { message, resource_id, resource_arn } => {
+                body["message"] = message.clone().into();
+                body["resourceId"] = resource_id.clone().into();
+                body["resourceArn"] = resource_arn.clone().into();
+                None
+            }
+            other => {
+                body["message"] = other.to_string().into();
+                None
+            }
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(error_type));
+        if let Some(detail) = detail {
+            response.extensions_mut().insert(detail);
+        }
+        response
+    }
+}
