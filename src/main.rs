@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod store;
 mod ingest;
 
 fn main() {}

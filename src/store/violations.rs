@@ -1,0 +1,280 @@
+//! Violations: the active ones (one per thing, profile and behavior) and their event history.
+
+use super::{Store, StoreError};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use thingward_models::behavior::{Behavior, BehaviorCriteriaType};
+use thingward_models::time::EpochMillis;
+use thingward_models::value::MetricValue;
+use thingward_models::violation::{
+    ActiveViolation, VerificationState, ViolationEvent, ViolationEventType,
+};
+
+/// What happened to a violation, to be recorded.
+#[derive(Debug, Clone)]
+pub(crate) enum ViolationChange {
+    /// The behavior went into alarm: a new active violation and an `in-alarm` event.
+    Open,
+    /// Another violating datapoint while in alarm: update the last value and time.
+    Touch,
+    /// The alarm ended (`alarm-cleared` or `alarm-invalidated`).
+    Close(ViolationEventType),
+}
+
+/// One change to record.
+#[derive(Debug, Clone)]
+pub(crate) struct ViolationRecord {
+    pub(crate) thing: String,
+    pub(crate) profile: String,
+    pub(crate) behavior: Behavior,
+    pub(crate) change: ViolationChange,
+    pub(crate) value: Option<MetricValue>,
+    pub(crate) at: EpochMillis,
+}
+
+/// Filters of ListActiveViolations.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ViolationFilter {
+    pub(crate) thing: Option<String>,
+    pub(crate) profile: Option<String>,
+    pub(crate) criteria_type: Option<BehaviorCriteriaType>,
+    pub(crate) suppressed: Option<bool>,
+    pub(crate) verification: Option<VerificationState>,
+}
+
+/// Filters of ListViolationEvents.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EventFilter {
+    pub(crate) common: ViolationFilter,
+    pub(crate) start_ms: EpochMillis,
+    pub(crate) end_ms: EpochMillis,
+}
+
+fn where_clause(f: &ViolationFilter, args: &mut Vec<SqlValue>) -> String {
+    let mut conds = Vec::new();
+    let mut push = |cond: &str, v: SqlValue| {
+        args.push(v);
+        conds.push(format!("{cond} ?{}", args.len()));
+    };
+    if let Some(t) = &f.thing {
+        push("thing =", SqlValue::Text(t.clone()));
+    }
+    if let Some(p) = &f.profile {
+        push("profile =", SqlValue::Text(p.clone()));
+    }
+    if let Some(c) = f.criteria_type {
+        push("criteria_type =", SqlValue::Text(c.as_str().into()));
+    }
+    if let Some(s) = f.suppressed {
+        push("suppressed =", SqlValue::Integer(i64::from(s)));
+    }
+    if let Some(v) = f.verification {
+        push("verification_state =", SqlValue::Text(v.as_str().into()));
+    }
+    if conds.is_empty() { "1 = 1".into() } else { conds.join(" AND ") }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Option<T>, StoreError> {
+    Ok(s.map(|s| serde_json::from_str(&s)).transpose()?)
+}
+
+type ActiveRow = (String, String, String, String, Option<String>, Option<i64>, i64, Option<String>, Option<String>);
+
+fn active_row(r: &Row<'_>) -> rusqlite::Result<ActiveRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn active_from(row: ActiveRow) -> Result<ActiveViolation, StoreError> {
+    let (violation_id, thing_name, security_profile_name, behavior, last_value, last_ms, start_ms, vstate, vdesc) = row;
+    Ok(ActiveViolation {
+        violation_id,
+        thing_name,
+        security_profile_name,
+        behavior: serde_json::from_str(&behavior)?,
+        last_violation_value: parse_json(last_value)?,
+        violation_event_additional_info: None,
+        verification_state: vstate.as_deref().and_then(VerificationState::parse),
+        verification_state_description: vdesc,
+        last_violation_time: last_ms,
+        violation_start_time: start_ms,
+    })
+}
+
+type EventRow = (String, String, String, String, Option<String>, String, i64, Option<String>, Option<String>);
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn event_from(row: EventRow) -> Result<ViolationEvent, StoreError> {
+    let (violation_id, thing_name, security_profile_name, behavior, value, kind, at, vstate, vdesc) = row;
+    Ok(ViolationEvent {
+        violation_id,
+        thing_name,
+        security_profile_name,
+        behavior: serde_json::from_str(&behavior)?,
+        metric_value: parse_json(value)?,
+        violation_event_additional_info: None,
+        violation_event_type: ViolationEventType::parse(&kind).unwrap_or(ViolationEventType::InAlarm),
+        verification_state: vstate.as_deref().and_then(VerificationState::parse),
+        verification_state_description: vdesc,
+        violation_event_time: at,
+    })
+}
+
+impl Store {
+    /// Records a batch of violation changes in one transaction; returns the violation ids of
+    /// the changes, in order (None for a Touch/Close with no matching active violation).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn violations_apply(
+        &self,
+        records: &[ViolationRecord],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut ids = Vec::with_capacity(records.len());
+            for r in records {
+                let behavior_json = serde_json::to_string(&r.behavior)?;
+                let value_json = r.value.as_ref().map(serde_json::to_string).transpose()?;
+                let criteria = r.behavior.criteria_type().map(BehaviorCriteriaType::as_str);
+                let suppressed = r.behavior.suppressed();
+                let existing: Option<(String, Option<String>, Option<String>)> = tx
+                    .query_row(
+                        "SELECT violation_id, verification_state, verification_description FROM active_violations WHERE thing = ?1 AND profile = ?2 AND behavior_name = ?3",
+                        params![r.thing, r.profile, r.behavior.name],
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .optional()?;
+                let (id, event) = match (&r.change, existing) {
+                    (ViolationChange::Open, Some((id, _, _))) | (ViolationChange::Touch, Some((id, _, _))) => {
+                        tx.execute(
+                            "UPDATE active_violations SET last_value = ?2, last_violation_ms = ?3 WHERE violation_id = ?1",
+                            params![id, value_json, r.at],
+                        )?;
+                        (Some(id), None)
+                    }
+                    (ViolationChange::Open, None) => {
+                        let id = uuid::Uuid::new_v4().simple().to_string();
+                        tx.execute(
+                            "INSERT INTO active_violations (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, last_value, last_violation_ms, start_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                            params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, r.at],
+                        )?;
+                        (Some(id.clone()), Some((id, ViolationEventType::InAlarm, None, None)))
+                    }
+                    (ViolationChange::Touch, None) | (ViolationChange::Close(_), None) => (None, None),
+                    (ViolationChange::Close(kind), Some((id, vstate, vdesc))) => {
+                        tx.execute("DELETE FROM active_violations WHERE violation_id = ?1", [&id])?;
+                        (Some(id.clone()), Some((id, *kind, vstate, vdesc)))
+                    }
+                };
+                if let Some((id, kind, vstate, vdesc)) = event {
+                    tx.execute(
+                        "INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, metric_value, event_type, event_ms, verification_state, verification_description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, kind.as_str(), r.at, vstate, vdesc],
+                    )?;
+                }
+                ids.push(id);
+            }
+            tx.commit()?;
+            Ok(ids)
+        })
+    }
+
+    /// Active violations matching `f`, newest first, `offset`/`limit` paged.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn violations_active(
+        &self,
+        f: &ViolationFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<ActiveViolation>, StoreError> {
+        let mut args = Vec::new();
+        let cond = where_clause(f, &mut args);
+        let sql = format!(
+            "SELECT violation_id, thing, profile, behavior, last_value, last_violation_ms, start_ms, verification_state, verification_description FROM active_violations WHERE {cond} ORDER BY start_ms DESC, violation_id LIMIT {limit} OFFSET {offset}"
+        );
+        self.with(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), active_row)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(active_from(row?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every active violation's key and last time, to restore alarm state at start-up.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn violations_active_keys(&self) -> Result<Vec<(String, String, String, EpochMillis)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT thing, profile, behavior_name, COALESCE(last_violation_ms, start_ms) FROM active_violations",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Violation events matching `f` in [start, end], oldest first, paged.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn violation_events(
+        &self,
+        f: &EventFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<ViolationEvent>, StoreError> {
+        let mut args = Vec::new();
+        let cond = where_clause(&f.common, &mut args);
+        args.push(SqlValue::Integer(f.start_ms));
+        args.push(SqlValue::Integer(f.end_ms));
+        let n = args.len();
+        let sql = format!(
+            "SELECT violation_id, thing, profile, behavior, metric_value, event_type, event_ms, verification_state, verification_description FROM violation_events WHERE {cond} AND event_ms >= ?{} AND event_ms <= ?{n} ORDER BY event_ms, seq LIMIT {limit} OFFSET {offset}",
+            n - 1
+        );
+        self.with(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), event_row)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(event_from(row?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Sets the verification state on a violation (active or not) and all its events; returns
+    /// false when no such violation id exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn verification_set(
+        &self,
+        violation_id: &str,
+        state: VerificationState,
+        description: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let a = tx.execute(
+                "UPDATE active_violations SET verification_state = ?2, verification_description = ?3 WHERE violation_id = ?1",
+                params![violation_id, state.as_str(), description],
+            )?;
+            let e = tx.execute(
+                "UPDATE violation_events SET verification_state = ?2, verification_description = ?3 WHERE violation_id = ?1",
+                params![violation_id, state.as_str(), description],
+            )?;
+            tx.commit()?;
+            Ok(a + e > 0)
+        })
+    }
+}
