@@ -1,3 +1,100 @@
-//! The HTTP API: AWS Device Defender operations at AWS's paths and shapes, plus thingward's own.
+//! The HTTP API: AWS Device Defender operations at AWS's paths and shapes, thingward's
+//! ingestion endpoints and health. Handlers live beside their routes, one module per resource.
 
 pub(crate) mod error;
+mod extract;
+mod ingest;
+mod profiles;
+mod registry;
+mod violations;
+
+use crate::auth::{Authenticator, require_auth};
+use crate::detect::Detect;
+use crate::store::Store;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use error::{ApiError, InternalErrorDetail};
+use std::sync::Arc;
+use thingward_history::History;
+
+/// Everything a handler needs.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) detect: Arc<Detect>,
+    pub(crate) history: Arc<History>,
+    /// The region used in ARNs.
+    pub(crate) region: Arc<str>,
+    /// The account id used in ARNs.
+    pub(crate) account: Arc<str>,
+    /// The largest device report accepted, in bytes.
+    pub(crate) max_report_bytes: usize,
+}
+
+impl AppState {
+    /// An ARN for `resource` (`securityprofile/p`, `custommetric/m`, …).
+    pub(crate) fn arn(&self, resource: &str) -> String {
+        format!("arn:aws:iot:{}:{}:{resource}", self.region, self.account)
+    }
+
+    /// Re-reads Detect's configuration after a change.
+    ///
+    /// # Errors
+    /// An internal failure when the reload fails.
+    pub(crate) fn reload(&self) -> Result<(), ApiError> {
+        self.detect.reload().map_err(ApiError::internal)
+    }
+}
+
+/// The whole application: API routes behind authentication, plus the health probe.
+pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .merge(profiles::routes())
+        .merge(registry::routes())
+        .merge(violations::routes())
+        .merge(ingest::routes())
+        .layer(middleware::from_fn_with_state(auth, require_auth))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
+    Router::new()
+        .route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .merge(api)
+        .fallback(|| async { ApiError::NotFound("No such operation".into()) })
+        .with_state(state)
+        .layer(middleware::from_fn(request_id_and_log))
+}
+
+/// Gives every response an `x-amzn-RequestId`, and logs internal errors (their detail never
+/// reaches the client).
+async fn request_id_and_log(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut response = next.run(request).await;
+    if let Some(detail) = response.extensions().get::<InternalErrorDetail>() {
+        tracing::error!(request_id = %id, %method, %path, error = %detail.0, "Request failed");
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    response
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<thingward_models::names::NameError> for ApiError {
+    fn from(e: thingward_models::names::NameError) -> Self {
+        ApiError::InvalidRequest(e.to_string())
+    }
+}
+
+/// An empty `{}` response body.
+pub(crate) fn empty() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({}))
+}

@@ -1,0 +1,164 @@
+//! Request extractors that fail in the AWS error shape: JSON bodies, query parameters, paging.
+
+use super::error::ApiError;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use thingward_models::time::{EpochMillis, parse_query_timestamp};
+
+/// A JSON body; a missing or malformed body is an `InvalidRequestException` naming the problem.
+/// An empty body is read as `{}` (botocore sends none when no member is set).
+#[derive(Debug)]
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("The request body is over the size limit".into())
+            } else {
+                ApiError::InvalidRequest(format!("Could not read the request body: {e}"))
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::InvalidRequest(format!("Malformed request body: {e}")))
+    }
+}
+
+/// The query string as a map, with typed accessors that validate.
+#[derive(Debug, Default)]
+pub(crate) struct QueryMap(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        let map: HashMap<String, String> = serde_urlencoded_pairs(q)?;
+        Ok(Self(map))
+    }
+}
+
+fn serde_urlencoded_pairs(q: &str) -> Result<HashMap<String, String>, ApiError> {
+    let mut map = HashMap::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| ApiError::InvalidRequest("Query string is not UTF-8".into()))
+        };
+        map.insert(decode(k)?, decode(v)?);
+    }
+    Ok(map)
+}
+
+impl QueryMap {
+    /// A string parameter.
+    pub(crate) fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A required string parameter.
+    ///
+    /// # Errors
+    /// When absent.
+    pub(crate) fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.str(name)
+            .ok_or_else(|| ApiError::InvalidRequest(format!("Query parameter {name} is required")))
+    }
+
+    /// A boolean parameter (`true`/`false`).
+    ///
+    /// # Errors
+    /// When present but not a boolean.
+    pub(crate) fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.str(name)
+            .map(|v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::InvalidRequest(format!("{name} must be true or false, got '{v}'"))),
+            })
+            .transpose()
+    }
+
+    /// An integer parameter within `range`.
+    ///
+    /// # Errors
+    /// When present but not an integer in range.
+    pub(crate) fn int(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, ApiError> {
+        self.str(name)
+            .map(|v| {
+                v.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                    ApiError::InvalidRequest(format!(
+                        "{name} must be an integer in {}..{}, got '{v}'",
+                        range.start(),
+                        range.end()
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// A timestamp parameter (ISO-8601, as botocore sends it).
+    ///
+    /// # Errors
+    /// When present but not a timestamp.
+    pub(crate) fn time(&self, name: &str) -> Result<Option<EpochMillis>, ApiError> {
+        self.str(name)
+            .map(|v| parse_query_timestamp(v).map_err(|e| ApiError::InvalidRequest(format!("{name}: {e}"))))
+            .transpose()
+    }
+
+    /// The paging parameters `nextToken` and `maxResults` (`max` is the shape's upper bound).
+    ///
+    /// # Errors
+    /// A malformed token or an out-of-range page size.
+    pub(crate) fn page(&self, default: usize, max: i64) -> Result<Page, ApiError> {
+        let limit = self.int("maxResults", 1..=max)?.map_or(default, |n| n as usize);
+        let offset = match self.str("nextToken") {
+            None | Some("") => 0,
+            Some(t) => t
+                .strip_prefix("o")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid nextToken '{t}'")))?,
+        };
+        Ok(Page { offset, limit })
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    pub(crate) offset: usize,
+    pub(crate) limit: usize,
+}
+
+impl Page {
+    /// Cuts `items` (everything from `offset` on, or the whole list when `whole`) to one page
+    /// and returns it with the token of the next page, if any.
+    pub(crate) fn slice<T>(self, mut items: Vec<T>) -> (Vec<T>, Option<String>) {
+        let rest = items.split_off(self.offset.min(items.len()));
+        self.cut(rest)
+    }
+
+    /// Like `slice` for items already starting at `offset` (fetched with `limit + 1`).
+    pub(crate) fn cut<T>(self, mut items: Vec<T>) -> (Vec<T>, Option<String>) {
+        if items.len() > self.limit {
+            items.truncate(self.limit);
+            (items, Some(format!("o{}", self.offset + self.limit)))
+        } else {
+            (items, None)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! thingward's own ingestion endpoints: one device report per thing (JSON or CBOR, the same
+//! bytes a device publishes over MQTT) and batches of cloud-side and custom metrics.
+
+use super::{AppState, error::ApiError};
+use crate::detect::{BatchRejection, DetectError, ReportRejection};
+use crate::ingest::report::Format;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value as JsonValue, json};
+use thingward_models::ThingName;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/thingward/v1/things/{thing}/report", post(report_create))
+        .route("/thingward/v1/metrics", post(batch_create))
+}
+
+fn failed(e: DetectError) -> ApiError {
+    match e {
+        DetectError::CommitterGone => ApiError::Unavailable("thingward is shutting down; retry".into()),
+        other => ApiError::internal(other),
+    }
+}
+
+async fn report_create(
+    State(state): State<AppState>,
+    Path(thing): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<JsonValue>, ApiError> {
+    let thing = ThingName::try_from(thing)?;
+    let cbor = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/cbor"));
+    let format = if cbor { Format::Cbor } else { Format::Json };
+    match state.detect.ingest_report(&thing, &body, format, state.max_report_bytes).await {
+        Ok(report_id) => Ok(Json(json!({
+            "thingName": thing.as_str(),
+            "reportId": report_id,
+            "status": "ACCEPTED",
+        }))),
+        Err(ReportRejection::Invalid(report_id, e)) => Err(ApiError::InvalidRequest(match report_id {
+            Some(id) => format!("Report {id} rejected ({}): {e}", e.code()),
+            None => format!("Report rejected ({}): {e}", e.code()),
+        })),
+        Err(ReportRejection::Failed(e)) => Err(failed(e)),
+    }
+}
+
+async fn batch_create(State(state): State<AppState>, body: Bytes) -> Result<Json<JsonValue>, ApiError> {
+    match state.detect.ingest_batch(&body).await {
+        Ok(outcome) => Ok(Json(json!({
+            "accepted": outcome.datapoints,
+            "violationEvents": outcome.violation_events,
+        }))),
+        Err(BatchRejection::Invalid(e)) => Err(ApiError::InvalidRequest(e.to_string())),
+        Err(BatchRejection::Failed(e)) => Err(failed(e)),
+    }
+}

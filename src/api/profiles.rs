@@ -1,0 +1,421 @@
+//! Security profiles: Create/Describe/Update/Delete/List, attach/detach targets, validate.
+
+use super::extract::{ApiJson, QueryMap};
+use super::{AppState, empty, error::ApiError};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value as JsonValue, json};
+use std::collections::BTreeMap;
+use thingward_models::behavior::{Behavior, validate_behaviors};
+use thingward_models::names::{check_printable, check_resource_name};
+use thingward_models::profile::{AlertTarget, MetricToRetain, MetricsExportConfig, SecurityProfile, Target};
+
+/// At most this many profiles may be attached to one target (AWS's limit).
+const MAX_PROFILES_PER_TARGET: usize = 5;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/security-profiles", get(profiles_list))
+        .route(
+            "/security-profiles/{name}",
+            post(profile_create).get(profile_describe).patch(profile_update).delete(profile_delete),
+        )
+        .route(
+            "/security-profiles/{name}/targets",
+            get(targets_list).put(target_attach).delete(target_detach),
+        )
+        .route("/security-profiles-for-target", get(profiles_for_target))
+        .route("/security-profile-behaviors/validate", post(behaviors_validate))
+}
+
+/// The members Create and Update share.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileBody {
+    security_profile_description: Option<String>,
+    behaviors: Option<Vec<Behavior>>,
+    alert_targets: Option<BTreeMap<String, AlertTarget>>,
+    additional_metrics_to_retain: Option<Vec<String>>,
+    additional_metrics_to_retain_v2: Option<Vec<MetricToRetain>>,
+    metrics_export_config: Option<MetricsExportConfig>,
+    tags: Option<JsonValue>,
+    #[serde(default)]
+    delete_behaviors: bool,
+    #[serde(default)]
+    delete_alert_targets: bool,
+    #[serde(default)]
+    delete_additional_metrics_to_retain: bool,
+    #[serde(default)]
+    delete_metrics_export_config: bool,
+}
+
+/// Checks a complete profile against every rule; the message lists all problems.
+fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiError> {
+    let view = state.detect.view().map_err(ApiError::internal)?;
+    let mut errors = Vec::new();
+    if let Some(d) = &p.security_profile_description {
+        if let Err(e) = check_printable("securityProfileDescription", d, 1000) {
+            errors.push(e.to_string());
+        }
+    }
+    errors.extend(validate_behaviors(&p.behaviors, view.as_ref()));
+    for (kind, target) in p.alert_targets.iter().flatten() {
+        if kind != "SNS" {
+            errors.push(format!("alertTargets key must be SNS, got '{kind}'"));
+        }
+        if !(20..=2048).contains(&target.role_arn.len()) {
+            errors.push("alertTargets roleArn must be 20..2048 characters".into());
+        }
+    }
+    for m in p.additional_metrics_to_retain_v2.iter().flatten() {
+        if let thingward_models::Metric::Custom(name) = &m.metric {
+            if view.custom_type(name).is_none() {
+                errors.push(format!("additionalMetricsToRetainV2: custom metric '{name}' does not exist"));
+            }
+        }
+        if let Some(dim) = &m.metric_dimension {
+            if !m.metric.supports_dimension() {
+                errors.push(format!("additionalMetricsToRetainV2: metric '{}' does not accept a dimension", m.metric));
+            } else if !thingward_models::behavior::BehaviorContext::dimension_exists(view.as_ref(), &dim.dimension_name) {
+                errors.push(format!("additionalMetricsToRetainV2: dimension '{}' does not exist", dim.dimension_name));
+            }
+        }
+    }
+    for m in p.additional_metrics_to_retain.iter().flatten() {
+        if let Err(e) = m.parse::<thingward_models::Metric>() {
+            errors.push(format!("additionalMetricsToRetain: {e}"));
+        }
+    }
+    let exports = p.behaviors.iter().any(|b| b.export_metric == Some(true))
+        || p.additional_metrics_to_retain_v2.iter().flatten().any(|m| m.export_metric == Some(true));
+    match &p.metrics_export_config {
+        Some(c) => {
+            if !(1..=512).contains(&c.mqtt_topic.len()) {
+                errors.push("metricsExportConfig.mqttTopic must be 1..512 characters".into());
+            }
+            if !(20..=2048).contains(&c.role_arn.len()) {
+                errors.push("metricsExportConfig.roleArn must be 20..2048 characters".into());
+            }
+        }
+        None if exports => errors.push("exportMetric needs metricsExportConfig on the profile".into()),
+        None => {}
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::InvalidRequest(errors.join("; "))) }
+}
+
+async fn profile_create(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<ProfileBody>,
+) -> Result<Json<JsonValue>, ApiError> {
+    check_resource_name("securityProfileName", &name)?;
+    let now = state.detect.now();
+    let arn = state.arn(&format!("securityprofile/{name}"));
+    let profile = SecurityProfile {
+        security_profile_name: name.clone(),
+        security_profile_arn: arn.clone(),
+        security_profile_description: body.security_profile_description,
+        behaviors: body.behaviors.unwrap_or_default(),
+        alert_targets: body.alert_targets,
+        additional_metrics_to_retain: body.additional_metrics_to_retain,
+        additional_metrics_to_retain_v2: body.additional_metrics_to_retain_v2,
+        version: 1,
+        creation_date: now,
+        last_modified_date: now,
+        metrics_export_config: body.metrics_export_config,
+    };
+    validate_profile(&state, &profile)?;
+    if !state.store.profile_insert(&profile, body.tags.as_ref())? {
+        return Err(ApiError::AlreadyExists {
+            message: format!("Security profile '{name}' already exists"),
+            resource_id: name,
+            resource_arn: arn,
+        });
+    }
+    state.reload()?;
+    Ok(Json(json!({ "securityProfileName": name, "securityProfileArn": arn })))
+}
+
+async fn profile_describe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<SecurityProfile>, ApiError> {
+    check_resource_name("securityProfileName", &name)?;
+    state.store.profile_get(&name)?.map(Json).ok_or_else(|| not_found(&name))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("Security profile '{name}' does not exist"))
+}
+
+fn expected_version(q: &QueryMap) -> Result<Option<i64>, ApiError> {
+    q.int("expectedVersion", i64::MIN..=i64::MAX)
+}
+
+async fn profile_update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryMap,
+    ApiJson(body): ApiJson<ProfileBody>,
+) -> Result<Json<SecurityProfile>, ApiError> {
+    check_resource_name("securityProfileName", &name)?;
+    let expected = expected_version(&q)?;
+    for (flag, value_given, field) in [
+        (body.delete_behaviors, body.behaviors.is_some(), "behaviors"),
+        (body.delete_alert_targets, body.alert_targets.is_some(), "alertTargets"),
+        (
+            body.delete_additional_metrics_to_retain,
+            body.additional_metrics_to_retain.is_some() || body.additional_metrics_to_retain_v2.is_some(),
+            "additionalMetricsToRetain",
+        ),
+        (body.delete_metrics_export_config, body.metrics_export_config.is_some(), "metricsExportConfig"),
+    ] {
+        if flag && value_given {
+            return Err(ApiError::InvalidRequest(format!(
+                "Cannot both set {field} and delete it in one update"
+            )));
+        }
+    }
+    let now = state.detect.now();
+    let updated = state
+        .store
+        .profile_update(&name, |mut p| {
+            if let Some(v) = expected {
+                if v != p.version {
+                    return Err(ApiError::VersionConflict(format!(
+                        "Expected version {v} but security profile '{name}' is at version {}",
+                        p.version
+                    )));
+                }
+            }
+            if let Some(d) = body.security_profile_description {
+                p.security_profile_description = Some(d);
+            }
+            if let Some(b) = body.behaviors {
+                p.behaviors = b;
+            }
+            if body.delete_behaviors {
+                p.behaviors.clear();
+            }
+            if let Some(t) = body.alert_targets {
+                p.alert_targets = Some(t);
+            }
+            if body.delete_alert_targets {
+                p.alert_targets = None;
+            }
+            if let Some(m) = body.additional_metrics_to_retain {
+                p.additional_metrics_to_retain = Some(m);
+            }
+            if let Some(m) = body.additional_metrics_to_retain_v2 {
+                p.additional_metrics_to_retain_v2 = Some(m);
+            }
+            if body.delete_additional_metrics_to_retain {
+                p.additional_metrics_to_retain = None;
+                p.additional_metrics_to_retain_v2 = None;
+            }
+            if let Some(c) = body.metrics_export_config {
+                p.metrics_export_config = Some(c);
+            }
+            if body.delete_metrics_export_config {
+                p.metrics_export_config = None;
+            }
+            validate_profile(&state, &p)?;
+            p.version += 1;
+            p.last_modified_date = now;
+            Ok(p)
+        })?
+        .ok_or_else(|| not_found(&name))?;
+    state.reload()?;
+    Ok(Json(updated))
+}
+
+async fn profile_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
+    check_resource_name("securityProfileName", &name)?;
+    if let Some(v) = expected_version(&q)? {
+        if let Some(p) = state.store.profile_get(&name)? {
+            if p.version != v {
+                return Err(ApiError::VersionConflict(format!(
+                    "Expected version {v} but security profile '{name}' is at version {}",
+                    p.version
+                )));
+            }
+        }
+    }
+    // AWS models no ResourceNotFound here: deleting an unknown profile succeeds.
+    if state.store.profile_delete(&name)?.is_some() {
+        state.reload()?;
+    }
+    Ok(empty())
+}
+
+async fn profiles_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+    let page = q.page(100, 250)?;
+    let dimension = q.str("dimensionName");
+    let metric = q.str("metricName");
+    if dimension.is_some() && metric.is_some() {
+        return Err(ApiError::InvalidRequest("dimensionName and metricName are mutually exclusive".into()));
+    }
+    if let Some(d) = dimension {
+        if state.store.dimension_get(d)?.is_none() {
+            return Err(ApiError::NotFound(format!("Dimension '{d}' does not exist")));
+        }
+    }
+    if let Some(m) = metric {
+        if state.store.custom_metric_get(m)?.is_none() {
+            return Err(ApiError::NotFound(format!("Custom metric '{m}' does not exist")));
+        }
+    }
+    let profiles: Vec<JsonValue> = state
+        .store
+        .profiles_all()?
+        .into_iter()
+        .filter(|p| {
+            dimension.is_none_or(|d| profile_uses_dimension(p, d))
+                && metric.is_none_or(|m| profile_uses_metric(p, m))
+        })
+        .map(|p| json!({ "name": p.security_profile_name, "arn": p.security_profile_arn }))
+        .collect();
+    let (items, next) = page.slice(profiles);
+    Ok(Json(json!({ "securityProfileIdentifiers": items, "nextToken": next })))
+}
+
+/// Whether a profile refers to dimension `d` (in a behavior or a retained metric).
+pub(super) fn profile_uses_dimension(p: &SecurityProfile, d: &str) -> bool {
+    p.behaviors.iter().any(|b| b.metric_dimension.as_ref().is_some_and(|m| m.dimension_name == d))
+        || p.additional_metrics_to_retain_v2
+            .iter()
+            .flatten()
+            .any(|m| m.metric_dimension.as_ref().is_some_and(|m| m.dimension_name == d))
+}
+
+/// Whether a profile refers to custom metric `m`.
+pub(super) fn profile_uses_metric(p: &SecurityProfile, m: &str) -> bool {
+    let metric = thingward_models::Metric::Custom(m.to_owned());
+    p.behaviors.iter().any(|b| b.metric.as_ref() == Some(&metric))
+        || p.additional_metrics_to_retain_v2.iter().flatten().any(|r| r.metric == metric)
+}
+
+fn target_from_query(q: &QueryMap) -> Result<Target, ApiError> {
+    Target::parse_arn(q.required("securityProfileTargetArn")?).map_err(|e| ApiError::InvalidRequest(e.to_string()))
+}
+
+async fn target_attach(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
+    check_resource_name("securityProfileName", &name)?;
+    let target = target_from_query(&q)?;
+    if state.store.profile_get(&name)?.is_none() {
+        return Err(not_found(&name));
+    }
+    if let Target::ThingGroup(g) = &target {
+        if state.store.group_get(g)?.is_none() {
+            return Err(ApiError::NotFound(format!("Thing group '{g}' does not exist")));
+        }
+    }
+    let attached = state.store.attachments_all()?;
+    let on_target = attached.iter().filter(|(p, t)| t == &target && p != &name).count();
+    if on_target >= MAX_PROFILES_PER_TARGET {
+        return Err(ApiError::LimitExceeded(format!(
+            "Target {target} already has {MAX_PROFILES_PER_TARGET} security profiles attached"
+        )));
+    }
+    if state.store.target_attach(&name, &target)? {
+        state.reload()?;
+    }
+    Ok(empty())
+}
+
+async fn target_detach(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
+    check_resource_name("securityProfileName", &name)?;
+    let target = target_from_query(&q)?;
+    if !state.store.target_detach(&name, &target)? {
+        return Err(ApiError::NotFound(format!(
+            "Security profile '{name}' is not attached to {target}"
+        )));
+    }
+    state.reload()?;
+    Ok(empty())
+}
+
+async fn targets_list(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
+    check_resource_name("securityProfileName", &name)?;
+    let page = q.page(100, 250)?;
+    if state.store.profile_get(&name)?.is_none() {
+        return Err(not_found(&name));
+    }
+    let targets: Vec<JsonValue> = state
+        .store
+        .attachments_all()?
+        .into_iter()
+        .filter(|(p, _)| p == &name)
+        .map(|(_, t)| json!({ "arn": t.arn(&state.region, &state.account) }))
+        .collect();
+    let (items, next) = page.slice(targets);
+    Ok(Json(json!({ "securityProfileTargets": items, "nextToken": next })))
+}
+
+async fn profiles_for_target(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+    let page = q.page(100, 250)?;
+    let target = target_from_query(&q)?;
+    let recursive = q.bool("recursive")?.unwrap_or(false);
+    // With recursive=true a group target also matches profiles on its ancestor groups.
+    let mut targets = vec![target.clone()];
+    if let (true, Target::ThingGroup(g)) = (recursive, &target) {
+        let mut next = state.store.group_get(g)?.and_then(|g| g.parent);
+        while let Some(parent) = next {
+            if targets.contains(&Target::ThingGroup(parent.clone())) {
+                break;
+            }
+            targets.push(Target::ThingGroup(parent.clone()));
+            next = state.store.group_get(&parent)?.and_then(|g| g.parent);
+        }
+    }
+    let mappings: Vec<JsonValue> = state
+        .store
+        .attachments_all()?
+        .into_iter()
+        .filter(|(_, t)| targets.contains(t))
+        .map(|(p, t)| {
+            json!({
+                "securityProfileIdentifier": { "name": p, "arn": state.arn(&format!("securityprofile/{p}")) },
+                "target": { "arn": t.arn(&state.region, &state.account) }
+            })
+        })
+        .collect();
+    let (items, next) = page.slice(mappings);
+    Ok(Json(json!({ "securityProfileTargetMappings": items, "nextToken": next })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ValidateBody {
+    behaviors: Option<Vec<Behavior>>,
+}
+
+async fn behaviors_validate(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ValidateBody>,
+) -> Result<Json<JsonValue>, ApiError> {
+    let behaviors = body
+        .behaviors
+        .ok_or_else(|| ApiError::InvalidRequest("behaviors is required".into()))?;
+    let view = state.detect.view().map_err(ApiError::internal)?;
+    let errors = validate_behaviors(&behaviors, view.as_ref());
+    let list: Vec<JsonValue> = errors.iter().map(|e| json!({ "errorMessage": e })).collect();
+    Ok(Json(json!({ "valid": errors.is_empty(), "validationErrors": list })))
+}

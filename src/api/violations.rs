@@ -1,0 +1,169 @@
+//! Violations (active and history), verification states, and ListMetricValues.
+
+use super::extract::{ApiJson, QueryMap};
+use super::{AppState, empty, error::ApiError};
+use crate::store::{EventFilter, ViolationFilter};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value as JsonValue, json};
+use thingward_models::behavior::{BehaviorCriteriaType, DimensionOperator};
+use thingward_models::names::check_resource_name;
+use thingward_models::time::millis_to_seconds;
+use thingward_models::violation::VerificationState;
+use thingward_models::{Metric, ThingName};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/active-violations", get(active_list))
+        .route("/violation-events", get(events_list))
+        .route("/violations/verification-state/{id}", post(verification_put))
+        .route("/metric-values", get(metric_values_list))
+}
+
+fn filter(q: &QueryMap) -> Result<ViolationFilter, ApiError> {
+    let criteria_type = q
+        .str("behaviorCriteriaType")
+        .map(|s| {
+            BehaviorCriteriaType::parse(s).ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "behaviorCriteriaType must be STATIC, STATISTICAL or MACHINE_LEARNING; got '{s}'"
+                ))
+            })
+        })
+        .transpose()?;
+    let verification = q
+        .str("verificationState")
+        .map(|s| {
+            VerificationState::parse(s).ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "verificationState must be FALSE_POSITIVE, BENIGN_POSITIVE, TRUE_POSITIVE or UNKNOWN; got '{s}'"
+                ))
+            })
+        })
+        .transpose()?;
+    if let Some(t) = q.str("thingName") {
+        ThingName::try_from(t)?;
+    }
+    if let Some(p) = q.str("securityProfileName") {
+        check_resource_name("securityProfileName", p)?;
+    }
+    Ok(ViolationFilter {
+        thing: q.str("thingName").map(str::to_owned),
+        profile: q.str("securityProfileName").map(str::to_owned),
+        criteria_type,
+        suppressed: q.bool("listSuppressedAlerts")?,
+        verification,
+    })
+}
+
+async fn active_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+    let page = q.page(100, 250)?;
+    let f = filter(&q)?;
+    let rows = state.store.violations_active(&f, page.offset, page.limit + 1)?;
+    let (items, next) = page.cut(rows);
+    Ok(Json(json!({ "activeViolations": items, "nextToken": next })))
+}
+
+async fn events_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+    let page = q.page(100, 250)?;
+    let start_ms = q.time("startTime")?.ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
+    let end_ms = q.time("endTime")?.ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
+    if end_ms < start_ms {
+        return Err(ApiError::InvalidRequest("endTime is before startTime".into()));
+    }
+    let f = EventFilter { common: filter(&q)?, start_ms, end_ms };
+    let rows = state.store.violation_events(&f, page.offset, page.limit + 1)?;
+    let (items, next) = page.cut(rows);
+    Ok(Json(json!({ "violationEvents": items, "nextToken": next })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VerificationBody {
+    verification_state: Option<String>,
+    verification_state_description: Option<String>,
+}
+
+async fn verification_put(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VerificationBody>,
+) -> Result<Json<JsonValue>, ApiError> {
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(ApiError::InvalidRequest("violationId must match [a-zA-Z0-9-]{1,128}".into()));
+    }
+    let raw = body
+        .verification_state
+        .ok_or_else(|| ApiError::InvalidRequest("verificationState is required".into()))?;
+    let vstate = VerificationState::parse(&raw)
+        .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid verificationState '{raw}'")))?;
+    if let Some(d) = &body.verification_state_description {
+        if d.len() > 1000 || d.chars().any(char::is_control) {
+            return Err(ApiError::InvalidRequest(
+                "verificationStateDescription must be at most 1000 characters without control characters".into(),
+            ));
+        }
+    }
+    if !state.store.verification_set(&id, vstate, body.verification_state_description.as_deref())? {
+        return Err(ApiError::InvalidRequest(format!("Violation '{id}' does not exist")));
+    }
+    Ok(empty())
+}
+
+async fn metric_values_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+    let page = q.page(100, 250)?;
+    let thing = ThingName::try_from(q.required("thingName")?)?;
+    let metric: Metric = q
+        .required("metricName")?
+        .parse()
+        .map_err(|e: thingward_models::metric::MetricParseError| ApiError::InvalidRequest(e.to_string()))?;
+    let start = q.time("startTime")?.ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
+    let end = q.time("endTime")?.ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
+    let retained = state.store.profiles_all()?.iter().any(|p| p.retains(&metric));
+    if !retained {
+        return Err(ApiError::InvalidRequest(format!(
+            "No security profile retains metric '{metric}': add it to a behavior or to additionalMetricsToRetainV2"
+        )));
+    }
+    let dimension = match q.str("dimensionName") {
+        Some(name) => {
+            let d = state
+                .store
+                .dimension_get(name)?
+                .ok_or_else(|| ApiError::NotFound(format!("Dimension '{name}' does not exist")))?;
+            let op = match q.str("dimensionValueOperator") {
+                None | Some("IN") => DimensionOperator::In,
+                Some("NOT_IN") => DimensionOperator::NotIn,
+                Some(o) => return Err(ApiError::InvalidRequest(format!("dimensionValueOperator must be IN or NOT_IN, got '{o}'"))),
+            };
+            Some((d.string_values, op))
+        }
+        None => None,
+    };
+    let history = state.history.clone();
+    let metric_for_query = metric.clone();
+    let thing_for_query = thing.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        history.values(&thing_for_query, &metric_for_query, start, end, usize::MAX)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let data: Vec<JsonValue> = rows
+        .into_iter()
+        .filter(|(_, topic, _)| match &dimension {
+            None => true,
+            Some((filters, op)) => {
+                let hit = topic.as_deref().is_some_and(|t| {
+                    filters.iter().any(|f| thingward_scorer::topic_matches(f, t, thing.as_str()))
+                });
+                hit == (*op == DimensionOperator::In)
+            }
+        })
+        .map(|(ts, _, v)| json!({ "timestamp": millis_to_seconds(ts), "value": v.to_metric_value(&metric) }))
+        .collect();
+    let (items, next) = page.slice(data);
+    Ok(Json(json!({ "metricDatumList": items, "nextToken": next })))
+}

@@ -1,1 +1,0 @@
-//! Request authentication: AWS SigV4 (service `iot`) and bearer tokens.

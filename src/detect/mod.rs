@@ -1,0 +1,405 @@
+//! Detect: the running Rules Detect engine. It owns the scorer's state, resolves which
+//! security profiles apply to a thing, writes accepted datapoints to the history and records
+//! alarm transitions as violations.
+//!
+//! Data flow for one batch: resolve profiles → score (rules + alarm state) → append to the
+//! history WAL (group commit) → record violation changes in SQLite → wait for the WAL fsync →
+//! acknowledge. Scoring and the WAL append happen under one lock so the WAL order is the
+//! scoring order; only the fsync wait happens outside it.
+
+mod registry_view;
+mod targeting;
+
+pub(crate) use registry_view::RegistryView;
+
+use crate::ingest::counters::{Counters, ReportIds};
+use crate::ingest::report::{self, Format, ReportError};
+use crate::store::{Store, StoreError, ViolationChange, ViolationRecord};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use targeting::Targeting;
+use thingward_history::History;
+use thingward_models::profile::SecurityProfile;
+use thingward_models::time::EpochMillis;
+use thingward_models::violation::ViolationEventType;
+use thingward_models::{Datapoint, ThingName};
+use thingward_scorer::{Change, CompiledProfile, Scorer, Transition};
+
+/// A thing silent this long has its alarms invalidated (AWS: 2 days).
+pub(crate) const SILENCE_INVALIDATES_MS: i64 = 2 * 24 * 3600 * 1000;
+
+/// Why an ingest or reload failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DetectError {
+    /// The metadata store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The history (WAL) failed: nothing was acknowledged.
+    #[error("history: {0}")]
+    History(#[from] thingward_history::Error),
+    /// A stored profile no longer compiles (a custom metric it used was removed behind its back).
+    #[error("profile '{profile}' does not compile: {source}")]
+    Compile {
+        /// The profile.
+        profile: String,
+        /// Why.
+        source: thingward_scorer::Error,
+    },
+    /// The committer went away before confirming durability (shutting down).
+    #[error("history committer stopped before the write was confirmed")]
+    CommitterGone,
+    /// The state mutex was poisoned by a panic.
+    #[error("detect state poisoned by an earlier panic")]
+    Poisoned,
+}
+
+/// What a clock is: milliseconds since the epoch, injectable for tests.
+pub(crate) type Clock = Arc<dyn Fn() -> EpochMillis + Send + Sync>;
+
+/// The system clock.
+pub(crate) fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp_millis())
+}
+
+struct Profile {
+    compiled: Arc<CompiledProfile>,
+    definition: SecurityProfile,
+}
+
+struct Inner {
+    scorer: Scorer,
+    view: Arc<RegistryView>,
+    profiles: HashMap<String, Profile>,
+    targeting: Targeting,
+    thing_profiles: HashMap<ThingName, Arc<[Arc<CompiledProfile>]>>,
+    report_ids: ReportIds,
+    counters: Counters,
+}
+
+/// The Detect engine.
+pub(crate) struct Detect {
+    store: Arc<Store>,
+    history: Arc<History>,
+    inner: Mutex<Inner>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Detect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detect").finish_non_exhaustive()
+    }
+}
+
+/// What an accepted batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IngestOutcome {
+    /// Datapoints written to the history.
+    pub(crate) datapoints: usize,
+    /// Violation events recorded (in-alarm, alarm-cleared).
+    pub(crate) violation_events: usize,
+}
+
+impl Detect {
+    /// Builds the engine from the store, restoring the alarms that were active at shutdown.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) fn open(store: Arc<Store>, history: Arc<History>, clock: Clock) -> Result<Self, DetectError> {
+        let inner = Inner {
+            scorer: Scorer::new(),
+            view: Arc::new(RegistryView::default()),
+            profiles: HashMap::new(),
+            targeting: Targeting::default(),
+            thing_profiles: HashMap::new(),
+            report_ids: ReportIds::default(),
+            counters: Counters::default(),
+        };
+        let detect = Self { store, history, inner: Mutex::new(inner), clock };
+        detect.reload()?;
+        let mut inner = detect.lock()?;
+        for (thing, profile, behavior, last) in detect.store.violations_active_keys()? {
+            if let Ok(thing) = ThingName::try_from(thing) {
+                inner.scorer.restore_alarm(&thing, &profile, &behavior, last);
+            }
+        }
+        drop(inner);
+        Ok(detect)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, DetectError> {
+        self.inner.lock().map_err(|_| DetectError::Poisoned)
+    }
+
+    /// The current time by the engine's clock.
+    pub(crate) fn now(&self) -> EpochMillis {
+        (self.clock)()
+    }
+
+    /// A snapshot of the custom-metric and dimension registry, for validation.
+    ///
+    /// # Errors
+    /// A poisoned state.
+    pub(crate) fn view(&self) -> Result<Arc<RegistryView>, DetectError> {
+        Ok(Arc::clone(&self.lock()?.view))
+    }
+
+    /// Re-reads profiles, attachments and the registry after a change through the API, and
+    /// invalidates the alarms that no longer mean anything (behavior or profile removed, thing
+    /// no longer targeted).
+    ///
+    /// # Errors
+    /// Store failures, or a stored profile that no longer compiles.
+    pub(crate) fn reload(&self) -> Result<(), DetectError> {
+        let view = Arc::new(RegistryView::load(&self.store)?);
+        let mut profiles = HashMap::new();
+        for definition in self.store.profiles_all()? {
+            let compiled = CompiledProfile::compile(&definition, view.as_ref()).map_err(|source| {
+                DetectError::Compile { profile: definition.security_profile_name.clone(), source }
+            })?;
+            profiles.insert(
+                definition.security_profile_name.clone(),
+                Profile { compiled: Arc::new(compiled), definition },
+            );
+        }
+        let targeting = Targeting::load(&self.store)?;
+        let now = self.now();
+        let mut inner = self.lock()?;
+        let mut transitions = Vec::new();
+        for (name, old) in &inner.profiles {
+            let keep: Vec<&str> = match profiles.get(name) {
+                Some(new) => old
+                    .definition
+                    .behaviors
+                    .iter()
+                    .filter(|b| new.definition.behaviors.contains(b))
+                    .map(|b| b.name.as_str())
+                    .collect(),
+                None => Vec::new(),
+            };
+            inner.scorer.invalidate_profile(name, &keep, now, &mut transitions);
+        }
+        for (thing, profile, _, _) in self.store.violations_active_keys()? {
+            if !profiles.contains_key(&profile) {
+                continue;
+            }
+            if let Ok(thing) = ThingName::try_from(thing) {
+                if !targeting.profiles_for(thing.as_str()).iter().any(|p| p == &profile) {
+                    inner.scorer.invalidate_thing(&thing, &profile, now, &mut transitions);
+                }
+            }
+        }
+        // Invalidation records need the behavior as it was: take it from the old profiles.
+        let records = records_for(&transitions, &inner.profiles);
+        inner.profiles = profiles;
+        inner.view = view;
+        inner.targeting = targeting;
+        inner.thing_profiles.clear();
+        drop(inner);
+        self.store.violations_apply(&records)?;
+        Ok(())
+    }
+
+    /// Scores and durably stores a batch of validated datapoints. Returns once the batch is on
+    /// disk (history fsync'd, violations committed).
+    ///
+    /// # Errors
+    /// Storage failures; on error nothing of the batch is acknowledged.
+    pub(crate) async fn ingest(&self, datapoints: Vec<Datapoint>) -> Result<IngestOutcome, DetectError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let outcome = {
+            let mut inner = self.lock()?;
+            self.score_and_append(&mut inner, &datapoints, tx)?
+        };
+        rx.await.map_err(|_| DetectError::CommitterGone)??;
+        Ok(outcome)
+    }
+
+    fn score_and_append(
+        &self,
+        inner: &mut Inner,
+        datapoints: &[Datapoint],
+        durable: tokio::sync::oneshot::Sender<Result<(), thingward_history::Error>>,
+    ) -> Result<IngestOutcome, DetectError> {
+        let mut transitions = Vec::new();
+        for dp in datapoints {
+            let applicable = inner.applicable(&dp.thing);
+            for profile in applicable.iter() {
+                if profile.watches(&dp.metric) {
+                    inner.scorer.observe(profile, dp, &mut transitions);
+                }
+            }
+        }
+        self.history.append(
+            datapoints,
+            Box::new(move |result| {
+                // The receiver is gone only when the request was dropped; nothing to tell then.
+                let _ = durable.send(result);
+            }),
+        )?;
+        let records = records_for(&transitions, &inner.profiles);
+        let violation_events = records
+            .iter()
+            .filter(|r| !matches!(r.change, ViolationChange::Touch))
+            .count();
+        // Recorded under the lock so that violation changes reach SQLite in scoring order.
+        self.store.violations_apply(&records)?;
+        Ok(IngestOutcome { datapoints: datapoints.len(), violation_events })
+    }
+
+    /// Parses, validates and ingests one device report for `thing`. Returns the report id on
+    /// success; on rejection the report id (when it could be read) and the reason.
+    ///
+    /// # Errors
+    /// A `ReportError` for the device, or a `DetectError` when storage failed.
+    pub(crate) async fn ingest_report(
+        &self,
+        thing: &ThingName,
+        bytes: &[u8],
+        format: Format,
+        max_bytes: usize,
+    ) -> Result<Option<i64>, ReportRejection> {
+        let report = report::parse_report(bytes, format, max_bytes)
+            .map_err(|e| ReportRejection::Invalid(e.report_id(), e))?;
+        let now = self.now();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let mut inner = self.lock().map_err(ReportRejection::Failed)?;
+            let custom = Arc::clone(&inner.view);
+            let datapoints = report
+                .datapoints(thing, now, &|name| custom.custom_type(name))
+                .map_err(|e| ReportRejection::Invalid(Some(report.report_id), e))?;
+            if !inner.report_ids.check_and_record(thing, report.report_id) {
+                return Err(ReportRejection::Invalid(
+                    Some(report.report_id),
+                    ReportError::duplicate(report.report_id),
+                ));
+            }
+            self.score_and_append(&mut inner, &datapoints, tx).map_err(ReportRejection::Failed)?;
+        }
+        rx.await
+            .map_err(|_| ReportRejection::Failed(DetectError::CommitterGone))?
+            .map_err(|e| ReportRejection::Failed(e.into()))?;
+        Ok(Some(report.report_id))
+    }
+
+    /// Parses a cloud-side / custom metrics batch (thingward's batch format) against the current
+    /// registry, converting cumulative counters to deltas, then ingests it.
+    ///
+    /// # Errors
+    /// `BatchRejection::Invalid` names the bad datapoint; `Failed` is a storage failure.
+    pub(crate) async fn ingest_batch(&self, bytes: &[u8]) -> Result<IngestOutcome, BatchRejection> {
+        let now = self.now();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let outcome = {
+            let mut inner = self.lock().map_err(BatchRejection::Failed)?;
+            let custom = Arc::clone(&inner.view);
+            let datapoints = crate::ingest::batch::parse_batch(
+                bytes,
+                now,
+                &|name| custom.custom_type(name),
+                &mut inner.counters,
+            )
+            .map_err(BatchRejection::Invalid)?;
+            self.score_and_append(&mut inner, &datapoints, tx).map_err(BatchRejection::Failed)?
+        };
+        rx.await
+            .map_err(|_| BatchRejection::Failed(DetectError::CommitterGone))?
+            .map_err(|e| BatchRejection::Failed(e.into()))?;
+        Ok(outcome)
+    }
+
+    /// Invalidates the alarms of things that have been silent for two days.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) fn sweep(&self) -> Result<usize, DetectError> {
+        let now = self.now();
+        let mut inner = self.lock()?;
+        let mut transitions = Vec::new();
+        inner.scorer.invalidate_silent(now, SILENCE_INVALIDATES_MS, &mut transitions);
+        let records = records_for(&transitions, &inner.profiles);
+        self.store.violations_apply(&records)?;
+        Ok(records.len())
+    }
+}
+
+/// Why a device report was not accepted.
+#[derive(Debug)]
+pub(crate) enum ReportRejection {
+    /// The report is invalid: tell the device (with its report id when known).
+    Invalid(Option<i64>, ReportError),
+    /// thingward could not store it: the device should retry.
+    Failed(DetectError),
+}
+
+/// Why a batch was not accepted.
+#[derive(Debug)]
+pub(crate) enum BatchRejection {
+    /// The batch is invalid.
+    Invalid(crate::ingest::batch::BatchError),
+    /// thingward could not store it.
+    Failed(DetectError),
+}
+
+impl Inner {
+    /// The compiled profiles that apply to `thing`, cached until the next reload.
+    fn applicable(&mut self, thing: &ThingName) -> Arc<[Arc<CompiledProfile>]> {
+        if let Some(p) = self.thing_profiles.get(thing) {
+            return Arc::clone(p);
+        }
+        let resolved: Arc<[Arc<CompiledProfile>]> = self
+            .targeting
+            .profiles_for(thing.as_str())
+            .iter()
+            .filter_map(|name| self.profiles.get(name).map(|p| Arc::clone(&p.compiled)))
+            .collect();
+        self.thing_profiles.insert(thing.clone(), Arc::clone(&resolved));
+        resolved
+    }
+}
+
+/// Turns scorer transitions into violation records, coalescing repeated `StillInAlarm`
+/// updates of one violation into the last one.
+fn records_for(transitions: &[Transition], profiles: &HashMap<String, Profile>) -> Vec<ViolationRecord> {
+    let mut out: Vec<ViolationRecord> = Vec::with_capacity(transitions.len());
+    let mut last_touch: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for t in transitions {
+        let Some(behavior) = profiles
+            .get(&*t.profile)
+            .and_then(|p| p.definition.behaviors.iter().find(|b| *b.name == *t.behavior))
+        else {
+            continue;
+        };
+        let metric = behavior.metric.as_ref();
+        let value = t.value.as_ref().zip(metric).map(|(v, m)| v.to_metric_value(m));
+        let key = (t.thing.as_str(), &*t.profile, &*t.behavior);
+        let change = match t.change {
+            Change::StillInAlarm => {
+                if let Some(&i) = last_touch.get(&key) {
+                    out[i].value = value;
+                    out[i].at = t.at;
+                    continue;
+                }
+                last_touch.insert(key, out.len());
+                ViolationChange::Touch
+            }
+            Change::Event(ViolationEventType::InAlarm) => {
+                last_touch.remove(&key);
+                ViolationChange::Open
+            }
+            Change::Event(kind) => {
+                last_touch.remove(&key);
+                ViolationChange::Close(kind)
+            }
+        };
+        out.push(ViolationRecord {
+            thing: t.thing.as_str().to_owned(),
+            profile: t.profile.to_string(),
+            behavior: behavior.clone(),
+            change,
+            value,
+            at: t.at,
+        });
+    }
+    out
+}

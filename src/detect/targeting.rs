@@ -1,0 +1,62 @@
+//! Which security profiles apply to a thing: attachments to all things, registered or
+//! unregistered things, and thing groups (a profile on a group applies to its child groups).
+
+use crate::store::{Store, StoreError};
+use std::collections::{HashMap, HashSet};
+use thingward_models::profile::Target;
+
+/// Attachments and the registry facts needed to resolve them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Targeting {
+    attachments: Vec<(String, Target)>,
+    registered: HashSet<String>,
+    /// Every group a thing is in, directly or through a parent group.
+    groups_of_thing: HashMap<String, HashSet<String>>,
+}
+
+impl Targeting {
+    /// Reads attachments, things, groups and memberships.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) fn load(store: &Store) -> Result<Self, StoreError> {
+        let parents: HashMap<String, Option<String>> =
+            store.groups_all()?.into_iter().map(|g| (g.name, g.parent)).collect();
+        let mut groups_of_thing: HashMap<String, HashSet<String>> = HashMap::new();
+        for (group, thing) in store.memberships_all()? {
+            let set = groups_of_thing.entry(thing).or_default();
+            let mut next = Some(group);
+            // Walk up the parent chain; the set guards against a cycle.
+            while let Some(g) = next {
+                if !set.insert(g.clone()) {
+                    break;
+                }
+                next = parents.get(&g).cloned().flatten();
+            }
+        }
+        Ok(Self {
+            attachments: store.attachments_all()?,
+            registered: store.things_all()?.into_iter().map(|t| t.name).collect(),
+            groups_of_thing,
+        })
+    }
+
+    /// The names of the profiles that apply to `thing`, each once.
+    pub(crate) fn profiles_for(&self, thing: &str) -> Vec<String> {
+        let registered = self.registered.contains(thing);
+        let groups = self.groups_of_thing.get(thing);
+        let mut out: Vec<String> = Vec::new();
+        for (profile, target) in &self.attachments {
+            let applies = match target {
+                Target::AllThings => true,
+                Target::RegisteredThings => registered,
+                Target::UnregisteredThings => !registered,
+                Target::ThingGroup(g) => groups.is_some_and(|gs| gs.contains(g)),
+            };
+            if applies && !out.contains(profile) {
+                out.push(profile.clone());
+            }
+        }
+        out
+    }
+}
