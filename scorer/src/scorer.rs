@@ -1,0 +1,474 @@
+//! The [`Scorer`]: all per-thing state of Rules Detect, and the datapoint → transition path.
+//!
+//! Thing names and (profile, behavior) names are interned to dense `u32` ids, so that the
+//! per-(thing, behavior) state — alarm entries, `durationSeconds` windows — is keyed by one
+//! packed `u64` and statistical pools by a `u32`. Thing ids are recycled when a thing's state is
+//! dropped for silence, behavior ids when their behavior or profile is removed, so memory
+//! follows the live fleet rather than its history.
+
+use crate::alarm::{AlarmState, Change, Transition};
+use crate::hash::{IdMap, key_behavior, key_thing, pair_key};
+use crate::profile::CompiledProfile;
+use crate::statistical::Pool;
+use crate::window::Window;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use thingward_models::time::EpochMillis;
+use thingward_models::{Datapoint, ThingName, Value, ViolationEventType};
+
+/// All alarm, window and statistical state of Rules Detect.
+///
+/// One `Scorer` serves every profile; it is `Send`, so a scoring task can own it (or shard
+/// things over several scorers).
+#[derive(Debug, Default)]
+pub struct Scorer {
+    things: Things,
+    behaviors: Behaviors,
+    alarms: IdMap<u64, AlarmState>,
+    windows: IdMap<u64, Window>,
+    pools: IdMap<u32, Pool>,
+}
+
+/// Interned thing names. Keyed by device-chosen names, so the map keeps std's seeded hasher.
+#[derive(Debug, Default)]
+struct Things {
+    ids: HashMap<ThingName, u32>,
+    slots: Vec<ThingSlot>,
+    free: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct ThingSlot {
+    name: Option<ThingName>,
+    last_seen: EpochMillis,
+}
+
+impl Things {
+    fn get(&self, name: &ThingName) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    /// Records that `name` sent something at `at`, if it is known.
+    fn touch(&mut self, name: &ThingName, at: EpochMillis) {
+        if let Some(id) = self.get(name) {
+            self.see(id, at);
+        }
+    }
+
+    fn see(&mut self, id: u32, at: EpochMillis) {
+        if let Some(slot) = self.slots.get_mut(id as usize) {
+            slot.last_seen = slot.last_seen.max(at);
+        }
+    }
+
+    fn intern(&mut self, name: &ThingName, at: EpochMillis) -> u32 {
+        let id = match self.ids.get(name) {
+            Some(&id) => id,
+            None => {
+                let slot = ThingSlot {
+                    name: Some(name.clone()),
+                    last_seen: at,
+                };
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.slots[id as usize] = slot;
+                        id
+                    }
+                    None => {
+                        self.slots.push(slot);
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.ids.insert(name.clone(), id);
+                id
+            }
+        };
+        self.see(id, at);
+        id
+    }
+
+    fn name(&self, id: u32) -> Option<&ThingName> {
+        self.slots.get(id as usize).and_then(|s| s.name.as_ref())
+    }
+
+    fn release(&mut self, id: u32) {
+        if let Some(slot) = self.slots.get_mut(id as usize) {
+            if let Some(name) = slot.name.take() {
+                self.ids.remove(&name);
+                self.free.push(id);
+            }
+        }
+    }
+}
+
+/// Interned (profile, behavior) names.
+#[derive(Debug, Default)]
+struct Behaviors {
+    profiles: HashMap<Arc<str>, ProfileSlot>,
+    slots: Vec<Option<BehaviorSlot>>,
+    free: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct ProfileSlot {
+    by_name: HashMap<Arc<str>, u32>,
+    /// The compilation `ids` was built for; 0 = none.
+    generation: u64,
+    /// The behavior ids of that compilation, parallel to its behaviors.
+    ids: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct BehaviorSlot {
+    profile: Arc<str>,
+    name: Arc<str>,
+    suppressed: bool,
+}
+
+impl Behaviors {
+    fn intern(&mut self, profile: &str, behavior: &str) -> u32 {
+        let profile_slot = self
+            .profiles
+            .entry(profile.into())
+            .or_insert_with(|| ProfileSlot {
+                by_name: HashMap::new(),
+                generation: 0,
+                ids: Vec::new(),
+            });
+        if let Some(&id) = profile_slot.by_name.get(behavior) {
+            return id;
+        }
+        let name: Arc<str> = behavior.into();
+        let slot = BehaviorSlot {
+            profile: profile.into(),
+            name: name.clone(),
+            suppressed: false,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(slot);
+                id
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        profile_slot.by_name.insert(name, id);
+        id
+    }
+
+    /// The behavior ids of `profile`'s behaviors, in its order; cached per compilation.
+    fn ids_for(&mut self, profile: &CompiledProfile) -> &[u32] {
+        let stale = self
+            .profiles
+            .get(profile.name())
+            .is_none_or(|p| p.generation != profile.generation());
+        if stale {
+            let ids: Vec<u32> = profile
+                .behaviors()
+                .iter()
+                .map(|b| {
+                    let id = self.intern(profile.name(), b.name());
+                    if let Some(Some(slot)) = self.slots.get_mut(id as usize) {
+                        slot.suppressed = b.suppressed();
+                    }
+                    id
+                })
+                .collect();
+            if let Some(slot) = self.profiles.get_mut(profile.name()) {
+                slot.ids = ids;
+                slot.generation = profile.generation();
+            }
+        }
+        self.profiles
+            .get(profile.name())
+            .map_or(&[], |p| p.ids.as_slice())
+    }
+
+    fn get(&self, id: u32) -> Option<&BehaviorSlot> {
+        self.slots.get(id as usize).and_then(Option::as_ref)
+    }
+}
+
+impl Scorer {
+    /// An empty scorer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Evaluates `dp` against every rule behavior of `profile` that watches its metric and
+    /// sees its topic, and pushes the resulting alarm changes to `out` (in the profile's
+    /// behavior order).
+    ///
+    /// The caller decides that the thing is a target of `profile`. Any datapoint counts as a
+    /// sign of life for [`Scorer::invalidate_silent`].
+    pub fn observe(
+        &mut self,
+        profile: &CompiledProfile,
+        dp: &Datapoint,
+        out: &mut Vec<Transition>,
+    ) {
+        if !profile.watches(&dp.metric) {
+            self.things.touch(&dp.thing, dp.timestamp);
+            return;
+        }
+        let Self {
+            things,
+            behaviors,
+            alarms,
+            windows,
+            pools,
+        } = self;
+        let thing = things.intern(&dp.thing, dp.timestamp);
+        let ids = behaviors.ids_for(profile);
+        for (b, &bid) in profile.behaviors().iter().zip(ids) {
+            if b.metric() != &dp.metric
+                || b.rule().is_machine_learning()
+                || !b.sees(dp.topic.as_deref(), dp.thing.as_str())
+            {
+                continue;
+            }
+            let key = pair_key(thing, bid);
+            let windowed = match (b.window_ms(), &dp.value) {
+                (Some(d), Value::Number(x)) => {
+                    Some(windows.entry(key).or_default().push(dp.timestamp, *x, d))
+                }
+                _ => None,
+            };
+            let verdict = match b.rule().statistic() {
+                Some(statistic) => {
+                    let Some(x) = windowed.or_else(|| dp.value.as_number()) else {
+                        continue;
+                    };
+                    pools
+                        .entry(bid)
+                        .or_default()
+                        .update(thing, x, dp.timestamp, statistic.quantile())
+                        .and_then(|threshold| b.rule().violates_threshold(x, threshold))
+                }
+                None => match windowed {
+                    Some(x) => b.rule().violates(&Value::Number(x)),
+                    None => b.rule().violates(&dp.value),
+                },
+            };
+            let Some(violating) = verdict else { continue };
+            let (to_alarm, to_clear) = (b.datapoints_to_alarm(), b.datapoints_to_clear());
+            let change = match alarms.entry(key) {
+                Entry::Occupied(mut e) => {
+                    let change = e.get_mut().step(violating, to_alarm, to_clear);
+                    if e.get().is_quiet() {
+                        e.remove();
+                    }
+                    change
+                }
+                Entry::Vacant(e) => {
+                    if !violating {
+                        continue;
+                    }
+                    let mut state = AlarmState::default();
+                    let change = state.step(violating, to_alarm, to_clear);
+                    if !state.is_quiet() {
+                        e.insert(state);
+                    }
+                    change
+                }
+            };
+            if let Some(change) = change {
+                out.push(Transition {
+                    thing: dp.thing.clone(),
+                    profile: profile.name_arc().clone(),
+                    behavior: b.name_arc().clone(),
+                    change,
+                    value: Some(windowed.map_or_else(|| dp.value.clone(), Value::Number)),
+                    at: dp.timestamp,
+                    suppressed: b.suppressed(),
+                });
+            }
+        }
+    }
+
+    /// Marks (`thing`, `profile`, `behavior`) as already in alarm, as restored from the store
+    /// at start-up; `last_seen` is the thing's last datapoint time, for silence detection.
+    pub fn restore_alarm(
+        &mut self,
+        thing: &ThingName,
+        profile: &str,
+        behavior: &str,
+        last_seen: EpochMillis,
+    ) {
+        let thing = self.things.intern(thing, last_seen);
+        let bid = self.behaviors.intern(profile, behavior);
+        self.alarms
+            .insert(pair_key(thing, bid), AlarmState::in_alarm());
+    }
+
+    /// Invalidates every alarm of every thing that sent nothing for more than `silence_ms`
+    /// before `now` (AWS: two days), and drops all of those things' state — windows and
+    /// statistical contributions too — so that the scorer forgets vanished devices.
+    pub fn invalidate_silent(
+        &mut self,
+        now: EpochMillis,
+        silence_ms: i64,
+        out: &mut Vec<Transition>,
+    ) {
+        let silent: Vec<u32> = self
+            .things
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.name.is_some()
+                    && i128::from(now) - i128::from(s.last_seen) > i128::from(silence_ms)
+            })
+            .map(|(id, _)| id as u32)
+            .collect();
+        if silent.is_empty() {
+            return;
+        }
+        let mut is_silent = vec![false; self.things.slots.len()];
+        for &id in &silent {
+            is_silent[id as usize] = true;
+        }
+        self.drop_state(|key| is_silent[key_thing(key) as usize], now, out);
+        for pool in self.pools.values_mut() {
+            for &id in &silent {
+                pool.remove(id);
+            }
+        }
+        for id in silent {
+            self.things.release(id);
+        }
+    }
+
+    /// Invalidates every alarm of `profile` whose behavior is not named in `keep` and drops
+    /// those behaviors' state. Call it when a profile is updated (`keep` = the behaviors it
+    /// still has) or deleted (`keep` = `&[]`).
+    pub fn invalidate_profile(
+        &mut self,
+        profile: &str,
+        keep: &[&str],
+        now: EpochMillis,
+        out: &mut Vec<Transition>,
+    ) {
+        let Some(slot) = self.behaviors.profiles.get_mut(profile) else {
+            return;
+        };
+        let gone: Vec<u32> = slot
+            .by_name
+            .iter()
+            .filter(|(name, _)| !keep.contains(&&***name))
+            .map(|(_, &id)| id)
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        slot.by_name.retain(|name, _| keep.contains(&&**name));
+        // The cached ids may name freed behaviors: rebuild them on the next datapoint.
+        slot.generation = 0;
+        slot.ids.clear();
+        if slot.by_name.is_empty() {
+            self.behaviors.profiles.remove(profile);
+        }
+        let mut is_gone = vec![false; self.behaviors.slots.len()];
+        for &id in &gone {
+            is_gone[id as usize] = true;
+        }
+        self.drop_state(|key| is_gone[key_behavior(key) as usize], now, out);
+        for id in gone {
+            self.pools.remove(&id);
+            if let Some(slot) = self.behaviors.slots.get_mut(id as usize) {
+                *slot = None;
+                self.behaviors.free.push(id);
+            }
+        }
+    }
+
+    /// Invalidates the alarms of (`thing`, `profile`) and drops that pair's state: the thing
+    /// left the profile's targets.
+    pub fn invalidate_thing(
+        &mut self,
+        thing: &ThingName,
+        profile: &str,
+        now: EpochMillis,
+        out: &mut Vec<Transition>,
+    ) {
+        let Some(tid) = self.things.get(thing) else {
+            return;
+        };
+        let Some(slot) = self.behaviors.profiles.get(profile) else {
+            return;
+        };
+        let mut ids: Vec<u32> = slot.by_name.values().copied().collect();
+        ids.sort_unstable();
+        for bid in ids {
+            let key = pair_key(tid, bid);
+            self.windows.remove(&key);
+            if let Some(pool) = self.pools.get_mut(&bid) {
+                pool.remove(tid);
+            }
+            if let Some(state) = self.alarms.remove(&key) {
+                if state.is_in_alarm() {
+                    self.push_invalidation(key, now, out);
+                }
+            }
+        }
+    }
+
+    /// How many (thing, profile, behavior) are in alarm. O(entries).
+    pub fn alarm_count(&self) -> usize {
+        self.alarms.values().filter(|s| s.is_in_alarm()).count()
+    }
+
+    /// How many (thing, behavior) alarm entries are stored (in alarm, or with a streak going).
+    pub fn alarm_entries(&self) -> usize {
+        self.alarms.len()
+    }
+
+    /// How many things the scorer holds state for.
+    pub fn thing_count(&self) -> usize {
+        self.things.ids.len()
+    }
+
+    /// Removes the alarm and window entries whose key `doomed` selects, emitting
+    /// alarm-invalidated for those in alarm, in (thing id, behavior id) order.
+    fn drop_state(
+        &mut self,
+        doomed: impl Fn(u64) -> bool,
+        now: EpochMillis,
+        out: &mut Vec<Transition>,
+    ) {
+        self.windows.retain(|&key, _| !doomed(key));
+        let mut invalidated = Vec::new();
+        self.alarms.retain(|&key, state| {
+            let doom = doomed(key);
+            if doom && state.is_in_alarm() {
+                invalidated.push(key);
+            }
+            !doom
+        });
+        invalidated.sort_unstable();
+        for key in invalidated {
+            self.push_invalidation(key, now, out);
+        }
+    }
+
+    fn push_invalidation(&self, key: u64, now: EpochMillis, out: &mut Vec<Transition>) {
+        let (Some(thing), Some(behavior)) = (
+            self.things.name(key_thing(key)),
+            self.behaviors.get(key_behavior(key)),
+        ) else {
+            return;
+        };
+        out.push(Transition {
+            thing: thing.clone(),
+            profile: behavior.profile.clone(),
+            behavior: behavior.name.clone(),
+            change: Change::Event(ViolationEventType::AlarmInvalidated),
+            value: None,
+            at: now,
+            suppressed: behavior.suppressed,
+        });
+    }
+}
