@@ -1,0 +1,7 @@
+//! The scorer's one integration-test binary: end-to-end scoring through the public API.
+
+mod golden;
+mod invalidation;
+mod observe;
+mod properties;
+mod util;
