@@ -5,8 +5,8 @@
 //! `{thing, metric, topic?, timestamp, value}` with `value` in `Value`'s serde form, e.g.
 //! `{"Number": 5}`), optional `invalidate_silent: {now, silence_ms}`, and `expect`: one line per
 //! transition, `"<thing> <behavior> <change> @<at> <value>"`. Run with
-//! `THINGWARD_UPDATE_GOLDEN=1` to rewrite `expect` from the actual output after a deliberate
-//! change, then review the diff.
+//! `THINGWARD_UPDATE_GOLDEN=1` to rewrite `expect` (which must be the last member) from the
+//! actual output after a deliberate change, then review the diff.
 
 use crate::util::{profile, word};
 use serde_json::Value as Json;
@@ -63,7 +63,7 @@ fn golden_rule_cases() {
     let mut failures = Vec::new();
     for path in &paths {
         let text = std::fs::read_to_string(path).expect("read case");
-        let mut case: Json = serde_json::from_str(&text).expect("case json");
+        let case: Json = serde_json::from_str(&text).expect("case json");
         let got = run(&case);
         let want: Vec<String> =
             serde_json::from_value(case["expect"].clone()).expect("expect lines");
@@ -71,9 +71,10 @@ fn golden_rule_cases() {
             continue;
         }
         if update {
-            case["expect"] = serde_json::to_value(&got).expect("json");
-            let pretty = serde_json::to_string_pretty(&case).expect("json");
-            std::fs::write(path, pretty + "\n").expect("write case");
+            // `expect` is the last member: rewrite only it, keeping the hand formatting above.
+            let at = text.find("\"expect\"").expect("case has an expect member");
+            let lines = serde_json::to_string_pretty(&got).expect("json").replace('\n', "\n  ");
+            std::fs::write(path, format!("{}\"expect\": {lines}\n}}\n", &text[..at])).expect("write case");
             continue;
         }
         let mut diff = format!("\n== {} ==\n", path.display());
