@@ -48,6 +48,8 @@
 //! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod alarm;
 pub mod dimension;
 mod hash;

@@ -643,7 +643,8 @@ mod tests {
 
     #[test]
     fn broken_criteria_are_refused() {
-        let cases: [(&str, ValueKind, fn(&Error) -> bool); 7] = [
+        type Check = fn(&Error) -> bool;
+        let cases: [(&str, ValueKind, Check); 7] = [
             (r#"{"value":{"count":1}}"#, ValueKind::Number, |e| {
                 matches!(e, Error::MissingOperator { .. })
             }),

@@ -93,11 +93,11 @@ impl Things {
     }
 
     fn release(&mut self, id: u32) {
-        if let Some(slot) = self.slots.get_mut(id as usize) {
-            if let Some(name) = slot.name.take() {
-                self.ids.remove(&name);
-                self.free.push(id);
-            }
+        if let Some(slot) = self.slots.get_mut(id as usize)
+            && let Some(name) = slot.name.take()
+        {
+            self.ids.remove(&name);
+            self.free.push(id);
         }
     }
 }
@@ -408,10 +408,10 @@ impl Scorer {
             if let Some(pool) = self.pools.get_mut(&bid) {
                 pool.remove(tid);
             }
-            if let Some(state) = self.alarms.remove(&key) {
-                if state.is_in_alarm() {
-                    self.push_invalidation(key, now, out);
-                }
+            if let Some(state) = self.alarms.remove(&key)
+                && state.is_in_alarm()
+            {
+                self.push_invalidation(key, now, out);
             }
         }
     }

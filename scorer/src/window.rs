@@ -43,12 +43,11 @@ impl Window {
         }
         let at = self.samples.partition_point(|s| s.0 <= t);
         self.samples.insert(at, (t, x));
-        if self.samples.len() > MAX_SAMPLES {
-            if let Some((_, oldest)) = self.samples.pop_front() {
-                if let Some(next) = self.samples.front_mut() {
-                    next.1 += oldest;
-                }
-            }
+        if self.samples.len() > MAX_SAMPLES
+            && let Some((_, oldest)) = self.samples.pop_front()
+            && let Some(next) = self.samples.front_mut()
+        {
+            next.1 += oldest;
         }
         // i128 so that `t − d` cannot overflow at the extremes.
         let start = i128::from(t) - i128::from(duration_ms);

@@ -73,8 +73,11 @@ fn golden_rule_cases() {
         if update {
             // `expect` is the last member: rewrite only it, keeping the hand formatting above.
             let at = text.find("\"expect\"").expect("case has an expect member");
-            let lines = serde_json::to_string_pretty(&got).expect("json").replace('\n', "\n  ");
-            std::fs::write(path, format!("{}\"expect\": {lines}\n}}\n", &text[..at])).expect("write case");
+            let lines = serde_json::to_string_pretty(&got)
+                .expect("json")
+                .replace('\n', "\n  ");
+            std::fs::write(path, format!("{}\"expect\": {lines}\n}}\n", &text[..at]))
+                .expect("write case");
             continue;
         }
         let mut diff = format!("\n== {} ==\n", path.display());
