@@ -25,7 +25,8 @@ port set (aws:listening-tcp-ports), CIDR set (aws:source-ip-address), durationSe
 x 5 metrics = 50,000 datapoints per pass, each pass one minute after the previous (~1 % of the \
 numeric values violate, so transitions are produced). Warmed up: every thing interned, windows \
 and the statistical pool (10,000 devices, recomputed lazily) full.
-observe/single/10000x5: the latency of one observe call in that warmed-up scorer.";
+observe/single/10000x5: the latency of one observe call in that warmed-up scorer, walking the same \
+batch without advancing time (so windows fill to their 64-sample cap: a worst case for them).";
 
 const N: usize = 4096;
 const THINGS: usize = 10_000;
