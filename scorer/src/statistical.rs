@@ -1,6 +1,6 @@
 //! `statisticalThreshold`: comparing a device with a percentile of its peers.
 //!
-//! For each (profile, behavior) with a statistical threshold the scorer keeps a [`Pool`]: every
+//! For each (profile, behavior) with a statistical threshold the scorer keeps a pool: every
 //! device's latest evaluated value (its `durationSeconds` window sum for cumulative metrics,
 //! its own value otherwise). The threshold is the behavior's statistic taken over the pool by
 //! the **nearest-rank** method ([`nearest_rank`]: the value at rank `⌈q·n⌉`, 1-based, of the
