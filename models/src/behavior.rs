@@ -33,7 +33,9 @@ pub struct Behavior {
 impl Behavior {
     /// Which kind of criteria this behavior has (None when it has no usable criteria).
     pub fn criteria_type(&self) -> Option<BehaviorCriteriaType> {
-        self.criteria.as_ref().and_then(BehaviorCriteria::criteria_type)
+        self.criteria
+            .as_ref()
+            .and_then(BehaviorCriteria::criteria_type)
     }
 
     /// Whether alerts for this behavior are suppressed.
@@ -107,12 +109,14 @@ impl BehaviorCriteria {
 
     /// `consecutiveDatapointsToAlarm` with its default.
     pub fn datapoints_to_alarm(&self) -> u8 {
-        self.consecutive_datapoints_to_alarm.map_or(1, |n| n.clamp(1, 10) as u8)
+        self.consecutive_datapoints_to_alarm
+            .map_or(1, |n| n.clamp(1, 10) as u8)
     }
 
     /// `consecutiveDatapointsToClear` with its default.
     pub fn datapoints_to_clear(&self) -> u8 {
-        self.consecutive_datapoints_to_clear.map_or(1, |n| n.clamp(1, 10) as u8)
+        self.consecutive_datapoints_to_clear
+            .map_or(1, |n| n.clamp(1, 10) as u8)
     }
 }
 
@@ -148,7 +152,10 @@ impl ComparisonOperator {
         use ComparisonOperator as C;
         match kind {
             ValueKind::Number => {
-                matches!(self, C::LessThan | C::LessThanEquals | C::GreaterThan | C::GreaterThanEquals)
+                matches!(
+                    self,
+                    C::LessThan | C::LessThanEquals | C::GreaterThan | C::GreaterThanEquals
+                )
             }
             ValueKind::IpList => matches!(self, C::InCidrSet | C::NotInCidrSet),
             ValueKind::PortList => matches!(self, C::InPortSet | C::NotInPortSet),
@@ -283,7 +290,9 @@ impl BehaviorCriteriaType {
 
     /// Parses the wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Static, Self::Statistical, Self::MachineLearning].into_iter().find(|t| t.as_str() == s)
+        [Self::Static, Self::Statistical, Self::MachineLearning]
+            .into_iter()
+            .find(|t| t.as_str() == s)
     }
 }
 
@@ -301,7 +310,9 @@ pub trait BehaviorContext {
 /// The value kind of `metric`, looking custom metrics up in the registry.
 pub fn metric_kind(metric: &Metric, ctx: &dyn BehaviorContext) -> Option<ValueKind> {
     match metric {
-        Metric::Custom(name) => ctx.custom_metric_type(name).map(CustomMetricType::value_kind),
+        Metric::Custom(name) => ctx
+            .custom_metric_type(name)
+            .map(CustomMetricType::value_kind),
         m => m.builtin_kind(),
     }
 }
@@ -311,7 +322,10 @@ pub fn metric_kind(metric: &Metric, ctx: &dyn BehaviorContext) -> Option<ValueKi
 pub fn validate_behaviors(behaviors: &[Behavior], ctx: &dyn BehaviorContext) -> Vec<String> {
     let mut errors = Vec::new();
     if behaviors.len() > 100 {
-        errors.push(format!("A profile has at most 100 behaviors; got {}", behaviors.len()));
+        errors.push(format!(
+            "A profile has at most 100 behaviors; got {}",
+            behaviors.len()
+        ));
     }
     let mut seen = HashSet::new();
     for b in behaviors {
@@ -333,12 +347,16 @@ fn validate_behavior(b: &Behavior, ctx: &dyn BehaviorContext, errors: &mut Vec<S
         return;
     };
     let Some(kind) = metric_kind(metric, ctx) else {
-        errors.push(format!("Behavior '{name}': custom metric '{metric}' does not exist"));
+        errors.push(format!(
+            "Behavior '{name}': custom metric '{metric}' does not exist"
+        ));
         return;
     };
     if let Some(dim) = &b.metric_dimension {
         if !metric.supports_dimension() {
-            errors.push(format!("Behavior '{name}': metric '{metric}' does not accept a dimension"));
+            errors.push(format!(
+                "Behavior '{name}': metric '{metric}' does not accept a dimension"
+            ));
         } else if !ctx.dimension_exists(&dim.dimension_name) {
             errors.push(format!(
                 "Behavior '{name}': dimension '{}' does not exist",
@@ -351,13 +369,19 @@ fn validate_behavior(b: &Behavior, ctx: &dyn BehaviorContext, errors: &mut Vec<S
         return;
     };
     for (field, n) in [
-        ("consecutiveDatapointsToAlarm", c.consecutive_datapoints_to_alarm),
-        ("consecutiveDatapointsToClear", c.consecutive_datapoints_to_clear),
+        (
+            "consecutiveDatapointsToAlarm",
+            c.consecutive_datapoints_to_alarm,
+        ),
+        (
+            "consecutiveDatapointsToClear",
+            c.consecutive_datapoints_to_clear,
+        ),
     ] {
-        if let Some(n) = n {
-            if !(1..=10).contains(&n) {
-                errors.push(format!("Behavior '{name}': {field} must be 1..10, got {n}"));
-            }
+        if let Some(n) = n
+            && !(1..=10).contains(&n)
+        {
+            errors.push(format!("Behavior '{name}': {field} must be 1..10, got {n}"));
         }
     }
     let set = usize::from(c.value.is_some())
@@ -402,7 +426,9 @@ fn validate_behavior(b: &Behavior, ctx: &dyn BehaviorContext, errors: &mut Vec<S
             ));
         }
         if st.statistic.is_none() {
-            errors.push(format!("Behavior '{name}': statisticalThreshold.statistic is required"));
+            errors.push(format!(
+                "Behavior '{name}': statisticalThreshold.statistic is required"
+            ));
         }
     }
     if let Some(v) = &c.value {
@@ -444,7 +470,9 @@ fn validate_value(
     errors: &mut Vec<String>,
 ) {
     if v.members_set() != 1 {
-        errors.push(format!("Behavior '{name}': value must set exactly one member"));
+        errors.push(format!(
+            "Behavior '{name}': value must set exactly one member"
+        ));
         return;
     }
     let custom = matches!(metric, Metric::Custom(_));
@@ -465,18 +493,22 @@ fn validate_value(
             ValueKind::NumberList => "numbers",
             ValueKind::StringList => "strings",
         };
-        errors.push(format!("Behavior '{name}': metric '{metric}' takes value.{want}"));
+        errors.push(format!(
+            "Behavior '{name}': metric '{metric}' takes value.{want}"
+        ));
         return;
     }
-    if let Some(n) = v.count {
-        if n < 0 {
-            errors.push(format!("Behavior '{name}': value.count must be ≥ 0, got {n}"));
-        }
+    if let Some(n) = v.count
+        && n < 0
+    {
+        errors.push(format!(
+            "Behavior '{name}': value.count must be ≥ 0, got {n}"
+        ));
     }
-    if let Some(x) = v.number {
-        if !x.is_finite() {
-            errors.push(format!("Behavior '{name}': value.number must be finite"));
-        }
+    if let Some(x) = v.number
+        && !x.is_finite()
+    {
+        errors.push(format!("Behavior '{name}': value.number must be finite"));
     }
     for p in v.ports.iter().flatten() {
         if !(0..=65535).contains(p) {
@@ -492,7 +524,9 @@ fn validate_value(
 
 fn kind_words(kind: ValueKind) -> &'static str {
     match kind {
-        ValueKind::Number => "numeric: less-than, less-than-equals, greater-than, greater-than-equals",
+        ValueKind::Number => {
+            "numeric: less-than, less-than-equals, greater-than, greater-than-equals"
+        }
         ValueKind::IpList => "IP list: in-cidr-set, not-in-cidr-set",
         ValueKind::PortList => "port list: in-port-set, not-in-port-set",
         ValueKind::NumberList | ValueKind::StringList => "list: in-set, not-in-set",
@@ -567,18 +601,54 @@ mod tests {
     #[test]
     fn each_broken_rule_is_named() {
         let cases = [
-            (r#"{"name":"b","metric":"aws:listening-tcp-ports","criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#, "does not suit"),
-            (r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"ports":[1]}}}"#, "takes value.count"),
-            (r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1},"durationSeconds":301}}"#, "durationSeconds must be one of"),
-            (r#"{"name":"b","metric":"aws:listening-tcp-ports","criteria":{"comparisonOperator":"in-port-set","value":{"ports":[1]},"durationSeconds":300}}"#, "cannot be used with list"),
-            (r#"{"name":"b","metric":"aws:listening-tcp-ports","criteria":{"mlDetectionConfig":{"confidenceLevel":"LOW"}}}"#, "does not support"),
-            (r#"{"name":"b","metric":"nosuch","criteria":{"comparisonOperator":"less-than","value":{"number":1}}}"#, "does not exist"),
-            (r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1},"consecutiveDatapointsToAlarm":11}}"#, "1..10"),
-            (r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1},"mlDetectionConfig":{"confidenceLevel":"LOW"}}}"#, "exactly one"),
-            (r#"{"name":"b","metric":"aws:all-bytes-out","metricDimension":{"dimensionName":"topics"},"criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#, "does not accept a dimension"),
-            (r#"{"name":"b","metric":"aws:source-ip-address","criteria":{"comparisonOperator":"in-cidr-set","value":{"cidrs":["10.0.0.0/33"]}}}"#, "is not a CIDR"),
-            (r#"{"name":"b c","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#, "must match"),
-            (r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":-1}}}"#, "≥ 0"),
+            (
+                r#"{"name":"b","metric":"aws:listening-tcp-ports","criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#,
+                "does not suit",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"ports":[1]}}}"#,
+                "takes value.count",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1},"durationSeconds":301}}"#,
+                "durationSeconds must be one of",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:listening-tcp-ports","criteria":{"comparisonOperator":"in-port-set","value":{"ports":[1]},"durationSeconds":300}}"#,
+                "cannot be used with list",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:listening-tcp-ports","criteria":{"mlDetectionConfig":{"confidenceLevel":"LOW"}}}"#,
+                "does not support",
+            ),
+            (
+                r#"{"name":"b","metric":"nosuch","criteria":{"comparisonOperator":"less-than","value":{"number":1}}}"#,
+                "does not exist",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1},"consecutiveDatapointsToAlarm":11}}"#,
+                "1..10",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1},"mlDetectionConfig":{"confidenceLevel":"LOW"}}}"#,
+                "exactly one",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:all-bytes-out","metricDimension":{"dimensionName":"topics"},"criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#,
+                "does not accept a dimension",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:source-ip-address","criteria":{"comparisonOperator":"in-cidr-set","value":{"cidrs":["10.0.0.0/33"]}}}"#,
+                "is not a CIDR",
+            ),
+            (
+                r#"{"name":"b c","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#,
+                "must match",
+            ),
+            (
+                r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":-1}}}"#,
+                "≥ 0",
+            ),
         ];
         for (json, want) in cases {
             let errs = errors(json);
@@ -588,9 +658,14 @@ mod tests {
 
     #[test]
     fn duplicate_behavior_names_are_refused() {
-        let b = behavior(r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#);
+        let b = behavior(
+            r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#,
+        );
         let errs = validate_behaviors(&[b.clone(), b], &Registry);
-        assert!(errs.iter().any(|e| e.contains("more than once")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains("more than once")),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -598,7 +673,10 @@ mod tests {
         let json = r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","statisticalThreshold":{"statistic":"p99.9"},"durationSeconds":900,"consecutiveDatapointsToAlarm":2},"suppressAlerts":true}"#;
         let b = behavior(json);
         let back: serde_json::Value = serde_json::to_value(&b).expect("json");
-        assert_eq!(back, serde_json::from_str::<serde_json::Value>(json).expect("json"));
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(json).expect("json")
+        );
         assert_eq!(b.criteria_type(), Some(BehaviorCriteriaType::Statistical));
     }
 }

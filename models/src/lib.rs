@@ -16,7 +16,7 @@ pub mod violation;
 
 pub use behavior::{
     Behavior, BehaviorCriteria, BehaviorCriteriaType, ComparisonOperator, ConfidenceLevel,
-    MachineLearningDetectionConfig, MetricDimension, DimensionOperator, Statistic,
+    DimensionOperator, MachineLearningDetectionConfig, MetricDimension, Statistic,
     StatisticalThreshold,
 };
 pub use datapoint::Datapoint;

@@ -71,9 +71,14 @@ impl CustomMetricType {
 
     /// Parses the AWS wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Number, Self::NumberList, Self::StringList, Self::IpAddressList]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            Self::Number,
+            Self::NumberList,
+            Self::StringList,
+            Self::IpAddressList,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 
@@ -195,7 +200,9 @@ impl FromStr for Metric {
             return Ok(m);
         }
         if s.starts_with("aws:") {
-            return Err(MetricParseError::UnknownBuiltin(s.chars().take(128).collect()));
+            return Err(MetricParseError::UnknownBuiltin(
+                s.chars().take(128).collect(),
+            ));
         }
         crate::names::check_resource_name("metric name", s)?;
         Ok(Self::Custom(s.to_owned()))
@@ -227,7 +234,10 @@ mod tests {
 
     #[test]
     fn thirteen_builtin_metrics_are_ml_capable() {
-        assert_eq!(Metric::BUILTIN.iter().filter(|m| m.ml_capable()).count(), 13);
+        assert_eq!(
+            Metric::BUILTIN.iter().filter(|m| m.ml_capable()).count(),
+            13
+        );
     }
 
     #[test]
@@ -235,8 +245,14 @@ mod tests {
         for m in Metric::BUILTIN {
             assert_eq!(&m.as_str().parse::<Metric>().expect("parses"), m);
         }
-        assert_eq!("battery_pct".parse::<Metric>(), Ok(Metric::Custom("battery_pct".into())));
-        assert!(matches!("aws:nope".parse::<Metric>(), Err(MetricParseError::UnknownBuiltin(_))));
+        assert_eq!(
+            "battery_pct".parse::<Metric>(),
+            Ok(Metric::Custom("battery_pct".into()))
+        );
+        assert!(matches!(
+            "aws:nope".parse::<Metric>(),
+            Err(MetricParseError::UnknownBuiltin(_))
+        ));
         assert!("bad name".parse::<Metric>().is_err());
     }
 

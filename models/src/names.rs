@@ -45,9 +45,16 @@ pub fn check_resource_name(kind: &'static str, name: &str) -> Result<(), NameErr
         return Err(NameError::Empty { kind });
     }
     if name.len() > 128 {
-        return Err(NameError::TooLong { kind, len: name.len(), max: 128 });
+        return Err(NameError::TooLong {
+            kind,
+            len: name.len(),
+            max: 128,
+        });
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-')) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-'))
+    {
         return Err(NameError::Pattern {
             kind,
             name: name.chars().take(128).collect(),
@@ -63,7 +70,11 @@ pub fn check_resource_name(kind: &'static str, name: &str) -> Result<(), NameErr
 /// When too long or holding other characters.
 pub fn check_printable(kind: &'static str, text: &str, max: usize) -> Result<(), NameError> {
     if text.len() > max {
-        return Err(NameError::TooLong { kind, len: text.len(), max });
+        return Err(NameError::TooLong {
+            kind,
+            len: text.len(),
+            max,
+        });
     }
     if !text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
         return Err(NameError::Pattern {
@@ -97,7 +108,11 @@ impl TryFrom<String> for ThingName {
             return Err(NameError::Empty { kind: KIND });
         }
         if name.len() > 128 {
-            return Err(NameError::TooLong { kind: KIND, len: name.len(), max: 128 });
+            return Err(NameError::TooLong {
+                kind: KIND,
+                len: name.len(),
+                max: 128,
+            });
         }
         if name.chars().any(char::is_control) {
             return Err(NameError::Pattern {
@@ -137,8 +152,14 @@ mod tests {
     #[test]
     fn resource_names_follow_the_aws_pattern() {
         assert!(check_resource_name("name", "my-profile:v1_2").is_ok());
-        assert!(matches!(check_resource_name("name", ""), Err(NameError::Empty { .. })));
-        assert!(matches!(check_resource_name("name", "a b"), Err(NameError::Pattern { .. })));
+        assert!(matches!(
+            check_resource_name("name", ""),
+            Err(NameError::Empty { .. })
+        ));
+        assert!(matches!(
+            check_resource_name("name", "a b"),
+            Err(NameError::Pattern { .. })
+        ));
         assert!(matches!(
             check_resource_name("name", &"a".repeat(129)),
             Err(NameError::TooLong { len: 129, .. })

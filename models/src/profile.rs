@@ -47,7 +47,9 @@ impl SecurityProfile {
     /// Whether the profile retains `metric` for ListMetricValues: a behavior watches it or it
     /// is listed in `additionalMetricsToRetain(V2)`.
     pub fn retains(&self, metric: &Metric) -> bool {
-        self.behaviors.iter().any(|b| b.metric.as_ref() == Some(metric))
+        self.behaviors
+            .iter()
+            .any(|b| b.metric.as_ref() == Some(metric))
             || self
                 .additional_metrics_to_retain_v2
                 .iter()
@@ -110,7 +112,9 @@ pub enum Target {
 
 /// Why a target ARN was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a security profile target ARN (arn:aws:iot:REGION:ACCOUNT:all/things, all/registered-things, all/unregistered-things or thinggroup/NAME)")]
+#[error(
+    "'{0}' is not a security profile target ARN (arn:aws:iot:REGION:ACCOUNT:all/things, all/registered-things, all/unregistered-things or thinggroup/NAME)"
+)]
 pub struct TargetParseError(pub String);
 
 impl Target {
@@ -165,10 +169,22 @@ mod tests {
     #[test]
     fn target_arns_parse_and_print() {
         for (arn, t) in [
-            ("arn:aws:iot:us-east-1:123456789012:all/things", Target::AllThings),
-            ("arn:aws:iot:eu-west-1:1:all/registered-things", Target::RegisteredThings),
-            ("arn:aws:iot:r:a:all/unregistered-things", Target::UnregisteredThings),
-            ("arn:aws:iot:r:a:thinggroup/cams", Target::ThingGroup("cams".into())),
+            (
+                "arn:aws:iot:us-east-1:123456789012:all/things",
+                Target::AllThings,
+            ),
+            (
+                "arn:aws:iot:eu-west-1:1:all/registered-things",
+                Target::RegisteredThings,
+            ),
+            (
+                "arn:aws:iot:r:a:all/unregistered-things",
+                Target::UnregisteredThings,
+            ),
+            (
+                "arn:aws:iot:r:a:thinggroup/cams",
+                Target::ThingGroup("cams".into()),
+            ),
         ] {
             assert_eq!(Target::parse_arn(arn), Ok(t.clone()));
         }

@@ -28,10 +28,10 @@ pub fn parse_query_timestamp(s: &str) -> Result<EpochMillis, String> {
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
         return Ok(Utc.from_utc_datetime(&t).timestamp_millis());
     }
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() {
-            return Ok(seconds_to_millis(secs));
-        }
+    if let Ok(secs) = s.parse::<f64>()
+        && secs.is_finite()
+    {
+        return Ok(seconds_to_millis(secs));
     }
     Err(format!("'{s}' is not an ISO-8601 timestamp"))
 }
@@ -90,8 +90,14 @@ mod tests {
 
     #[test]
     fn query_timestamps_parse_in_every_botocore_form() {
-        assert_eq!(parse_query_timestamp("2020-09-22T05:42:13Z"), Ok(1_600_753_333_000));
-        assert_eq!(parse_query_timestamp("2020-09-22T05:42:13.123456Z"), Ok(1_600_753_333_123));
+        assert_eq!(
+            parse_query_timestamp("2020-09-22T05:42:13Z"),
+            Ok(1_600_753_333_000)
+        );
+        assert_eq!(
+            parse_query_timestamp("2020-09-22T05:42:13.123456Z"),
+            Ok(1_600_753_333_123)
+        );
         assert_eq!(parse_query_timestamp("1600753333"), Ok(1_600_753_333_000));
         assert!(parse_query_timestamp("yesterday").is_err());
     }

@@ -100,9 +100,15 @@ mod tests {
         let v = Value::Number(42.4).to_metric_value(&Metric::AllBytesOut);
         assert_eq!(serde_json::to_string(&v).expect("json"), r#"{"count":42}"#);
         let v = Value::Number(1.5).to_metric_value(&Metric::Custom("t".into()));
-        assert_eq!(serde_json::to_string(&v).expect("json"), r#"{"number":1.5}"#);
+        assert_eq!(
+            serde_json::to_string(&v).expect("json"),
+            r#"{"number":1.5}"#
+        );
         let v = Value::Ports(vec![22, 443]).to_metric_value(&Metric::ListeningTcpPorts);
-        assert_eq!(serde_json::to_string(&v).expect("json"), r#"{"ports":[22,443]}"#);
+        assert_eq!(
+            serde_json::to_string(&v).expect("json"),
+            r#"{"ports":[22,443]}"#
+        );
         assert_eq!(v.members_set(), 1);
     }
 }

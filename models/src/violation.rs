@@ -32,9 +32,14 @@ impl VerificationState {
 
     /// Parses the wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::FalsePositive, Self::BenignPositive, Self::TruePositive, Self::Unknown]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Self::FalsePositive,
+            Self::BenignPositive,
+            Self::TruePositive,
+            Self::Unknown,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 
@@ -64,7 +69,9 @@ impl ViolationEventType {
 
     /// Parses the wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::InAlarm, Self::AlarmCleared, Self::AlarmInvalidated].into_iter().find(|v| v.as_str() == s)
+        [Self::InAlarm, Self::AlarmCleared, Self::AlarmInvalidated]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -102,7 +109,11 @@ pub struct ActiveViolation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification_state_description: Option<String>,
     /// When the last violating datapoint arrived.
-    #[serde(with = "epoch_seconds_opt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        with = "epoch_seconds_opt",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub last_violation_time: Option<EpochMillis>,
     /// When the alarm began.
     #[serde(with = "epoch_seconds")]
