@@ -1,0 +1,379 @@
+//! thingward's HTTP batch of cloud-side and custom metric datapoints, for brokers, gateways and
+//! scripts that measure what the device report cannot (messages, connections, authorization
+//! failures) or report custom metrics on a device's behalf. The body is specified in
+//! `docs/specs/ingest.md`:
+//!
+//! ```json
+//! {"datapoints":[{"thingName":"t1","metric":"aws:num-messages-sent","value":{"count":5},
+//!   "timestamp":1700000000.5,"topic":"sensors/t1/temp","cumulative":false}]}
+//! ```
+//!
+//! A batch is all or nothing: every datapoint is validated before anything (the cumulative
+//! counter state included) changes.
+
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use thingward_models::metric::MetricParseError;
+use thingward_models::time::{EpochMillis, seconds_to_millis};
+use thingward_models::{
+    CustomMetricType, Datapoint, Metric, MetricValue, NameError, ThingName, Value, ValueKind,
+};
+
+use super::counters::Counters;
+use super::{is_valid_string_list_entry, quoted};
+
+/// The latest accepted timestamp, 9999-12-31T23:59:59Z in epoch seconds.
+const MAX_TIMESTAMP_SECONDS: f64 = 253_402_300_799.0;
+/// The longest MQTT topic name (MQTT 3.1.1 / 5 length prefix).
+const MAX_TOPIC_BYTES: usize = 65_535;
+
+/// The batch body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBatch {
+    /// Kept as JSON values so that each datapoint is decoded on its own and a shape error can
+    /// name its index.
+    datapoints: Vec<serde_json::Value>,
+}
+
+/// One datapoint as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawDatapoint {
+    thing_name: String,
+    metric: String,
+    value: MetricValue,
+    #[serde(default)]
+    timestamp: Option<f64>,
+    #[serde(default)]
+    topic: Option<String>,
+    #[serde(default)]
+    cumulative: Option<bool>,
+}
+
+/// Why a batch was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BatchError {
+    /// The body is not JSON, or not an object with just a `datapoints` array.
+    #[error("the batch body is invalid: {0}")]
+    Body(#[source] serde_json::Error),
+    /// One datapoint is invalid; the whole batch is refused.
+    #[error("datapoints[{index}]: {problem}")]
+    Datapoint {
+        /// The position of the datapoint in `datapoints`.
+        index: usize,
+        /// What is wrong with it.
+        #[source]
+        problem: DatapointProblem,
+    },
+}
+
+impl BatchError {
+    /// The index of the offending datapoint, when one is to blame.
+    pub(crate) fn index(&self) -> Option<usize> {
+        match self {
+            Self::Body(_) => None,
+            Self::Datapoint { index, .. } => Some(*index),
+        }
+    }
+}
+
+/// What is wrong with one datapoint of a batch.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DatapointProblem {
+    /// Not an object of the documented members (missing, unknown or mistyped member).
+    #[error("{0}")]
+    Shape(#[source] serde_json::Error),
+    /// `thingName` breaks the thing-name rules.
+    #[error("thingName: {0}")]
+    ThingName(#[source] NameError),
+    /// `metric` is an unknown `aws:` metric or not a valid metric name.
+    #[error("metric: {0}")]
+    Metric(#[source] MetricParseError),
+    /// `metric` names a custom metric that is not defined.
+    #[error("metric: custom metric '{0}' is not defined; create it with CreateCustomMetric first")]
+    UndefinedCustomMetric(String),
+    /// `value` sets no member or several.
+    #[error(
+        "value must set exactly one of count, number, numbers, strings, cidrs, ports; it sets {0}"
+    )]
+    ValueMembers(usize),
+    /// `value` sets another member than the metric's kind takes.
+    #[error("value: {metric} takes its value as `{expected}`")]
+    WrongMember {
+        /// The metric.
+        metric: Metric,
+        /// The member it takes.
+        expected: &'static str,
+    },
+    /// A negative `count`.
+    #[error("value.count must be ≥ 0; got {0}")]
+    NegativeCount(i64),
+    /// A non-finite number.
+    #[error("value.{member} must hold finite numbers")]
+    NotFinite {
+        /// `number` or `numbers`.
+        member: &'static str,
+    },
+    /// A port outside 0..=65535.
+    #[error("value.ports[{index}] must be in 0..=65535; got {port}")]
+    Port {
+        /// Position in the list.
+        index: usize,
+        /// The value given.
+        port: i64,
+    },
+    /// A `cidrs` entry that is not an IP address.
+    #[error(
+        "value.cidrs[{index}] must be an IPv4 or IPv6 address (a measured address, not a range); got '{value}'"
+    )]
+    Ip {
+        /// Position in the list.
+        index: usize,
+        /// The value given, quoted safely.
+        value: String,
+    },
+    /// A `strings` entry outside the allowed characters.
+    #[error(
+        "value.strings[{index}] must be a non-empty string of letters, digits and : _ - / .; got '{value}'"
+    )]
+    String {
+        /// Position in the list.
+        index: usize,
+        /// The value given, quoted safely.
+        value: String,
+    },
+    /// `timestamp` outside 0..=253402300799 epoch seconds.
+    #[error("timestamp must be epoch seconds in 0..=253402300799; got {0}")]
+    Timestamp(f64),
+    /// `topic` on a metric that has no topic dimension.
+    #[error("topic is only allowed on metrics that support a TOPIC_FILTER dimension; {0} does not")]
+    TopicNotAllowed(Metric),
+    /// `topic` is not an MQTT topic name.
+    #[error("topic must be an MQTT topic name: 1..=65535 bytes without '+', '#' or NUL")]
+    Topic,
+    /// `cumulative: true` on a metric that is not a counter.
+    #[error(
+        "cumulative is only allowed on counter metrics (cumulative built-in counts and custom number metrics); {0} is not one"
+    )]
+    CumulativeNotAllowed(Metric),
+    /// `cumulative: true` with a negative running total.
+    #[error("the running total of a cumulative metric must be ≥ 0")]
+    NegativeTotal,
+}
+
+/// A datapoint that passed validation.
+#[derive(Debug)]
+enum Checked {
+    /// Recorded as is.
+    Plain(Datapoint),
+    /// A running total, recorded as the delta to the previous total of its series.
+    Cumulative { datapoint: Datapoint, total: f64 },
+}
+
+/// Parses and validates a batch, then turns it into datapoints.
+///
+/// Datapoints without `timestamp` are stamped `now`. `custom` resolves custom metric names to
+/// their type. Datapoints with `"cumulative": true` go through `counters`: the first total of a
+/// series yields no datapoint (it becomes the baseline), later ones yield the delta. The output
+/// keeps the batch order.
+///
+/// # Errors
+/// [`BatchError::Body`] for a malformed body, [`BatchError::Datapoint`] naming the first invalid
+/// datapoint. On error nothing is recorded and `counters` is unchanged.
+pub(crate) fn parse_batch(
+    bytes: &[u8],
+    now: EpochMillis,
+    custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+    counters: &mut Counters,
+) -> Result<Vec<Datapoint>, BatchError> {
+    let raw: RawBatch = serde_json::from_slice(bytes).map_err(BatchError::Body)?;
+    let checked = raw
+        .datapoints
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| {
+            check(v, now, custom).map_err(|problem| BatchError::Datapoint { index, problem })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // The whole batch is valid: only now does the counter state change.
+    let mut out = Vec::with_capacity(checked.len());
+    for c in checked {
+        match c {
+            Checked::Plain(dp) => out.push(dp),
+            Checked::Cumulative {
+                mut datapoint,
+                total,
+            } => {
+                let delta = counters.delta(
+                    &datapoint.thing,
+                    &datapoint.metric,
+                    datapoint.topic.as_deref(),
+                    total,
+                );
+                if let Some(delta) = delta {
+                    datapoint.value = Value::Number(delta);
+                    out.push(datapoint);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check(
+    raw: serde_json::Value,
+    now: EpochMillis,
+    custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+) -> Result<Checked, DatapointProblem> {
+    let raw: RawDatapoint = serde_json::from_value(raw).map_err(DatapointProblem::Shape)?;
+    let thing = ThingName::try_from(raw.thing_name).map_err(DatapointProblem::ThingName)?;
+    let metric = raw
+        .metric
+        .parse::<Metric>()
+        .map_err(DatapointProblem::Metric)?;
+    let (kind, custom_type) = match (&metric, metric.builtin_kind()) {
+        (_, Some(kind)) => (kind, None),
+        (Metric::Custom(name), None) => {
+            let t = custom(name)
+                .ok_or_else(|| DatapointProblem::UndefinedCustomMetric(quoted(name)))?;
+            (t.value_kind(), Some(t))
+        }
+        // Every built-in metric has a kind; a non-custom metric without one cannot exist.
+        (_, None) => {
+            return Err(DatapointProblem::UndefinedCustomMetric(quoted(
+                metric.as_str(),
+            )));
+        }
+    };
+    let value = convert_value(&metric, kind, custom_type.is_some(), raw.value)?;
+
+    let timestamp = match raw.timestamp {
+        None => now,
+        Some(s) if s.is_finite() && (0.0..=MAX_TIMESTAMP_SECONDS).contains(&s) => {
+            seconds_to_millis(s)
+        }
+        Some(s) => return Err(DatapointProblem::Timestamp(s)),
+    };
+
+    if let Some(topic) = &raw.topic {
+        if !metric.supports_dimension() {
+            return Err(DatapointProblem::TopicNotAllowed(metric));
+        }
+        if !is_valid_topic_name(topic) {
+            return Err(DatapointProblem::Topic);
+        }
+    }
+
+    let datapoint = Datapoint {
+        thing,
+        metric,
+        topic: raw.topic,
+        timestamp,
+        value,
+    };
+    if !raw.cumulative.unwrap_or(false) {
+        return Ok(Checked::Plain(datapoint));
+    }
+    let counter = match custom_type {
+        Some(t) => t == CustomMetricType::Number,
+        None => datapoint.metric.is_cumulative(),
+    };
+    if !counter {
+        return Err(DatapointProblem::CumulativeNotAllowed(datapoint.metric));
+    }
+    match datapoint.value.as_number() {
+        Some(total) if total >= 0.0 => Ok(Checked::Cumulative { datapoint, total }),
+        _ => Err(DatapointProblem::NegativeTotal),
+    }
+}
+
+/// Checks that `value` sets the one member `metric`'s kind takes, with valid contents, and
+/// converts it.
+fn convert_value(
+    metric: &Metric,
+    kind: ValueKind,
+    is_custom: bool,
+    value: MetricValue,
+) -> Result<Value, DatapointProblem> {
+    let set = value.members_set();
+    if set != 1 {
+        return Err(DatapointProblem::ValueMembers(set));
+    }
+    let expected = match kind {
+        ValueKind::Number if is_custom => "number",
+        ValueKind::Number => "count",
+        ValueKind::NumberList => "numbers",
+        ValueKind::StringList => "strings",
+        ValueKind::IpList => "cidrs",
+        ValueKind::PortList => "ports",
+    };
+    let wrong = || DatapointProblem::WrongMember {
+        metric: metric.clone(),
+        expected,
+    };
+    Ok(match kind {
+        ValueKind::Number if is_custom => {
+            let x = value.number.ok_or_else(wrong)?;
+            if !x.is_finite() {
+                return Err(DatapointProblem::NotFinite { member: "number" });
+            }
+            Value::Number(x)
+        }
+        ValueKind::Number => {
+            let n = value.count.ok_or_else(wrong)?;
+            if n < 0 {
+                return Err(DatapointProblem::NegativeCount(n));
+            }
+            Value::Number(n as f64)
+        }
+        ValueKind::NumberList => {
+            let xs = value.numbers.ok_or_else(wrong)?;
+            if !xs.iter().all(|x| x.is_finite()) {
+                return Err(DatapointProblem::NotFinite { member: "numbers" });
+            }
+            Value::Numbers(xs)
+        }
+        ValueKind::StringList => {
+            let strings = value.strings.ok_or_else(wrong)?;
+            if let Some((index, s)) = strings
+                .iter()
+                .enumerate()
+                .find(|(_, s)| !is_valid_string_list_entry(s))
+            {
+                return Err(DatapointProblem::String {
+                    index,
+                    value: quoted(s),
+                });
+            }
+            Value::Strings(strings)
+        }
+        ValueKind::IpList => {
+            let cidrs = value.cidrs.ok_or_else(wrong)?;
+            let mut ips = Vec::with_capacity(cidrs.len());
+            for (index, s) in cidrs.iter().enumerate() {
+                let ip = s.parse::<IpAddr>().map_err(|_| DatapointProblem::Ip {
+                    index,
+                    value: quoted(s),
+                })?;
+                ips.push(ip);
+            }
+            Value::Ips(ips)
+        }
+        ValueKind::PortList => {
+            let ports = value.ports.ok_or_else(wrong)?;
+            let mut out = Vec::with_capacity(ports.len());
+            for (index, &port) in ports.iter().enumerate() {
+                out.push(u16::try_from(port).map_err(|_| DatapointProblem::Port { index, port })?);
+            }
+            Value::Ports(out)
+        }
+    })
+}
+
+/// An MQTT topic name: 1..=65535 bytes, no wildcards, no NUL.
+fn is_valid_topic_name(topic: &str) -> bool {
+    !topic.is_empty() && topic.len() <= MAX_TOPIC_BYTES && !topic.contains(['+', '#', '\0'])
+}
