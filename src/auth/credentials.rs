@@ -161,10 +161,10 @@ impl Credentials {
             ),
             (None, None) => {}
         }
-        if let Some(token) = get(ENV_API_TOKEN) {
-            if !self.tokens.contains(&token) {
-                self.tokens.push(token);
-            }
+        if let Some(token) = get(ENV_API_TOKEN)
+            && !self.tokens.contains(&token)
+        {
+            self.tokens.push(token);
         }
         self
     }
@@ -276,14 +276,14 @@ fn write_private(path: &Path, creds: &Credentials) -> Result<(), AuthError> {
 
 /// A warning, not an error: the operator may have reasons, but should know.
 fn warn_if_readable_by_others(path: &Path) {
-    if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format_args!("{:o}", meta.permissions().mode() & 0o777),
-                "Credentials file is accessible to other users; chmod 600 it"
-            );
-        }
+    if let Ok(meta) = fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{:o}", meta.permissions().mode() & 0o777),
+            "Credentials file is accessible to other users; chmod 600 it"
+        );
     }
 }
 
@@ -297,6 +297,7 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Auth
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap (STYLE.md: allow-unwrap-in-tests).
 mod tests {
     use super::*;
 

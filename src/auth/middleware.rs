@@ -154,6 +154,7 @@ async fn read_body_limited(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap (STYLE.md: allow-unwrap-in-tests).
 mod tests {
     use super::*;
     use crate::auth::sigv4::tests::{Vector, creds_of, vectors};
@@ -351,5 +352,59 @@ mod tests {
             .unwrap();
         let (status, _, body) = send(app(authenticator(false)), request).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// The real client against a real server: boto3 with the system clock, hyper's parsing of
+    /// the path (`%3A` stays encoded) and of `Host`. Run with `--ignored` where boto3 exists.
+    #[tokio::test]
+    #[ignore = "needs python3 with boto3"]
+    async fn boto3_against_a_real_server() {
+        let auth = Authenticator::new(creds_of(&vectors()), false, 1 << 20);
+        let app = Router::new()
+            .route(
+                "/{*rest}",
+                any(|| async { axum::Json(serde_json::json!({})) }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(auth),
+                require_auth,
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let script = format!(
+            r#"
+import datetime, boto3, botocore.exceptions
+c = boto3.client("iot", endpoint_url="http://127.0.0.1:{port}", region_name="eu-central-1",
+    aws_access_key_id="TWEXAMPLEACCESSKEY01",
+    aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+c.list_security_profiles(maxResults=5, nextToken="a b/c:d")
+c.create_security_profile(securityProfileName="my:profile", behaviors=[])
+c.update_security_profile(securityProfileName="my:profile", expectedVersion=1)
+c.list_violation_events(startTime=datetime.datetime(2020, 9, 22, 5, 42, 13),
+    endTime=datetime.datetime.now())
+c.delete_security_profile(securityProfileName="my:profile")
+bad = boto3.client("iot", endpoint_url="http://127.0.0.1:{port}", region_name="eu-central-1",
+    aws_access_key_id="TWEXAMPLEACCESSKEY01", aws_secret_access_key="wrong")
+try:
+    bad.list_security_profiles()
+    raise SystemExit("wrong secret accepted")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidSignatureException", e.response
+print("ok")
+"#
+        );
+        let output = tokio::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
     }
 }
