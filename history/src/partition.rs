@@ -1,0 +1,490 @@
+//! Daily Parquet partitions: `partitions/date=YYYY-MM-DD/part-{segment:020}.parquet`.
+//!
+//! The schema is normative and documented in `docs/specs/history.md`.
+
+use crate::error::Error;
+use crate::wal::sync_dir;
+use chrono::{DateTime, NaiveDate};
+use polars::prelude::*;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use thingward_models::{Datapoint, Metric, ThingName, Value};
+
+/// Column names.
+pub(crate) mod columns {
+    /// The thing name.
+    pub(crate) const THING: &str = "thing";
+    /// The metric's wire name.
+    pub(crate) const METRIC: &str = "metric";
+    /// The topic (nullable).
+    pub(crate) const TOPIC: &str = "topic";
+    /// The timestamp, `Datetime(ms, UTC)`.
+    pub(crate) const TS: &str = "ts";
+    /// The value kind (see [`super::kinds`]).
+    pub(crate) const KIND: &str = "kind";
+    /// A single number (null for list values).
+    pub(crate) const VALUE: &str = "value";
+    /// A list value as JSON array text (null for single numbers).
+    pub(crate) const LIST: &str = "list";
+}
+
+/// Values of the `kind` column.
+pub(crate) mod kinds {
+    /// `Value::Number`.
+    pub(crate) const NUMBER: &str = "number";
+    /// `Value::Numbers`.
+    pub(crate) const NUMBER_LIST: &str = "number-list";
+    /// `Value::Strings`.
+    pub(crate) const STRING_LIST: &str = "string-list";
+    /// `Value::Ips`.
+    pub(crate) const IP_LIST: &str = "ip-list";
+    /// `Value::Ports`.
+    pub(crate) const PORT_LIST: &str = "port-list";
+}
+
+const DAY_PREFIX: &str = "date=";
+const DAY_FORMAT: &str = "%Y-%m-%d";
+const PART_PREFIX: &str = "part-";
+const PART_SUFFIX: &str = ".parquet";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// The earliest storable timestamp: 0001-01-01T00:00:00Z.
+pub const MIN_TIMESTAMP: i64 = -62_135_596_800_000;
+/// The latest storable timestamp: 9999-12-31T23:59:59.999Z.
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799_999;
+
+/// Refuses a timestamp the daily partitions cannot name.
+pub(crate) fn check_timestamp(timestamp: i64) -> Result<(), Error> {
+    if (MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(&timestamp) {
+        Ok(())
+    } else {
+        Err(Error::TimestampOutOfRange {
+            timestamp,
+            min: MIN_TIMESTAMP,
+            max: MAX_TIMESTAMP,
+        })
+    }
+}
+
+/// The UTC day of a timestamp.
+pub(crate) fn day_of(timestamp: i64) -> Result<NaiveDate, Error> {
+    check_timestamp(timestamp)?;
+    DateTime::from_timestamp_millis(timestamp)
+        .map(|t| t.date_naive())
+        .ok_or(Error::TimestampOutOfRange {
+            timestamp,
+            min: MIN_TIMESTAMP,
+            max: MAX_TIMESTAMP,
+        })
+}
+
+/// The directory of one day.
+pub(crate) fn day_dir(partitions: &Path, day: NaiveDate) -> PathBuf {
+    partitions.join(format!("{DAY_PREFIX}{}", day.format(DAY_FORMAT)))
+}
+
+fn part_name(seq: u64) -> String {
+    format!("{PART_PREFIX}{seq:020}{PART_SUFFIX}")
+}
+
+fn parse_part_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(PART_PREFIX)?.strip_suffix(PART_SUFFIX)?;
+    (digits.len() == 20).then(|| digits.parse().ok()).flatten()
+}
+
+/// The day directories, oldest first.
+pub(crate) fn list_days(partitions: &Path) -> Result<Vec<(NaiveDate, PathBuf)>, Error> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(partitions).map_err(Error::io(partitions))? {
+        let entry = entry.map_err(Error::io(partitions))?;
+        let name = entry.file_name();
+        let Some(day) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DAY_PREFIX))
+            .and_then(|d| NaiveDate::parse_from_str(d, DAY_FORMAT).ok())
+        else {
+            continue;
+        };
+        out.push((day, entry.path()));
+    }
+    out.sort_unstable_by_key(|(day, _)| *day);
+    Ok(out)
+}
+
+/// The part files of one day, by segment number.
+pub(crate) fn list_parts(day_dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(day_dir).map_err(Error::io(day_dir))? {
+        let entry = entry.map_err(Error::io(day_dir))?;
+        if let Some(seq) = entry.file_name().to_str().and_then(parse_part_name) {
+            out.push((seq, entry.path()));
+        }
+    }
+    out.sort_unstable_by_key(|(seq, _)| *seq);
+    Ok(out)
+}
+
+/// Removes temporary files a crashed roll left behind; returns the highest segment number that
+/// has a part file.
+pub(crate) fn recover(partitions: &Path) -> Result<Option<u64>, Error> {
+    let mut max_seq = None;
+    for (_, dir) in list_days(partitions)? {
+        for entry in fs::read_dir(&dir).map_err(Error::io(&dir))? {
+            let entry = entry.map_err(Error::io(&dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(TMP_SUFFIX) {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(Error::io(&path))?;
+                tracing::warn!(file = %path.display(), "Removed a partial Parquet file left by a crashed roll");
+            } else if let Some(seq) = parse_part_name(name) {
+                max_seq = max_seq.max(Some(seq));
+            }
+        }
+    }
+    Ok(max_seq)
+}
+
+/// A part file written under a temporary name, fsync'd, waiting to be published by a rename.
+#[derive(Debug)]
+pub(crate) struct StagedPart {
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl StagedPart {
+    /// Renames the file into place and fsyncs its directory. Overwrites a part file an earlier,
+    /// interrupted roll of the same segment published.
+    pub(crate) fn publish(self) -> Result<(), Error> {
+        fs::rename(&self.tmp, &self.path).map_err(Error::io(&self.path))?;
+        sync_dir(&self.dir)
+    }
+}
+
+/// Writes the datapoints of segment `seq` as one staged part file per UTC day.
+pub(crate) fn stage_segment(
+    partitions: &Path,
+    seq: u64,
+    datapoints: &[Datapoint],
+) -> Result<Vec<StagedPart>, Error> {
+    let mut by_day: std::collections::BTreeMap<NaiveDate, Vec<&Datapoint>> = Default::default();
+    for dp in datapoints {
+        by_day.entry(day_of(dp.timestamp)?).or_default().push(dp);
+    }
+    let mut staged = Vec::with_capacity(by_day.len());
+    for (day, mut rows) in by_day {
+        // Sorted rows give tight row-group statistics on thing and metric, so filtered scans
+        // skip most of a file. The sort is stable: equal timestamps keep append order.
+        rows.sort_by(|a, b| {
+            (a.thing.as_str(), a.metric.as_str(), a.timestamp).cmp(&(
+                b.thing.as_str(),
+                b.metric.as_str(),
+                b.timestamp,
+            ))
+        });
+        let dir = day_dir(partitions, day);
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+            sync_dir(partitions)?;
+        }
+        let path = dir.join(part_name(seq));
+        let tmp = dir.join(format!("{}{TMP_SUFFIX}", part_name(seq)));
+        let mut df = frame(&rows)?;
+        let mut file = File::create(&tmp).map_err(Error::io(&tmp))?;
+        ParquetWriter::new(&mut file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(&mut df)?;
+        file.sync_all().map_err(Error::io(&tmp))?;
+        staged.push(StagedPart { tmp, path, dir });
+    }
+    Ok(staged)
+}
+
+/// A `Datetime(ms, UTC)` literal. (`lit(i64).cast(..)` loses the time zone in polars 0.55's
+/// row-group statistics pruning, which then refuses to compare it with the column.)
+fn ts_lit(ms: i64) -> Expr {
+    let tz = std::sync::Arc::new(TimeZone::UTC);
+    lit(Scalar::new(
+        DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
+        AnyValue::DatetimeOwned(ms, TimeUnit::Milliseconds, Some(tz)),
+    ))
+}
+
+/// The Parquet frame of some datapoints.
+fn frame(rows: &[&Datapoint]) -> Result<DataFrame, Error> {
+    let n = rows.len();
+    let mut thing = Vec::with_capacity(n);
+    let mut metric = Vec::with_capacity(n);
+    let mut topic = Vec::with_capacity(n);
+    let mut ts = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut value = Vec::with_capacity(n);
+    let mut list = Vec::with_capacity(n);
+    for dp in rows {
+        thing.push(dp.thing.as_str());
+        metric.push(dp.metric.as_str());
+        topic.push(dp.topic.as_deref());
+        ts.push(dp.timestamp);
+        let (k, v, l) = split_value(&dp.value)?;
+        kind.push(k);
+        value.push(v);
+        list.push(l);
+    }
+    let ts = Int64Chunked::from_vec(columns::TS.into(), ts)
+        .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+        .into_column();
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new(columns::THING.into(), thing),
+            Column::new(columns::METRIC.into(), metric),
+            Column::new(columns::TOPIC.into(), topic),
+            ts,
+            Column::new(columns::KIND.into(), kind),
+            Column::new(columns::VALUE.into(), value),
+            Column::new(columns::LIST.into(), list),
+        ],
+    )?)
+}
+
+/// A value as (kind, value column, list column).
+fn split_value(value: &Value) -> Result<(&'static str, Option<f64>, Option<String>), Error> {
+    Ok(match value {
+        Value::Number(x) => (kinds::NUMBER, Some(*x), None),
+        Value::Numbers(xs) => (kinds::NUMBER_LIST, None, Some(numbers_json(xs))),
+        Value::Strings(ss) => (kinds::STRING_LIST, None, Some(serde_json::to_string(ss)?)),
+        Value::Ips(ips) => {
+            let texts: Vec<String> = ips.iter().map(ToString::to_string).collect();
+            (kinds::IP_LIST, None, Some(serde_json::to_string(&texts)?))
+        }
+        Value::Ports(ports) => (kinds::PORT_LIST, None, Some(serde_json::to_string(ports)?)),
+    })
+}
+
+/// A JSON array of numbers, each printed in Rust's shortest round-trip form so that
+/// [`parse_numbers_json`] gets the exact bits back. JSON has no NaN or infinity: those become
+/// `null`, which reads back as NaN.
+fn numbers_json(xs: &[f64]) -> String {
+    let mut out = String::with_capacity(2 + xs.len() * 8);
+    out.push('[');
+    for (i, x) in xs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let a = x.abs();
+        // `write!` into a String cannot fail.
+        let _ = if !x.is_finite() {
+            out.write_str("null")
+        } else if a != 0.0 && !(1e-5..1e16).contains(&a) {
+            write!(out, "{x:e}")
+        } else {
+            write!(out, "{x}")
+        };
+    }
+    out.push(']');
+    out
+}
+
+fn parse_numbers_json(text: &str) -> Option<Vec<f64>> {
+    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|t| match t.trim() {
+            "null" => Some(f64::NAN),
+            t => t.parse().ok(),
+        })
+        .collect()
+}
+
+/// Rebuilds a value from its columns.
+fn join_value(kind: &str, value: Option<f64>, list: Option<&str>) -> Option<Value> {
+    Some(match kind {
+        kinds::NUMBER => Value::Number(value?),
+        kinds::NUMBER_LIST => Value::Numbers(parse_numbers_json(list?)?),
+        kinds::STRING_LIST => Value::Strings(serde_json::from_str(list?).ok()?),
+        kinds::IP_LIST => {
+            let texts: Vec<String> = serde_json::from_str(list?).ok()?;
+            Value::Ips(
+                texts
+                    .iter()
+                    .map(|t| t.parse::<IpAddr>())
+                    .collect::<Result<_, _>>()
+                    .ok()?,
+            )
+        }
+        kinds::PORT_LIST => Value::Ports(serde_json::from_str(list?).ok()?),
+        _ => return None,
+    })
+}
+
+/// One row of a `values` answer.
+pub(crate) type Row = (i64, Option<String>, Value);
+
+/// What `values` asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Query<'a> {
+    pub(crate) thing: &'a ThingName,
+    pub(crate) metric: &'a Metric,
+    pub(crate) topic: Option<&'a str>,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) limit: usize,
+}
+
+/// The part files whose day overlaps `[start, end]` (already clamped to the storable range).
+pub(crate) fn files_overlapping(
+    partitions: &Path,
+    start: i64,
+    end: i64,
+) -> Result<Vec<PathBuf>, Error> {
+    let (first, last) = (day_of(start)?, day_of(end)?);
+    let mut files = Vec::new();
+    for (day, dir) in list_days(partitions)? {
+        if (first..=last).contains(&day) {
+            files.extend(list_parts(&dir)?.into_iter().map(|(_, p)| p));
+        }
+    }
+    Ok(files)
+}
+
+/// Scans `files` lazily for the query's rows, oldest first, at most `limit`.
+pub(crate) fn scan(partitions: &Path, files: &[PathBuf], q: &Query<'_>) -> Result<Vec<Row>, Error> {
+    if files.is_empty() || q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let paths = files
+        .iter()
+        .map(|p| PlRefPath::try_from_path(p))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions {
+            enabled: Some(false),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut predicate = col(columns::THING)
+        .eq(lit(q.thing.as_str()))
+        .and(col(columns::METRIC).eq(lit(q.metric.as_str())))
+        .and(col(columns::TS).gt_eq(ts_lit(q.start)))
+        .and(col(columns::TS).lt_eq(ts_lit(q.end)));
+    if let Some(topic) = q.topic {
+        predicate = predicate.and(col(columns::TOPIC).eq(lit(topic)));
+    }
+    let df = LazyFrame::scan_parquet_files(paths.into(), args)?
+        .filter(predicate)
+        .select([
+            col(columns::TS).cast(DataType::Int64),
+            col(columns::TOPIC),
+            col(columns::KIND),
+            col(columns::VALUE),
+            col(columns::LIST),
+        ])
+        .sort(
+            [columns::TS],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .limit(IdxSize::try_from(q.limit).unwrap_or(IdxSize::MAX))
+        .collect()?;
+    let ts = df.column(columns::TS)?.i64()?;
+    let topic = df.column(columns::TOPIC)?.str()?;
+    let kind = df.column(columns::KIND)?.str()?;
+    let value = df.column(columns::VALUE)?.f64()?;
+    let list = df.column(columns::LIST)?.str()?;
+    let invalid = |reason| Error::InvalidRow {
+        path: partitions.to_owned(),
+        reason,
+    };
+    let mut rows = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let t = ts.get(i).ok_or_else(|| invalid("null timestamp"))?;
+        let k = kind.get(i).ok_or_else(|| invalid("null kind"))?;
+        let v = join_value(k, value.get(i), list.get(i))
+            .ok_or_else(|| invalid("value does not match its kind"))?;
+        rows.push((t, topic.get(i).map(str::to_owned), v));
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_lists_round_trip_bit_for_bit() {
+        let xs = vec![
+            0.0,
+            -0.0,
+            0.1,
+            1.0 / 3.0,
+            1e-300,
+            -2.5e300,
+            1e16,
+            123456.789,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ];
+        let text = numbers_json(&xs);
+        let back = parse_numbers_json(&text).expect("parses");
+        assert_eq!(
+            xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            back.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        let parsed: Vec<f64> = serde_json::from_str(&text).expect("is JSON");
+        assert_eq!(parsed.len(), xs.len());
+        assert_eq!(numbers_json(&[f64::NAN, 1.5]), "[null,1.5]");
+        assert_eq!(numbers_json(&[]), "[]");
+        assert_eq!(parse_numbers_json("[]"), Some(vec![]));
+    }
+
+    #[test]
+    fn every_kind_splits_and_joins() {
+        for v in [
+            Value::Number(-1.25),
+            Value::Numbers(vec![1.0, 2.5]),
+            Value::Strings(vec!["a\"b".into(), "ü".into()]),
+            Value::Ips(vec![
+                "10.1.2.3".parse().expect("ip"),
+                "fe80::1".parse().expect("ip"),
+            ]),
+            Value::Ports(vec![22, 65535]),
+        ] {
+            let (k, x, l) = split_value(&v).expect("splits");
+            assert_eq!(join_value(k, x, l.as_deref()), Some(v));
+        }
+        assert_eq!(
+            split_value(&Value::Ports(vec![1, 2]))
+                .expect("splits")
+                .2
+                .as_deref(),
+            Some("[1,2]")
+        );
+    }
+
+    #[test]
+    fn day_partitions_are_utc_days() {
+        assert_eq!(day_of(0).expect("day").to_string(), "1970-01-01");
+        assert_eq!(day_of(-1).expect("day").to_string(), "1969-12-31");
+        assert_eq!(
+            day_of(86_400_000 - 1).expect("day").to_string(),
+            "1970-01-01"
+        );
+        assert_eq!(
+            day_of(MIN_TIMESTAMP).expect("day").to_string(),
+            "0001-01-01"
+        );
+        assert_eq!(
+            day_of(MAX_TIMESTAMP).expect("day").to_string(),
+            "9999-12-31"
+        );
+        assert!(day_of(MAX_TIMESTAMP + 1).is_err());
+        assert_eq!(parse_part_name(&part_name(42)), Some(42));
+        assert_eq!(parse_part_name("part-42.parquet"), None);
+    }
+}
