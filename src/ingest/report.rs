@@ -227,8 +227,6 @@ pub(crate) enum ReportError {
     /// The thing name in the topic breaks the thing-name rules (§3.1).
     #[error("the thing name in the topic is invalid: {source}")]
     InvalidThingName {
-        /// The report id, when the caller could read one from the payload.
-        report_id: Option<i64>,
         /// The rule the name breaks.
         source: NameError,
     },
@@ -265,29 +263,34 @@ impl ReportError {
             Self::PayloadTooLarge { .. }
             | Self::InvalidJson(_)
             | Self::InvalidCbor(_)
-            | Self::TrailingCbor { .. } => None,
-            Self::InvalidPayload { report_id, .. } | Self::InvalidThingName { report_id, .. } => {
-                *report_id
-            }
+            | Self::TrailingCbor { .. }
+            | Self::InvalidThingName { .. } => None,
+            Self::InvalidPayload { report_id, .. } => *report_id,
             Self::UnknownMetric { report_id, .. }
             | Self::WrongMetricType { report_id, .. }
             | Self::DuplicateReportId { report_id } => Some(*report_id),
         }
     }
 
-    /// Attaches a report id found elsewhere (for example by parsing the payload of a report
-    /// whose topic was refused) to an error that does not know it yet. Errors that already know
-    /// their report id, or that by nature cannot have one, are returned unchanged.
-    pub(crate) fn with_report_id(mut self, id: Option<i64>) -> Self {
-        match &mut self {
-            Self::InvalidPayload { report_id, .. } | Self::InvalidThingName { report_id, .. }
-                if report_id.is_none() =>
-            {
-                *report_id = id;
-            }
-            _ => {}
-        }
-        self
+    /// The rejection of a report whose id the thing already used (see
+    /// [`super::counters::ReportIds`]).
+    pub(crate) fn duplicate(report_id: i64) -> Self {
+        Self::DuplicateReportId { report_id }
+    }
+
+    /// The rejection of a report published under the thing segment `raw` that [`parse_topic`]
+    /// refused. Should `raw` be a valid thing name after all (a caller mistake), the error still
+    /// rejects, saying that the name was refused.
+    pub(crate) fn invalid_thing_name(raw: &str) -> Self {
+        let source = match ThingName::try_from(raw) {
+            Err(source) => source,
+            Ok(_) => NameError::Pattern {
+                kind: "thing name",
+                name: quoted(raw),
+                pattern: "a name accepted by the topic parser",
+            },
+        };
+        Self::InvalidThingName { source }
     }
 }
 
@@ -1082,41 +1085,26 @@ const TOPIC_METRICS: &str = "/defender/metrics/";
 const ACCEPTED: &str = "accepted";
 const REJECTED: &str = "rejected";
 
-/// A report topic, `$aws/things/{thing}/defender/metrics/{json|cbor}`, taken apart.
-#[derive(Debug)]
-pub(crate) struct ReportTopic<'a> {
-    /// The thing segment exactly as in the topic, for the reply topic and body even when it is
-    /// not a valid thing name.
-    pub(crate) thing_segment: &'a str,
-    /// The thing name, or the [`ReportError::InvalidThingName`] to reply with (its report id is
-    /// unknown; attach it with [`ReportError::with_report_id`] after parsing the payload).
-    pub(crate) thing: Result<ThingName, ReportError>,
-    /// The payload format.
-    pub(crate) format: Format,
-}
-
-/// Recognises a report topic. `None` means "not a Device Defender report topic" (including
-/// the `/accepted` and `/rejected` reply topics, and uppercase `JSON`/`CBOR`); a topic of the
-/// right shape whose thing name breaks the rules (empty, over 128 bytes, control characters) is
-/// recognised and carries the error, so that the device gets a rejection.
-pub(crate) fn parse_topic(topic: &str) -> Option<ReportTopic<'_>> {
-    let (thing_segment, suffix) = topic
+/// Recognises a report topic, `$aws/things/{thing}/defender/metrics/{json|cbor}`, and returns
+/// its thing name and format.
+///
+/// `None` means "not a Device Defender report topic" (including the `/accepted` and `/rejected`
+/// reply topics, uppercase `JSON`/`CBOR`, and a thing segment spanning several levels). A topic
+/// of the right shape whose thing segment breaks the thing-name rules (empty, over 128 bytes,
+/// control characters) is recognised with `Err(segment)`, the segment as in the topic: reply to
+/// it with [`ReportError::invalid_thing_name`] so that the device gets a rejection.
+pub(crate) fn parse_topic(topic: &str) -> Option<(Result<ThingName, String>, Format)> {
+    let (segment, suffix) = topic
         .strip_prefix(TOPIC_PREFIX)?
         .split_once(TOPIC_METRICS)?;
-    if thing_segment.contains('/') {
+    if segment.contains('/') {
         return None;
     }
     let format = Format::from_suffix(suffix)?;
-    let thing =
-        ThingName::try_from(thing_segment).map_err(|source| ReportError::InvalidThingName {
-            report_id: None,
-            source,
-        });
-    Some(ReportTopic {
-        thing_segment,
-        thing,
+    Some((
+        ThingName::try_from(segment).map_err(|_| segment.to_owned()),
         format,
-    })
+    ))
 }
 
 /// The topic a reply goes to: `$aws/things/{thing}/defender/metrics/{json|cbor}/{accepted|rejected}`.
@@ -1192,4 +1180,1027 @@ pub(crate) fn reply(
         tracing::error!(%error, thing, "Could not encode a report reply");
         Vec::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const AT: EpochMillis = 1_717_171_717_000;
+    const MAX: usize = 128 * 1024;
+
+    /// aws-api.md §3.5, long names.
+    const LONG_EXAMPLE: &str = r#"{
+      "header": {"report_id": 1717171717, "version": "1.0"},
+      "metrics": {
+        "network_stats": {"bytes_in": 5120, "bytes_out": 2048, "packets_in": 40, "packets_out": 22},
+        "listening_tcp_ports": {"ports": [{"interface": "eth0", "port": 22}, {"interface": "eth0", "port": 8883}], "total": 2},
+        "listening_udp_ports": {"ports": [{"interface": "eth0", "port": 5353}], "total": 1},
+        "tcp_connections": {"established_connections": {
+            "connections": [{"remote_addr": "10.0.0.7:443", "local_port": 50123, "local_interface": "eth0"}],
+            "total": 1}}
+      },
+      "custom_metrics": {
+        "battery_pct": [{"number": 87}],
+        "task_ids":    [{"number_list": [1, 2, 3]}],
+        "fw_flags":    [{"string_list": ["safe_mode", "ota/pending"]}],
+        "peers":       [{"ip_list": ["192.0.2.10", "2001:db8::1"]}]
+      }
+    }"#;
+
+    /// aws-api.md §3.5, short names (custom metrics cut down to one entry).
+    const SHORT_EXAMPLE: &str = r#"{"hed":{"rid":1717171717,"v":"1.0"},"met":{"ns":{"bi":5120,"bo":2048,"pi":40,"po":22},"tp":{"pts":[{"if":"eth0","pt":22},{"if":"eth0","pt":8883}],"t":2},"up":{"pts":[{"if":"eth0","pt":5353}],"t":1},"tc":{"ec":{"cs":[{"rad":"10.0.0.7:443","lp":50123,"li":"eth0"}],"t":1}}},"cmet":{"battery_pct":[{"number":87}]}}"#;
+
+    fn thing() -> ThingName {
+        ThingName::try_from("dev1").expect("valid thing name")
+    }
+
+    fn registry(name: &str) -> Option<CustomMetricType> {
+        match name {
+            "battery_pct" => Some(CustomMetricType::Number),
+            "task_ids" => Some(CustomMetricType::NumberList),
+            "fw_flags" => Some(CustomMetricType::StringList),
+            "peers" => Some(CustomMetricType::IpAddressList),
+            _ => None,
+        }
+    }
+
+    fn dp(metric: Metric, value: Value) -> Datapoint {
+        Datapoint {
+            thing: thing(),
+            metric,
+            topic: None,
+            timestamp: AT,
+            value,
+        }
+    }
+
+    fn custom(name: &str) -> Metric {
+        Metric::Custom(name.to_owned())
+    }
+
+    fn cbor(tree: &serde_json::Value) -> Vec<u8> {
+        let mut buf = Vec::new();
+        ciborium::into_writer(tree, &mut buf).expect("encodes");
+        buf
+    }
+
+    fn json_tree(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).expect("test JSON")
+    }
+
+    fn parse_json(tree: &serde_json::Value) -> Result<Report, ReportError> {
+        parse_report(tree.to_string().as_bytes(), Format::Json, MAX)
+    }
+
+    fn datapoints(bytes: &[u8], format: Format) -> Result<Vec<Datapoint>, ReportError> {
+        parse_report(bytes, format, MAX)?.datapoints(&thing(), AT, &registry)
+    }
+
+    /// Parses, expecting a rejection; returns (code, message, report id).
+    fn rejection(tree: &serde_json::Value) -> (&'static str, String, Option<i64>) {
+        let e = parse_json(tree)
+            .and_then(|r| r.datapoints(&thing(), AT, &registry).map(|_| r))
+            .expect_err("rejected");
+        (e.code(), e.to_string(), e.report_id())
+    }
+
+    fn device_datapoints() -> Vec<Datapoint> {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        vec![
+            dp(Metric::AllBytesIn, Value::Number(5120.0)),
+            dp(Metric::AllBytesOut, Value::Number(2048.0)),
+            dp(Metric::AllPacketsIn, Value::Number(40.0)),
+            dp(Metric::AllPacketsOut, Value::Number(22.0)),
+            dp(Metric::ListeningTcpPorts, Value::Ports(vec![22, 8883])),
+            dp(Metric::NumListeningTcpPorts, Value::Number(2.0)),
+            dp(Metric::ListeningUdpPorts, Value::Ports(vec![5353])),
+            dp(Metric::NumListeningUdpPorts, Value::Number(1.0)),
+            dp(
+                Metric::DestinationIpAddresses,
+                Value::Ips(vec![ip("10.0.0.7")]),
+            ),
+            dp(Metric::NumEstablishedTcpConnections, Value::Number(1.0)),
+        ]
+    }
+
+    #[test]
+    fn the_long_example_gives_every_device_and_custom_metric() {
+        let got = datapoints(LONG_EXAMPLE.as_bytes(), Format::Json).expect("accepted");
+        let mut want = device_datapoints();
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        // Custom metrics come sorted by name.
+        want.extend([
+            dp(custom("battery_pct"), Value::Number(87.0)),
+            dp(
+                custom("fw_flags"),
+                Value::Strings(vec!["safe_mode".into(), "ota/pending".into()]),
+            ),
+            dp(
+                custom("peers"),
+                Value::Ips(vec![ip("192.0.2.10"), ip("2001:db8::1")]),
+            ),
+            dp(custom("task_ids"), Value::Numbers(vec![1.0, 2.0, 3.0])),
+        ]);
+        assert_eq!(got, want);
+        let report = parse_report(LONG_EXAMPLE.as_bytes(), Format::Json, MAX).expect("parses");
+        assert_eq!(report.report_id, 1_717_171_717);
+        assert_eq!(report.version, "1.0");
+    }
+
+    #[test]
+    fn long_and_short_names_give_the_same_report() {
+        let mut long = json_tree(LONG_EXAMPLE);
+        long["custom_metrics"] = json!({"battery_pct": [{"number": 87}]});
+        let from_long = parse_json(&long).expect("long accepted");
+        let from_short =
+            parse_report(SHORT_EXAMPLE.as_bytes(), Format::Json, MAX).expect("short accepted");
+        assert_eq!(from_long, from_short);
+        let mut want = device_datapoints();
+        want.push(dp(custom("battery_pct"), Value::Number(87.0)));
+        assert_eq!(
+            from_short
+                .datapoints(&thing(), AT, &registry)
+                .expect("known"),
+            want
+        );
+    }
+
+    #[test]
+    fn long_and_short_names_may_be_mixed() {
+        let mixed = json!({"hed": {"report_id": 5, "v": "1.2"}, "metrics": {"ns": {"bytes_in": 1, "bo": 2}}});
+        let r = parse_json(&mixed).expect("accepted");
+        assert_eq!(r.report_id, 5);
+        let ns = r
+            .metrics
+            .and_then(|m| m.network_stats)
+            .expect("network stats");
+        assert_eq!(
+            (ns.bytes_in, ns.bytes_out, ns.packets_in),
+            (Some(1), Some(2), None)
+        );
+    }
+
+    #[test]
+    fn json_and_cbor_give_identical_results() {
+        for text in [LONG_EXAMPLE, SHORT_EXAMPLE] {
+            let tree = json_tree(text);
+            let from_json = datapoints(tree.to_string().as_bytes(), Format::Json).expect("json");
+            let from_cbor = datapoints(&cbor(&tree), Format::Cbor).expect("cbor");
+            assert_eq!(from_json, from_cbor);
+            assert_eq!(
+                parse_json(&tree).expect("json"),
+                parse_report(&cbor(&tree), Format::Cbor, MAX).expect("cbor")
+            );
+        }
+    }
+
+    #[test]
+    fn cbor_whole_floats_count_as_integers_and_tags_are_transparent() {
+        use ciborium::Value as C;
+        let text = |s: &str| C::Text(s.to_owned());
+        let tree = C::Map(vec![
+            (
+                text("hed"),
+                C::Map(vec![
+                    (text("rid"), C::Tag(1, Box::new(C::Integer(7.into())))),
+                    (text("v"), text("1.0")),
+                ]),
+            ),
+            (
+                text("met"),
+                C::Map(vec![(
+                    text("ns"),
+                    C::Map(vec![(text("bi"), C::Float(5120.0))]),
+                )]),
+            ),
+            // Non-text keys are not report fields: ignored like unknown keys.
+            (C::Integer(1.into()), C::Bool(true)),
+        ]);
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&tree, &mut bytes).expect("encodes");
+        let got = datapoints(&bytes, Format::Cbor).expect("accepted");
+        assert_eq!(got, vec![dp(Metric::AllBytesIn, Value::Number(5120.0))]);
+    }
+
+    #[test]
+    fn ipv6_remote_addresses_use_brackets() {
+        let tree = json!({"header": {"report_id": 1, "version": "1.0"}, "metrics": {"tcp_connections": {
+        "established_connections": {"connections": [
+            {"remote_addr": "[::1]:443"}, {"remote_addr": "[2001:db8::7]:8883"}, {"remote_addr": "192.0.2.1:1"}
+        ]}}}});
+        let got = datapoints(tree.to_string().as_bytes(), Format::Json).expect("accepted");
+        assert_eq!(
+            got,
+            vec![
+                dp(
+                    Metric::DestinationIpAddresses,
+                    Value::Ips(vec![
+                        IpAddr::V6(Ipv6Addr::LOCALHOST),
+                        "2001:db8::7".parse().expect("ip"),
+                        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                    ])
+                ),
+                // No total: the number of connections.
+                dp(Metric::NumEstablishedTcpConnections, Value::Number(3.0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_remote_addresses_are_rejected() {
+        for bad in [
+            "::1:443",
+            "10.0.0.7",
+            "10.0.0.7:0",
+            "host:443",
+            "[::1]",
+            "10.0.0.7:65536",
+            "",
+        ] {
+            let tree = json!({"hed": {"rid": 9, "v": "1.0"}, "met": {"tc": {"ec": {"cs": [
+                {"rad": "10.0.0.1:22"}, {"rad": bad}]}}}});
+            let (code, message, id) = rejection(&tree);
+            assert_eq!(code, "InvalidPayload", "{bad}");
+            assert!(
+                message.starts_with(
+                    "metrics.tcp_connections.established_connections.connections[1].remote_addr must be"
+                ),
+                "{message}"
+            );
+            assert_eq!(id, Some(9));
+        }
+        let tree =
+            json!({"hed": {"rid": 9, "v": "1.0"}, "met": {"tc": {"ec": {"cs": [{"lp": 1}]}}}});
+        assert_eq!(
+            rejection(&tree).1,
+            "metrics.tcp_connections.established_connections.connections[0].remote_addr is missing"
+        );
+    }
+
+    #[test]
+    fn a_missing_header_is_rejected_without_a_report_id() {
+        let (code, message, id) = rejection(&json!({"metrics": {}}));
+        assert_eq!(
+            (code, message.as_str(), id),
+            ("InvalidPayload", "header is missing", None)
+        );
+    }
+
+    #[test]
+    fn a_missing_report_id_is_named() {
+        let (code, message, id) = rejection(&json!({"header": {"version": "1.0"}, "metrics": {}}));
+        assert_eq!(
+            (code, message.as_str(), id),
+            ("InvalidPayload", "header.report_id is missing", None)
+        );
+        let (_, message, id) =
+            rejection(&json!({"header": {"report_id": -4, "version": "1.0"}, "metrics": {}}));
+        assert_eq!(
+            message,
+            "header.report_id must be a non-negative integer; got -4"
+        );
+        assert_eq!(id, None);
+        let (_, message, _) =
+            rejection(&json!({"header": {"report_id": "12", "version": "1.0"}, "metrics": {}}));
+        assert_eq!(
+            message,
+            "header.report_id must be a non-negative integer; got \"12\""
+        );
+    }
+
+    #[test]
+    fn missing_metrics_are_rejected_with_the_report_id() {
+        let (code, message, id) = rejection(&json!({"hed": {"rid": 1_700_000_000, "v": "1.0"}}));
+        assert_eq!(code, "InvalidPayload");
+        assert_eq!(
+            message,
+            "report must contain metrics (met) or custom_metrics (cmet)"
+        );
+        assert_eq!(id, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn the_version_must_be_major_1() {
+        for bad in [
+            json!("2.0"),
+            json!("1"),
+            json!("1."),
+            json!("1.x"),
+            json!(1.0),
+        ] {
+            let (code, message, id) =
+                rejection(&json!({"header": {"report_id": 3, "version": bad}, "metrics": {}}));
+            assert_eq!(code, "InvalidPayload");
+            assert!(message.starts_with("header.version must be"), "{message}");
+            assert_eq!(id, Some(3));
+        }
+        let (_, message, _) = rejection(&json!({"header": {"report_id": 3}, "metrics": {}}));
+        assert_eq!(message, "header.version is missing");
+        assert!(parse_json(&json!({"hed": {"rid": 3, "v": "1.17"}, "met": {}})).is_ok());
+    }
+
+    #[test]
+    fn the_report_id_is_echoed_whatever_else_is_wrong() {
+        let (_, message, id) = rejection(
+            &json!({"hed": {"rid": 77, "v": "1.0"}, "met": {"tp": {"pts": [{"pt": 0}]}}}),
+        );
+        assert_eq!(
+            message,
+            "metrics.listening_tcp_ports.ports[0].port must be an integer in 1..=65535; got 0"
+        );
+        assert_eq!(id, Some(77));
+    }
+
+    #[test]
+    fn oversize_reports_are_refused_before_parsing() {
+        let bytes = LONG_EXAMPLE.as_bytes();
+        let e = parse_report(bytes, Format::Json, bytes.len() - 1).expect_err("too large");
+        assert_eq!(e.code(), "PayloadTooLarge");
+        assert_eq!(e.report_id(), None);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "report is {} bytes long; at most {} bytes are allowed",
+                bytes.len(),
+                bytes.len() - 1
+            )
+        );
+        assert!(parse_report(bytes, Format::Json, bytes.len()).is_ok());
+    }
+
+    #[test]
+    fn undecodable_payloads_get_format_codes() {
+        let e = parse_report(b"{\"header\":", Format::Json, MAX).expect_err("bad json");
+        assert_eq!(e.code(), "InvalidJson");
+        assert!(
+            e.to_string().starts_with("report is not valid JSON: "),
+            "{e}"
+        );
+        let e = parse_report(&[0xff, 0x00], Format::Cbor, MAX).expect_err("bad cbor");
+        assert_eq!(e.code(), "InvalidCbor");
+        // A CBOR report followed by more bytes.
+        let mut bytes = cbor(&json_tree(SHORT_EXAMPLE));
+        bytes.push(0x01);
+        let e = parse_report(&bytes, Format::Cbor, MAX).expect_err("trailing bytes");
+        assert_eq!(e.code(), "InvalidCbor");
+        assert_eq!(
+            e.to_string(),
+            "report is not valid CBOR: 1 bytes follow the report"
+        );
+        // JSON sent on a cbor topic.
+        assert_eq!(
+            parse_report(SHORT_EXAMPLE.as_bytes(), Format::Cbor, MAX)
+                .expect_err("json")
+                .code(),
+            "InvalidCbor"
+        );
+        let e = parse_report(b"[1, 2]", Format::Json, MAX).expect_err("not an object");
+        assert_eq!(e.to_string(), "report must be an object; got an array");
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored() {
+        let tree = json!({"hed": {"rid": 1, "v": "1.0", "extra": [1]}, "future": {"x": 1},
+            "met": {"ns": {"bi": 1, "errors_in": -5}, "new_block": {},
+                    "tc": {"ec": {"cs": [{"rad": "10.0.0.1:1", "rp": 1, "s": "ESTABLISHED"}]}}}});
+        let got = datapoints(tree.to_string().as_bytes(), Format::Json).expect("accepted");
+        assert_eq!(got.len(), 3);
+    }
+
+    #[test]
+    fn a_field_given_under_both_names_is_rejected() {
+        let (code, message, id) = rejection(
+            &json!({"hed": {"rid": 1, "v": "1.0"}, "met": {"ns": {"bi": 1, "bytes_in": 2}}}),
+        );
+        assert_eq!(code, "InvalidPayload");
+        assert!(message.starts_with("metrics.network_stats.bytes_in is given more than once"));
+        assert_eq!(id, Some(1));
+    }
+
+    #[test]
+    fn negative_network_stats_are_rejected() {
+        for key in ["bi", "bo", "pi", "po"] {
+            let tree = json!({"hed": {"rid": 12, "v": "1.0"}, "met": {"ns": {key: -1}}});
+            let (code, message, id) = rejection(&tree);
+            assert_eq!(code, "InvalidPayload");
+            assert!(
+                message.starts_with("metrics.network_stats.")
+                    && message.ends_with(" must be a non-negative integer; got -1"),
+                "{message}"
+            );
+            assert_eq!(id, Some(12));
+        }
+        let tree = json!({"hed": {"rid": 12, "v": "1.0"}, "met": {"ns": {"bi": 1.5}}});
+        assert_eq!(
+            rejection(&tree).1,
+            "metrics.network_stats.bytes_in must be a non-negative integer; got 1.5"
+        );
+        let tree = json!({"hed": {"rid": 12, "v": "1.0"}, "met": {"tp": {"t": -2}}});
+        assert_eq!(
+            rejection(&tree).1,
+            "metrics.listening_tcp_ports.total must be a non-negative integer; got -2"
+        );
+    }
+
+    #[test]
+    fn ports_must_be_in_range() {
+        for bad in [json!(0), json!(65536), json!(-1), json!("22"), json!(22.5)] {
+            let tree =
+                json!({"hed": {"rid": 1, "v": "1.0"}, "met": {"up": {"pts": [{"pt": bad}]}}});
+            let (_, message, _) = rejection(&tree);
+            assert!(
+                message.starts_with(
+                    "metrics.listening_udp_ports.ports[0].port must be an integer in 1..=65535"
+                ),
+                "{message}"
+            );
+        }
+        let tree = json!({"hed": {"rid": 1, "v": "1.0"}, "met": {"up": {"pts": [{"pt": 65535}, {"pt": 1}]}}});
+        assert!(parse_json(&tree).is_ok());
+    }
+
+    #[test]
+    fn port_counts_fall_back_to_the_number_of_ports() {
+        let tree = json!({"hed": {"rid": 1, "v": "1.0"}, "met": {
+            "tp": {"pts": [{"pt": 22}, {"pt": 80}, {"pt": 443}]},
+            "up": {"pts": []}}});
+        let got = datapoints(tree.to_string().as_bytes(), Format::Json).expect("accepted");
+        assert_eq!(
+            got,
+            vec![
+                dp(Metric::ListeningTcpPorts, Value::Ports(vec![22, 80, 443])),
+                dp(Metric::NumListeningTcpPorts, Value::Number(3.0)),
+                // An empty list is reported (it clears port alarms).
+                dp(Metric::ListeningUdpPorts, Value::Ports(vec![])),
+                dp(Metric::NumListeningUdpPorts, Value::Number(0.0)),
+            ]
+        );
+        // A total alone gives the count only.
+        let tree = json!({"hed": {"rid": 1, "v": "1.0"}, "met": {"tp": {"t": 4}, "tc": {}}});
+        let got = datapoints(tree.to_string().as_bytes(), Format::Json).expect("accepted");
+        assert_eq!(
+            got,
+            vec![dp(Metric::NumListeningTcpPorts, Value::Number(4.0))]
+        );
+    }
+
+    #[test]
+    fn custom_metrics_of_every_type_are_accepted() {
+        let tree = json!({"hed": {"rid": 1, "v": "1.0"}, "cmet": {
+            "battery_pct": [{"number": -2.5}],
+            "task_ids": [{"number_list": []}],
+            "fw_flags": [{"string_list": ["a:b_c-d/e.f"]}],
+            "peers": [{"ip_list": ["::ffff:192.0.2.1"]}]}});
+        let got = datapoints(tree.to_string().as_bytes(), Format::Json).expect("accepted");
+        assert_eq!(
+            got,
+            vec![
+                dp(custom("battery_pct"), Value::Number(-2.5)),
+                dp(
+                    custom("fw_flags"),
+                    Value::Strings(vec!["a:b_c-d/e.f".into()])
+                ),
+                dp(
+                    custom("peers"),
+                    Value::Ips(vec!["::ffff:192.0.2.1".parse().expect("ip")])
+                ),
+                dp(custom("task_ids"), Value::Numbers(vec![])),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_custom_metric_is_rejected_by_name() {
+        let tree = json!({"hed": {"rid": 41, "v": "1.0"}, "cmet": {"battery_pct": [{"number": 1}], "cpu_temp": [{"number": 50}]}});
+        let (code, message, id) = rejection(&tree);
+        assert_eq!(code, "UnknownMetric");
+        assert_eq!(
+            message,
+            "custom metric 'cpu_temp' is not defined; create it with CreateCustomMetric before reporting it"
+        );
+        assert_eq!(id, Some(41));
+        // A name that cannot be a custom metric at all.
+        let tree =
+            json!({"hed": {"rid": 41, "v": "1.0"}, "cmet": {"aws:all-bytes-in": [{"number": 1}]}});
+        assert_eq!(rejection(&tree).0, "UnknownMetric");
+    }
+
+    #[test]
+    fn a_custom_value_of_the_wrong_type_is_rejected_by_name() {
+        let tree = json!({"hed": {"rid": 42, "v": "1.0"}, "cmet": {"task_ids": [{"number": 1}]}});
+        let (code, message, id) = rejection(&tree);
+        assert_eq!(code, "InvalidPayload");
+        assert_eq!(
+            message,
+            "custom metric 'task_ids' is defined as number-list, so its value must be given as number_list; the report gives number"
+        );
+        assert_eq!(id, Some(42));
+    }
+
+    #[test]
+    fn custom_entries_must_have_the_documented_shape() {
+        let shapes = [
+            json!({"number": 1}),
+            json!([]),
+            json!([{"number": 1}, {"number": 2}]),
+            json!([{"number": 1, "number_list": [1]}]),
+            json!([{"other": 1}]),
+        ];
+        for shape in shapes {
+            let tree = json!({"hed": {"rid": 1, "v": "1.0"}, "cmet": {"battery_pct": shape}});
+            let (code, message, _) = rejection(&tree);
+            assert_eq!(code, "InvalidPayload");
+            assert!(
+                message.contains("must be an array of one object with exactly one of"),
+                "{message}"
+            );
+        }
+        let values = [
+            (
+                json!([{"number": "1"}]),
+                "custom_metrics.battery_pct[0].number must be a finite number",
+            ),
+            (
+                json!([{"number_list": [1, "2"]}]),
+                "custom_metrics.battery_pct[0].number_list[1] must be a finite number",
+            ),
+            (
+                json!([{"string_list": ["has space"]}]),
+                "custom_metrics.battery_pct[0].string_list[0] must be a non-empty string",
+            ),
+            (
+                json!([{"string_list": [""]}]),
+                "custom_metrics.battery_pct[0].string_list[0] must be a non-empty string",
+            ),
+            (
+                json!([{"ip_list": ["10.0.0.0/8"]}]),
+                "custom_metrics.battery_pct[0].ip_list[0] must be an IPv4 or IPv6 address",
+            ),
+        ];
+        for (value, want) in values {
+            let tree = json!({"hed": {"rid": 1, "v": "1.0"}, "cmet": {"battery_pct": value}});
+            let (_, message, _) = rejection(&tree);
+            assert!(message.starts_with(want), "{message}");
+        }
+    }
+
+    #[test]
+    fn key_names_are_all_distinct() {
+        let mut names: Vec<&str> = KEYS.iter().flat_map(|k| [k.long, k.short]).collect();
+        names.extend(CUSTOM_VALUE_KEYS.iter().map(|(k, _)| *k));
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+        assert_eq!(KEYS.len(), 22);
+    }
+
+    #[test]
+    fn accepted_replies_have_the_documented_shape() {
+        let body = reply(
+            "dev1",
+            Some(1_700_000_000),
+            Ok(()),
+            Format::Json,
+            1_700_000_000_123,
+        );
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            r#"{"thingName":"dev1","reportId":1700000000,"status":"ACCEPTED","timestamp":1700000000123}"#
+        );
+    }
+
+    #[test]
+    fn rejected_replies_carry_code_and_message() {
+        let e = parse_json(&json!({"header": {"version": "1.0"}, "metrics": {}})).expect_err("bad");
+        let body = reply(
+            "dev1",
+            Some(1_700_000_000),
+            Err(&e),
+            Format::Json,
+            1_700_000_000_123,
+        );
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            r#"{"thingName":"dev1","reportId":1700000000,"status":"REJECTED","statusDetails":{"ErrorCode":"InvalidPayload","ErrorMessage":"header.report_id is missing"},"timestamp":1700000000123}"#
+        );
+        // No report id known: no reportId member.
+        let body = reply("dev1", None, Err(&e), Format::Json, 5);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert!(v.get("reportId").is_none());
+        assert_eq!(v["status"], "REJECTED");
+    }
+
+    #[test]
+    fn cbor_replies_hold_the_same_tree() {
+        let e = ReportError::duplicate(7);
+        for outcome in [Ok(()), Err(&e)] {
+            let json_body = reply("dev1", Some(7), outcome, Format::Json, 1_700_000_000_123);
+            let cbor_body = reply("dev1", Some(7), outcome, Format::Cbor, 1_700_000_000_123);
+            let from_cbor: serde_json::Value =
+                ciborium::from_reader(cbor_body.as_slice()).expect("cbor");
+            let from_json: serde_json::Value = serde_json::from_slice(&json_body).expect("json");
+            assert_eq!(from_cbor, from_json);
+            // Same member order too, and integers stay integers.
+            let raw: ciborium::Value = ciborium::from_reader(cbor_body.as_slice()).expect("cbor");
+            let ciborium::Value::Map(entries) = raw else {
+                panic!("not a map")
+            };
+            let keys: Vec<_> = entries.iter().filter_map(|(k, _)| k.as_text()).collect();
+            let mut want = vec!["thingName", "reportId", "status", "timestamp"];
+            if outcome.is_err() {
+                want.insert(3, "statusDetails");
+            }
+            assert_eq!(keys, want);
+            assert!(entries.iter().any(|(k, v)| k.as_text() == Some("timestamp")
+                && v.as_integer() == Some(1_700_000_000_123_i64.into())));
+        }
+        assert_eq!(e.code(), "DuplicateReportId");
+    }
+
+    #[test]
+    fn report_topics_are_recognised() {
+        let (thing, format) = parse_topic("$aws/things/dev1/defender/metrics/json").expect("topic");
+        assert_eq!(
+            (thing.expect("valid").as_str(), format),
+            ("dev1", Format::Json)
+        );
+        let (thing, format) =
+            parse_topic("$aws/things/dev-1:a_b/defender/metrics/cbor").expect("topic");
+        assert_eq!(
+            (thing.expect("valid").as_str(), format),
+            ("dev-1:a_b", Format::Cbor)
+        );
+        let longest = "x".repeat(128);
+        let (thing, _) =
+            parse_topic(&format!("$aws/things/{longest}/defender/metrics/json")).expect("topic");
+        assert!(thing.is_ok());
+        for other in [
+            "$aws/things/dev1/defender/metrics/json/accepted",
+            "$aws/things/dev1/defender/metrics/cbor/rejected",
+            "$aws/things/dev1/defender/metrics/JSON",
+            "$aws/things/dev1/defender/metrics/xml",
+            "$aws/things/a/b/defender/metrics/json",
+            "$aws/things/dev1/shadow/update",
+            "things/dev1/defender/metrics/json",
+        ] {
+            assert!(parse_topic(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn bad_thing_names_in_topics_are_rejections_not_ignored() {
+        let long = "x".repeat(129);
+        for bad in [long.as_str(), "bad\u{7}name", "tab\there", ""] {
+            let topic = format!("$aws/things/{bad}/defender/metrics/json");
+            let (thing, format) = parse_topic(&topic).expect("recognised");
+            assert_eq!(format, Format::Json);
+            let raw = thing.expect_err("invalid name");
+            assert_eq!(raw, bad);
+            let e = ReportError::invalid_thing_name(&raw);
+            assert_eq!(e.code(), "InvalidThingName");
+            assert_eq!(e.report_id(), None);
+            assert!(
+                e.to_string()
+                    .starts_with("the thing name in the topic is invalid: thing name"),
+                "{e}"
+            );
+        }
+        let e = ReportError::invalid_thing_name(&long);
+        assert_eq!(
+            e.to_string(),
+            "the thing name in the topic is invalid: thing name is 129 bytes long; at most 128 are allowed"
+        );
+    }
+
+    #[test]
+    fn reply_topics_follow_the_report_topic() {
+        assert_eq!(
+            reply_topic("dev1", Format::Json, true),
+            "$aws/things/dev1/defender/metrics/json/accepted"
+        );
+        assert_eq!(
+            reply_topic("dev1", Format::Cbor, false),
+            "$aws/things/dev1/defender/metrics/cbor/rejected"
+        );
+    }
+
+    // ---- properties -------------------------------------------------------------------------
+
+    /// A number of any kind JSON and CBOR can carry, including the edge cases.
+    fn any_number() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            (0u16..=65535).prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|x| serde_json::Number::from_f64(x)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number)),
+        ]
+    }
+
+    /// Trees built from report key names and report-like leaves, to reach deep into the walker.
+    fn report_like_tree() -> impl Strategy<Value = serde_json::Value> {
+        let names: Vec<&'static str> = KEYS
+            .iter()
+            .flat_map(|k| [k.long, k.short])
+            .chain(CUSTOM_VALUE_KEYS.iter().map(|(k, _)| *k))
+            .chain(["battery_pct", "peers", "x"])
+            .collect();
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any_number(),
+            prop_oneof![
+                Just("1.0"),
+                Just("10.0.0.7:443"),
+                Just("[::1]:1"),
+                Just("2001:db8::1"),
+                Just("a")
+            ]
+            .prop_map(serde_json::Value::from),
+            ".{0,8}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::vec((prop::sample::select(names.clone()), inner), 0..6).prop_map(
+                    |entries| serde_json::Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k.to_owned(), v))
+                            .collect()
+                    )
+                ),
+            ]
+        })
+    }
+
+    fn check_no_panic(bytes: &[u8], format: Format) {
+        let everything_is_a_number = |_: &str| Some(CustomMetricType::Number);
+        if let Ok(report) = parse_report(bytes, format, MAX) {
+            let _ = report.datapoints(&thing(), AT, &everything_is_a_number);
+        }
+    }
+
+    /// One generated report: the field values, how to spell and encode them.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        report_id: i64,
+        minor: u32,
+        network_stats: Option<[Option<u64>; 4]>,
+        tcp: Option<(Option<Vec<u16>>, Option<u64>)>,
+        udp: Option<(Option<Vec<u16>>, Option<u64>)>,
+        connections: Option<(Option<Vec<SocketAddr>>, Option<u64>)>,
+        metrics: bool,
+        custom: Option<BTreeMap<String, CustomValue>>,
+        short: bool,
+        format: Format,
+    }
+
+    fn ports() -> impl Strategy<Value = (Option<Vec<u16>>, Option<u64>)> {
+        (
+            prop::option::of(prop::collection::vec(1u16..=65535, 0..5)),
+            prop::option::of(any::<u64>()),
+        )
+    }
+
+    fn custom_value() -> impl Strategy<Value = CustomValue> {
+        // Multiples of 1/8 print and parse back exactly in both encodings.
+        let number = (-1_000_000i32..1_000_000).prop_map(|n| f64::from(n) / 8.0);
+        prop_oneof![
+            number.clone().prop_map(CustomValue::Number),
+            prop::collection::vec(number, 0..4).prop_map(CustomValue::NumberList),
+            prop::collection::vec("[A-Za-z0-9:_/.-]{1,10}", 0..4).prop_map(CustomValue::StringList),
+            prop::collection::vec(any::<IpAddr>(), 0..4).prop_map(CustomValue::IpList),
+        ]
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        let addr = (any::<IpAddr>(), 1u16..=65535).prop_map(|(ip, port)| SocketAddr::new(ip, port));
+        (
+            (
+                0..=i64::MAX,
+                0u32..1000,
+                prop::option::of(prop::array::uniform4(prop::option::of(any::<u64>()))),
+            ),
+            (prop::option::of(ports()), prop::option::of(ports())),
+            prop::option::of((
+                prop::option::of(prop::collection::vec(addr, 0..4)),
+                prop::option::of(any::<u64>()),
+            )),
+            (
+                any::<bool>(),
+                prop::option::of(prop::collection::btree_map(
+                    "[a-z][a-z0-9_]{0,12}",
+                    custom_value(),
+                    0..5,
+                )),
+            ),
+            (
+                any::<bool>(),
+                prop_oneof![Just(Format::Json), Just(Format::Cbor)],
+            ),
+        )
+            .prop_map(
+                |(
+                    (report_id, minor, network_stats),
+                    (tcp, udp),
+                    connections,
+                    (metrics, custom),
+                    (short, format),
+                )| Spec {
+                    report_id,
+                    minor,
+                    network_stats,
+                    tcp,
+                    udp,
+                    connections,
+                    // A report needs metrics or custom metrics.
+                    metrics: metrics || custom.is_none(),
+                    custom,
+                    short,
+                    format,
+                },
+            )
+    }
+
+    impl Spec {
+        fn key(&self, key: Key) -> String {
+            (if self.short { key.short } else { key.long }).to_owned()
+        }
+
+        fn encode(&self) -> Vec<u8> {
+            let mut root = serde_json::Map::new();
+            root.insert(
+                self.key(HEADER),
+                json!({self.key(REPORT_ID): self.report_id, self.key(VERSION): format!("1.{}", self.minor)}),
+            );
+            if self.metrics {
+                let mut m = serde_json::Map::new();
+                if let Some(stats) = self.network_stats {
+                    let mut ns = serde_json::Map::new();
+                    for (key, v) in [BYTES_IN, BYTES_OUT, PACKETS_IN, PACKETS_OUT]
+                        .into_iter()
+                        .zip(stats)
+                    {
+                        if let Some(v) = v {
+                            ns.insert(self.key(key), json!(v));
+                        }
+                    }
+                    m.insert(self.key(NETWORK_STATS), ns.into());
+                }
+                for (key, lp) in [
+                    (LISTENING_TCP_PORTS, &self.tcp),
+                    (LISTENING_UDP_PORTS, &self.udp),
+                ] {
+                    if let Some((ports, total)) = lp {
+                        let mut obj = serde_json::Map::new();
+                        if let Some(ports) = ports {
+                            let list: Vec<_> = ports
+                                .iter()
+                                .map(|p| json!({self.key(PORT): p, self.key(INTERFACE): "eth0"}))
+                                .collect();
+                            obj.insert(self.key(PORTS), list.into());
+                        }
+                        if let Some(t) = total {
+                            obj.insert(self.key(TOTAL), json!(t));
+                        }
+                        m.insert(self.key(key), obj.into());
+                    }
+                }
+                if let Some((conns, total)) = &self.connections {
+                    let mut ec = serde_json::Map::new();
+                    if let Some(conns) = conns {
+                        let list: Vec<_> = conns.iter().map(|a| json!({self.key(REMOTE_ADDR): a.to_string(), self.key(LOCAL_PORT): 1234})).collect();
+                        ec.insert(self.key(CONNECTIONS), list.into());
+                    }
+                    if let Some(t) = total {
+                        ec.insert(self.key(TOTAL), json!(t));
+                    }
+                    m.insert(
+                        self.key(TCP_CONNECTIONS),
+                        json!({self.key(ESTABLISHED_CONNECTIONS): ec}),
+                    );
+                }
+                root.insert(self.key(METRICS), m.into());
+            }
+            if let Some(custom) = &self.custom {
+                let cm: serde_json::Map<_, _> = custom
+                    .iter()
+                    .map(|(name, v)| {
+                        let entry = match v {
+                            CustomValue::Number(x) => json!({"number": x}),
+                            CustomValue::NumberList(xs) => json!({"number_list": xs}),
+                            CustomValue::StringList(s) => json!({"string_list": s}),
+                            CustomValue::IpList(ips) => json!({"ip_list": ips.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+                        };
+                        (name.clone(), json!([entry]))
+                    })
+                    .collect();
+                root.insert(self.key(CUSTOM_METRICS), cm.into());
+            }
+            let tree = serde_json::Value::Object(root);
+            match self.format {
+                Format::Json => tree.to_string().into_bytes(),
+                Format::Cbor => cbor(&tree),
+            }
+        }
+
+        /// The datapoints the report must give, worked out from the spec (§2.2 mapping).
+        fn expected(&self) -> Vec<Datapoint> {
+            let mut out = Vec::new();
+            if self.metrics {
+                let metrics = [
+                    Metric::AllBytesIn,
+                    Metric::AllBytesOut,
+                    Metric::AllPacketsIn,
+                    Metric::AllPacketsOut,
+                ];
+                for (metric, v) in metrics
+                    .into_iter()
+                    .zip(self.network_stats.unwrap_or_default())
+                {
+                    if let Some(v) = v {
+                        out.push(dp(metric, Value::Number(v as f64)));
+                    }
+                }
+                for (lp, list, num) in [
+                    (
+                        &self.tcp,
+                        Metric::ListeningTcpPorts,
+                        Metric::NumListeningTcpPorts,
+                    ),
+                    (
+                        &self.udp,
+                        Metric::ListeningUdpPorts,
+                        Metric::NumListeningUdpPorts,
+                    ),
+                ] {
+                    if let Some((ports, total)) = lp {
+                        if let Some(ports) = ports {
+                            out.push(dp(list, Value::Ports(ports.clone())));
+                        }
+                        match (total, ports) {
+                            (Some(t), _) => out.push(dp(num, Value::Number(*t as f64))),
+                            (None, Some(p)) => out.push(dp(num, Value::Number(p.len() as f64))),
+                            (None, None) => {}
+                        }
+                    }
+                }
+                if let Some((conns, total)) = &self.connections {
+                    if let Some(conns) = conns {
+                        out.push(dp(
+                            Metric::DestinationIpAddresses,
+                            Value::Ips(conns.iter().map(|a| a.ip()).collect()),
+                        ));
+                    }
+                    let n = total.or(conns.as_ref().map(|c| c.len() as u64));
+                    if let Some(n) = n {
+                        out.push(dp(
+                            Metric::NumEstablishedTcpConnections,
+                            Value::Number(n as f64),
+                        ));
+                    }
+                }
+            }
+            for (name, v) in self.custom.iter().flatten() {
+                out.push(dp(custom(name), v.to_value()));
+            }
+            out
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_report_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            check_no_panic(&bytes, Format::Json);
+            check_no_panic(&bytes, Format::Cbor);
+        }
+
+        #[test]
+        fn parse_report_never_panics_on_report_like_trees(tree in report_like_tree()) {
+            check_no_panic(tree.to_string().as_bytes(), Format::Json);
+            check_no_panic(&cbor(&tree), Format::Cbor);
+        }
+
+        #[test]
+        fn valid_reports_give_the_expected_datapoints(spec in spec()) {
+            let bytes = spec.encode();
+            let report = parse_report(&bytes, spec.format, usize::MAX).expect("valid report");
+            prop_assert_eq!(report.report_id, spec.report_id);
+            let types: BTreeMap<String, CustomMetricType> = spec
+                .custom
+                .iter()
+                .flatten()
+                .map(|(name, v)| (name.clone(), v.metric_type()))
+                .collect();
+            let got = report.datapoints(&thing(), AT, &|name| types.get(name).copied()).expect("known metrics");
+            prop_assert_eq!(got, spec.expected());
+        }
+    }
 }
