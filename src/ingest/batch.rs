@@ -377,3 +377,380 @@ fn convert_value(
 fn is_valid_topic_name(topic: &str) -> bool {
     !topic.is_empty() && topic.len() <= MAX_TOPIC_BYTES && !topic.contains(['+', '#', '\0'])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: EpochMillis = 1_700_000_100_000;
+
+    fn registry(name: &str) -> Option<CustomMetricType> {
+        match name {
+            "battery_pct" => Some(CustomMetricType::Number),
+            "task_ids" => Some(CustomMetricType::NumberList),
+            "fw_flags" => Some(CustomMetricType::StringList),
+            "peers" => Some(CustomMetricType::IpAddressList),
+            _ => None,
+        }
+    }
+
+    fn thing(name: &str) -> ThingName {
+        ThingName::try_from(name).expect("valid thing name")
+    }
+
+    fn parse(
+        body: &serde_json::Value,
+        counters: &mut Counters,
+    ) -> Result<Vec<Datapoint>, BatchError> {
+        parse_batch(body.to_string().as_bytes(), NOW, &registry, counters)
+    }
+
+    /// A one-datapoint batch; returns its error message.
+    fn refusal(datapoint: serde_json::Value) -> String {
+        let body = json!({"datapoints": [
+            {"thingName": "ok", "metric": "aws:num-disconnects", "value": {"count": 1}},
+            datapoint,
+        ]});
+        let e = parse(&body, &mut Counters::new()).expect_err("refused");
+        assert_eq!(e.index(), Some(1), "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn a_valid_batch_gives_datapoints_in_order() {
+        let body = json!({"datapoints": [
+            {"thingName": "t1", "metric": "aws:num-messages-sent", "value": {"count": 5},
+             "timestamp": 1_700_000_000.5, "topic": "sensors/t1/temp", "cumulative": false},
+            {"thingName": "t1", "metric": "aws:source-ip-address", "value": {"cidrs": ["192.0.2.1", "2001:db8::1"]}},
+            {"thingName": "t2", "metric": "aws:listening-tcp-ports", "value": {"ports": [0, 22, 65535]}},
+            {"thingName": "t2", "metric": "battery_pct", "value": {"number": -1.25}, "timestamp": 1_700_000_000},
+            {"thingName": "t2", "metric": "task_ids", "value": {"numbers": [1, 2.5]}},
+            {"thingName": "t2", "metric": "fw_flags", "value": {"strings": ["safe_mode"]}},
+            {"thingName": "t2", "metric": "peers", "value": {"cidrs": ["10.0.0.1"]}},
+        ]});
+        let got = parse(&body, &mut Counters::new()).expect("accepted");
+        let dp = |t: &str, metric: Metric, topic: Option<&str>, timestamp, value| Datapoint {
+            thing: thing(t),
+            metric,
+            topic: topic.map(str::to_owned),
+            timestamp,
+            value,
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            got,
+            vec![
+                dp(
+                    "t1",
+                    Metric::NumMessagesSent,
+                    Some("sensors/t1/temp"),
+                    1_700_000_000_500,
+                    Value::Number(5.0)
+                ),
+                dp(
+                    "t1",
+                    Metric::SourceIpAddress,
+                    None,
+                    NOW,
+                    Value::Ips(vec![ip("192.0.2.1"), ip("2001:db8::1")])
+                ),
+                dp(
+                    "t2",
+                    Metric::ListeningTcpPorts,
+                    None,
+                    NOW,
+                    Value::Ports(vec![0, 22, 65535])
+                ),
+                dp(
+                    "t2",
+                    Metric::Custom("battery_pct".into()),
+                    None,
+                    1_700_000_000_000,
+                    Value::Number(-1.25)
+                ),
+                dp(
+                    "t2",
+                    Metric::Custom("task_ids".into()),
+                    None,
+                    NOW,
+                    Value::Numbers(vec![1.0, 2.5])
+                ),
+                dp(
+                    "t2",
+                    Metric::Custom("fw_flags".into()),
+                    None,
+                    NOW,
+                    Value::Strings(vec!["safe_mode".into()])
+                ),
+                dp(
+                    "t2",
+                    Metric::Custom("peers".into()),
+                    None,
+                    NOW,
+                    Value::Ips(vec![ip("10.0.0.1")])
+                ),
+            ]
+        );
+        assert!(
+            parse(&json!({"datapoints": []}), &mut Counters::new())
+                .expect("empty")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused_without_an_index() {
+        for body in [
+            &b"not json"[..],
+            b"{}",
+            b"{\"datapoints\": {}}",
+            b"{\"datapoints\": [], \"extra\": 1}",
+            b"[]",
+        ] {
+            let e = parse_batch(body, NOW, &registry, &mut Counters::new()).expect_err("refused");
+            assert!(matches!(e, BatchError::Body(_)), "{e}");
+            assert_eq!(e.index(), None);
+            assert!(
+                e.to_string().starts_with("the batch body is invalid: "),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn datapoint_shape_errors_name_the_index() {
+        let m =
+            refusal(json!({"thing": "t1", "metric": "aws:num-disconnects", "value": {"count": 1}}));
+        assert!(m.starts_with("datapoints[1]: unknown field `thing`"), "{m}");
+        let m = refusal(json!({"metric": "aws:num-disconnects", "value": {"count": 1}}));
+        assert_eq!(m, "datapoints[1]: missing field `thingName`");
+        let m = refusal(
+            json!({"thingName": "t", "metric": "aws:num-disconnects", "value": {"count": 1.5}}),
+        );
+        assert!(
+            m.starts_with("datapoints[1]: invalid type: floating point `1.5`"),
+            "{m}"
+        );
+        let m = refusal(json!(7));
+        assert!(
+            m.starts_with("datapoints[1]: invalid type: integer `7`"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn thing_names_follow_the_rules() {
+        let m = refusal(
+            json!({"thingName": "x".repeat(129), "metric": "aws:num-disconnects", "value": {"count": 1}}),
+        );
+        assert_eq!(
+            m,
+            "datapoints[1]: thingName: thing name is 129 bytes long; at most 128 are allowed"
+        );
+        let m = refusal(
+            json!({"thingName": "a\u{1}b", "metric": "aws:num-disconnects", "value": {"count": 1}}),
+        );
+        assert!(m.starts_with("datapoints[1]: thingName: thing name"), "{m}");
+    }
+
+    #[test]
+    fn metrics_must_be_known() {
+        let m = refusal(json!({"thingName": "t", "metric": "aws:nope", "value": {"count": 1}}));
+        assert_eq!(
+            m,
+            "datapoints[1]: metric: unknown built-in metric 'aws:nope'"
+        );
+        let m = refusal(json!({"thingName": "t", "metric": "cpu_temp", "value": {"number": 1}}));
+        assert_eq!(
+            m,
+            "datapoints[1]: metric: custom metric 'cpu_temp' is not defined; create it with CreateCustomMetric first"
+        );
+        let m = refusal(json!({"thingName": "t", "metric": "bad name", "value": {"number": 1}}));
+        assert!(
+            m.starts_with("datapoints[1]: metric: metric name 'bad name' must match"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn values_must_match_the_metric_kind() {
+        let cases = [
+            (
+                json!({}),
+                "value must set exactly one of count, number, numbers, strings, cidrs, ports; it sets 0",
+            ),
+            (
+                json!({"count": 1, "number": 1}),
+                "value must set exactly one of count, number, numbers, strings, cidrs, ports; it sets 2",
+            ),
+            (
+                json!({"number": 1}),
+                "value: aws:num-messages-sent takes its value as `count`",
+            ),
+            (json!({"count": -1}), "value.count must be ≥ 0; got -1"),
+        ];
+        for (value, want) in cases {
+            let m = refusal(
+                json!({"thingName": "t", "metric": "aws:num-messages-sent", "value": value}),
+            );
+            assert_eq!(m, format!("datapoints[1]: {want}"));
+        }
+        let m = refusal(json!({"thingName": "t", "metric": "battery_pct", "value": {"count": 1}}));
+        assert_eq!(
+            m,
+            "datapoints[1]: value: battery_pct takes its value as `number`"
+        );
+        let m = refusal(json!({"thingName": "t", "metric": "peers", "value": {"strings": ["a"]}}));
+        assert_eq!(m, "datapoints[1]: value: peers takes its value as `cidrs`");
+        let m = refusal(
+            json!({"thingName": "t", "metric": "aws:listening-udp-ports", "value": {"ports": [53, 65536]}}),
+        );
+        assert_eq!(
+            m,
+            "datapoints[1]: value.ports[1] must be in 0..=65535; got 65536"
+        );
+        let m = refusal(
+            json!({"thingName": "t", "metric": "aws:listening-udp-ports", "value": {"ports": [-1]}}),
+        );
+        assert_eq!(
+            m,
+            "datapoints[1]: value.ports[0] must be in 0..=65535; got -1"
+        );
+        for bad in ["10.0.0.0/8", "300.1.1.1", "localhost", ""] {
+            let m = refusal(
+                json!({"thingName": "t", "metric": "aws:source-ip-address", "value": {"cidrs": ["10.0.0.1", bad]}}),
+            );
+            assert!(
+                m.starts_with("datapoints[1]: value.cidrs[1] must be an IPv4 or IPv6 address"),
+                "{m}"
+            );
+        }
+        let m =
+            refusal(json!({"thingName": "t", "metric": "fw_flags", "value": {"strings": ["a b"]}}));
+        assert!(
+            m.starts_with("datapoints[1]: value.strings[0] must be a non-empty string"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn timestamps_are_epoch_seconds_in_range() {
+        for bad in [-1.0, 1e12] {
+            let m = refusal(
+                json!({"thingName": "t", "metric": "aws:num-disconnects", "value": {"count": 1}, "timestamp": bad}),
+            );
+            assert!(
+                m.starts_with("datapoints[1]: timestamp must be epoch seconds"),
+                "{m}"
+            );
+        }
+        let m = refusal(
+            json!({"thingName": "t", "metric": "aws:num-disconnects", "value": {"count": 1}, "timestamp": "soon"}),
+        );
+        assert!(m.starts_with("datapoints[1]: invalid type: string"), "{m}");
+    }
+
+    #[test]
+    fn topics_only_on_dimensioned_metrics_and_valid() {
+        let m = refusal(
+            json!({"thingName": "t", "metric": "aws:num-disconnects", "value": {"count": 1}, "topic": "a/b"}),
+        );
+        assert_eq!(
+            m,
+            "datapoints[1]: topic is only allowed on metrics that support a TOPIC_FILTER dimension; aws:num-disconnects does not"
+        );
+        for bad in ["", "a/+/b", "a/#", "a\0b"] {
+            let m = refusal(
+                json!({"thingName": "t", "metric": "aws:num-messages-received", "value": {"count": 1}, "topic": bad}),
+            );
+            assert!(
+                m.starts_with("datapoints[1]: topic must be an MQTT topic name"),
+                "{m}"
+            );
+        }
+    }
+
+    #[test]
+    fn cumulative_totals_become_deltas() {
+        let mut counters = Counters::new();
+        let batch = |total: i64| {
+            json!({"datapoints": [{"thingName": "t", "metric": "aws:num-messages-sent",
+                "value": {"count": total}, "topic": "a/b", "cumulative": true}]})
+        };
+        // The first total is the baseline only.
+        assert!(
+            parse(&batch(100), &mut counters)
+                .expect("accepted")
+                .is_empty()
+        );
+        let got = parse(&batch(130), &mut counters).expect("accepted");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].value, Value::Number(30.0));
+        assert_eq!(got[0].topic.as_deref(), Some("a/b"));
+        // A restarted counter: the new total is the delta.
+        let got = parse(&batch(4), &mut counters).expect("accepted");
+        assert_eq!(got[0].value, Value::Number(4.0));
+        // Two totals of one series in one batch apply in order.
+        let body = json!({"datapoints": [
+            {"thingName": "t", "metric": "aws:num-messages-sent", "value": {"count": 10}, "topic": "a/b", "cumulative": true},
+            {"thingName": "t", "metric": "aws:num-messages-sent", "value": {"count": 15}, "topic": "a/b", "cumulative": true},
+        ]});
+        let got = parse(&body, &mut counters).expect("accepted");
+        assert_eq!(
+            got.iter().map(|d| d.value.clone()).collect::<Vec<_>>(),
+            vec![Value::Number(6.0), Value::Number(5.0)]
+        );
+        // Custom number metrics may be cumulative too.
+        let custom = json!({"datapoints": [{"thingName": "t", "metric": "battery_pct", "value": {"number": 3.5}, "cumulative": true}]});
+        assert!(parse(&custom, &mut counters).expect("accepted").is_empty());
+        assert_eq!(counters.series(), 2);
+    }
+
+    #[test]
+    fn cumulative_only_on_counters() {
+        for (metric, value) in [
+            ("aws:num-listening-tcp-ports", json!({"count": 1})),
+            ("aws:message-byte-size", json!({"count": 1})),
+            ("aws:source-ip-address", json!({"cidrs": []})),
+            ("task_ids", json!({"numbers": [1]})),
+        ] {
+            let m = refusal(
+                json!({"thingName": "t", "metric": metric, "value": value, "cumulative": true}),
+            );
+            assert!(
+                m.starts_with("datapoints[1]: cumulative is only allowed on counter metrics"),
+                "{m}"
+            );
+            assert!(m.ends_with(&format!("{metric} is not one")), "{m}");
+        }
+        let m = refusal(
+            json!({"thingName": "t", "metric": "battery_pct", "value": {"number": -1}, "cumulative": true}),
+        );
+        assert_eq!(
+            m,
+            "datapoints[1]: the running total of a cumulative metric must be ≥ 0"
+        );
+    }
+
+    #[test]
+    fn a_refused_batch_changes_no_counter() {
+        let mut counters = Counters::new();
+        let valid = json!({"thingName": "t", "metric": "aws:num-disconnects", "value": {"count": 50}, "cumulative": true});
+        let invalid = json!({"thingName": "t", "metric": "aws:nope", "value": {"count": 1}});
+        let e = parse(
+            &json!({"datapoints": [valid.clone(), invalid]}),
+            &mut counters,
+        )
+        .expect_err("refused");
+        assert_eq!(e.index(), Some(1));
+        assert_eq!(counters.series(), 0);
+        // So the same total is still a first total, not a delta of 0.
+        assert!(
+            parse(&json!({"datapoints": [valid]}), &mut counters)
+                .expect("accepted")
+                .is_empty()
+        );
+        assert_eq!(counters.series(), 1);
+    }
+}
