@@ -872,18 +872,21 @@ impl Walker {
         path: &Path<'_>,
     ) -> Result<Vec<CustomMetric>, ReportError> {
         let map = self.map(node, path)?;
-        let mut out: Vec<CustomMetric> = Vec::with_capacity(map.len());
-        for (name, value) in map {
-            let metric_path = path.field(name);
-            if out.iter().any(|m| m.name == *name) {
-                return Err(self.error(&metric_path, Problem::Duplicate));
-            }
-            out.push(CustomMetric {
-                name: name.clone(),
-                value: self.custom_value(value, &metric_path)?,
-            });
-        }
+        let mut out = map
+            .iter()
+            .map(|(name, value)| {
+                let value = self.custom_value(value, &path.field(name))?;
+                Ok(CustomMetric {
+                    name: name.clone(),
+                    value,
+                })
+            })
+            .collect::<Result<Vec<_>, ReportError>>()?;
+        // Sorted, duplicates (possible in CBOR) are neighbours: O(n log n) whatever the size.
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(pair) = out.windows(2).find(|pair| pair[0].name == pair[1].name) {
+            return Err(self.error(&path.field(&pair[0].name), Problem::Duplicate));
+        }
         Ok(out)
     }
 
@@ -1580,6 +1583,50 @@ mod tests {
         assert_eq!(code, "InvalidPayload");
         assert!(message.starts_with("metrics.network_stats.bytes_in is given more than once"));
         assert_eq!(id, Some(1));
+    }
+
+    #[test]
+    fn cbor_maps_with_repeated_keys_are_rejected() {
+        use ciborium::Value as C;
+        let text = |s: &str| C::Text(s.to_owned());
+        let header = C::Map(vec![
+            (text("rid"), C::Integer(8.into())),
+            (text("v"), text("1.0")),
+        ]);
+        let number = |x: i64| C::Array(vec![C::Map(vec![(text("number"), C::Integer(x.into()))])]);
+        let encode = |tree: &C| {
+            let mut bytes = Vec::new();
+            ciborium::into_writer(tree, &mut bytes).expect("encodes");
+            bytes
+        };
+        let twice_header = C::Map(vec![
+            (text("hed"), header.clone()),
+            (text("hed"), header.clone()),
+            (text("met"), C::Map(vec![])),
+        ]);
+        let e = parse_report(&encode(&twice_header), Format::Cbor, MAX).expect_err("dup");
+        assert!(
+            e.to_string().starts_with("header is given more than once"),
+            "{e}"
+        );
+        assert_eq!(e.report_id(), Some(8));
+        let twice_metric = C::Map(vec![
+            (text("hed"), header),
+            (
+                text("cmet"),
+                C::Map(vec![
+                    (text("battery_pct"), number(1)),
+                    (text("a"), number(2)),
+                    (text("battery_pct"), number(3)),
+                ]),
+            ),
+        ]);
+        let e = parse_report(&encode(&twice_metric), Format::Cbor, MAX).expect_err("dup");
+        assert!(
+            e.to_string()
+                .starts_with("custom_metrics.battery_pct is given more than once"),
+            "{e}"
+        );
     }
 
     #[test]
