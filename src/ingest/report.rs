@@ -884,8 +884,12 @@ impl Walker {
             .collect::<Result<Vec<_>, ReportError>>()?;
         // Sorted, duplicates (possible in CBOR) are neighbours: O(n log n) whatever the size.
         out.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(pair) = out.windows(2).find(|pair| pair[0].name == pair[1].name) {
-            return Err(self.error(&path.field(&pair[0].name), Problem::Duplicate));
+        let repeated = out.windows(2).find_map(|pair| match pair {
+            [a, b] if a.name == b.name => Some(a),
+            _ => None,
+        });
+        if let Some(metric) = repeated {
+            return Err(self.error(&path.field(&metric.name), Problem::Duplicate));
         }
         Ok(out)
     }
@@ -894,9 +898,13 @@ impl Walker {
         const SHAPE: &str = "an array of one object with exactly one of number, number_list, \
                              string_list, ip_list";
         let entry = match node {
-            Node::Array(items) if items.len() == 1 => &items[0],
-            other => return Err(self.invalid(path, SHAPE, other)),
-        };
+            Node::Array(items) => match items.as_slice() {
+                [one] => Some(one),
+                _ => None,
+            },
+            _ => None,
+        }
+        .ok_or_else(|| self.invalid(path, SHAPE, node))?;
         let entry_path = path.index(0);
         let map = self.map(entry, &entry_path)?;
         let mut values = map.iter().filter_map(|(k, v)| {
