@@ -2,7 +2,39 @@
 
 mod api;
 mod auth;
-mod store;
+mod detect;
 mod ingest;
+mod mqtt;
+mod serve;
+mod store;
 
-fn main() {}
+use clap::{Parser, Subcommand};
+
+/// thingward: self-hosted IoT fleet security monitoring, Device Defender compatible.
+#[derive(Debug, Parser)]
+#[command(name = "thingward", version, about)]
+struct Cli {
+    /// Log filter (tracing EnvFilter syntax), e.g. info or thingward=debug.
+    #[arg(long, env = "THINGWARD_LOG", default_value = "info", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: HTTP API, MQTT ingestion, Rules Detect, embedded storage.
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+    }
+}

@@ -138,7 +138,7 @@ async fn metric_values_list(State(state): State<AppState>, q: QueryMap) -> Resul
                 Some("NOT_IN") => DimensionOperator::NotIn,
                 Some(o) => return Err(ApiError::InvalidRequest(format!("dimensionValueOperator must be IN or NOT_IN, got '{o}'"))),
             };
-            Some((d.string_values, op))
+            Some(thingward_scorer::dimension::TopicDimension::new(&d.string_values, op))
         }
         None => None,
     };
@@ -153,15 +153,7 @@ async fn metric_values_list(State(state): State<AppState>, q: QueryMap) -> Resul
     .map_err(ApiError::internal)?;
     let data: Vec<JsonValue> = rows
         .into_iter()
-        .filter(|(_, topic, _)| match &dimension {
-            None => true,
-            Some((filters, op)) => {
-                let hit = topic.as_deref().is_some_and(|t| {
-                    filters.iter().any(|f| thingward_scorer::topic_matches(f, t, thing.as_str()))
-                });
-                hit == (*op == DimensionOperator::In)
-            }
-        })
+        .filter(|(_, topic, _)| dimension.as_ref().is_none_or(|d| d.accepts(topic.as_deref(), thing.as_str())))
         .map(|(ts, _, v)| json!({ "timestamp": millis_to_seconds(ts), "value": v.to_metric_value(&metric) }))
         .collect();
     let (items, next) = page.slice(data);

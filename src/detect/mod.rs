@@ -163,7 +163,8 @@ impl Detect {
         }
         let targeting = Targeting::load(&self.store)?;
         let now = self.now();
-        let mut inner = self.lock()?;
+        let mut guard = self.lock()?;
+        let inner = &mut *guard;
         let mut transitions = Vec::new();
         for (name, old) in &inner.profiles {
             let keep: Vec<&str> = match profiles.get(name) {
@@ -194,24 +195,9 @@ impl Detect {
         inner.view = view;
         inner.targeting = targeting;
         inner.thing_profiles.clear();
-        drop(inner);
+        drop(guard);
         self.store.violations_apply(&records)?;
         Ok(())
-    }
-
-    /// Scores and durably stores a batch of validated datapoints. Returns once the batch is on
-    /// disk (history fsync'd, violations committed).
-    ///
-    /// # Errors
-    /// Storage failures; on error nothing of the batch is acknowledged.
-    pub(crate) async fn ingest(&self, datapoints: Vec<Datapoint>) -> Result<IngestOutcome, DetectError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let outcome = {
-            let mut inner = self.lock()?;
-            self.score_and_append(&mut inner, &datapoints, tx)?
-        };
-        rx.await.map_err(|_| DetectError::CommitterGone)??;
-        Ok(outcome)
     }
 
     fn score_and_append(

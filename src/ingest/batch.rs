@@ -71,6 +71,7 @@ pub(crate) enum BatchError {
 
 impl BatchError {
     /// The index of the offending datapoint, when one is to blame.
+    #[cfg(test)]
     pub(crate) fn index(&self) -> Option<usize> {
         match self {
             Self::Body(_) => None,

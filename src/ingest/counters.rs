@@ -63,6 +63,7 @@ impl ReportIds {
     }
 
     /// Forgets everything about `thing` (for example when it is deleted).
+    #[cfg(test)]
     pub(crate) fn forget(&mut self, thing: &ThingName) {
         self.recent.remove(thing);
     }
@@ -87,6 +88,7 @@ pub(crate) struct Counters {
 
 impl Counters {
     /// Creates an empty state.
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
         Self::default()
     }
@@ -131,11 +133,13 @@ impl Counters {
     }
 
     /// How many series have a baseline.
+    #[cfg(test)]
     pub(crate) fn series(&self) -> usize {
         self.last.values().map(HashMap::len).sum()
     }
 
     /// Forgets every baseline of `thing`.
+    #[cfg(test)]
     pub(crate) fn forget(&mut self, thing: &ThingName) {
         self.last.remove(thing);
     }

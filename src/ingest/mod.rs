@@ -7,7 +7,6 @@
 //!
 //! The normative description of both inputs is `docs/specs/ingest.md`.
 // Until the binary wires ingestion up, its items look unused; the integrator removes this.
-#![allow(dead_code)]
 
 pub(crate) mod batch;
 pub(crate) mod counters;

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The one test command (README): installs what the tests need on a bare machine (Mosquitto,
+# boto3, pytest), then runs every Rust test and the Python API tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  echo "Installing mosquitto (the end-to-end tests start their own broker on a free port)"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq mosquitto >/dev/null; fi
+fi
+if ! python3 -c "import boto3, pytest" >/dev/null 2>&1; then
+  echo "Installing boto3 and pytest"
+  python3 -m pip install --quiet boto3 pytest
+fi
+
+cargo build --bin thingward
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+THINGWARD_BIN="$PWD/target/debug/thingward" python3 -m pytest -q tests/python

@@ -1,0 +1,140 @@
+//! MQTT ingestion: subscribes on the user's broker to the Device Defender report topics,
+//! ingests each report and answers on `…/accepted` or `…/rejected`. A report is acknowledged
+//! (PUBACK, manual acks) only after it is durable, so a QoS 1 report is never lost.
+
+use crate::detect::{Detect, ReportRejection};
+use crate::ingest::report;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+
+/// The topics thingward subscribes to.
+pub(crate) const REPORT_TOPICS: [&str; 2] =
+    ["$aws/things/+/defender/metrics/json", "$aws/things/+/defender/metrics/cbor"];
+
+/// At most this many reports are processed at once.
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// Why the MQTT URL was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid MQTT URL '{0}': expected mqtt://[user[:password]@]host[:port]")]
+pub(crate) struct MqttUrlError(String);
+
+/// Parses `mqtt://[user[:password]@]host[:port]` into client options.
+///
+/// # Errors
+/// A malformed URL.
+pub(crate) fn options(url: &str, client_id: &str) -> Result<MqttOptions, MqttUrlError> {
+    let err = || MqttUrlError(url.to_owned());
+    let rest = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")).ok_or_else(err)?;
+    let rest = rest.trim_end_matches('/');
+    let (auth, hostport) = match rest.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, rest),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| err())?),
+        None => (hostport, 1883),
+    };
+    if host.is_empty() {
+        return Err(err());
+    }
+    let mut opts = MqttOptions::new(client_id, host.trim_start_matches('[').trim_end_matches(']'), port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_manual_acks(true);
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    if let Some(auth) = auth {
+        let (user, pass) = auth.split_once(':').unwrap_or((auth, ""));
+        opts.set_credentials(user, pass);
+    }
+    Ok(opts)
+}
+
+/// Runs the MQTT ingestion loop until `shutdown` flips to true.
+pub(crate) async fn run(
+    opts: MqttOptions,
+    detect: Arc<Detect>,
+    max_report_bytes: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (client, mut eventloop): (AsyncClient, EventLoop) = AsyncClient::new(opts, 1024);
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            event = eventloop.poll() => match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    tracing::info!("Connected to the MQTT broker; subscribing to Device Defender report topics");
+                    for topic in REPORT_TOPICS {
+                        if let Err(e) = client.subscribe(topic, QoS::AtLeastOnce).await {
+                            tracing::error!(%topic, error = %e, "Could not subscribe");
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+                    let client = client.clone();
+                    let detect = Arc::clone(&detect);
+                    tokio::spawn(async move {
+                        handle(&client, &detect, publish, max_report_bytes).await;
+                        drop(permit);
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "MQTT connection lost; reconnecting in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+    // Let in-flight reports finish before disconnecting.
+    let _ = permits.acquire_many(MAX_IN_FLIGHT as u32).await;
+    let _ = client.disconnect().await;
+    // Drive the event loop so the DISCONNECT (and pending acks) are actually sent.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while eventloop.poll().await.is_ok() {}
+    })
+    .await;
+}
+
+/// Ingests one published report and replies; acks the PUBLISH unless storage failed (then the
+/// broker redelivers it).
+async fn handle(client: &AsyncClient, detect: &Detect, publish: Publish, max_report_bytes: usize) {
+    let topic = publish.topic.clone();
+    let Some((thing, format)) = report::parse_topic(&topic) else {
+        let _ = client.ack(&publish).await;
+        return;
+    };
+    let (thing_text, outcome) = match thing {
+        Ok(thing) => {
+            let outcome = detect.ingest_report(&thing, &publish.payload, format, max_report_bytes).await;
+            (thing.as_str().to_owned(), outcome)
+        }
+        Err(raw) => {
+            let e = report::ReportError::invalid_thing_name(&raw);
+            (raw, Err(ReportRejection::Invalid(None, e)))
+        }
+    };
+    let now = detect.now();
+    let (accepted, payload) = match &outcome {
+        Ok(id) => (true, report::reply(&thing_text, *id, Ok(()), format, now)),
+        Err(ReportRejection::Invalid(id, e)) => (false, report::reply(&thing_text, *id, Err(e), format, now)),
+        Err(ReportRejection::Failed(e)) => {
+            // Not acked: the broker redelivers a QoS 1 report; a QoS 0 one is lost, as MQTT says.
+            tracing::error!(thing = %thing_text, error = %e, "Could not store a device report");
+            return;
+        }
+    };
+    let reply_topic = report::reply_topic(&thing_text, format, accepted);
+    if let Err(e) = client.publish(reply_topic, QoS::AtLeastOnce, false, payload).await {
+        tracing::warn!(error = %e, "Could not queue the report reply");
+    }
+    let _ = client.ack(&publish).await;
+}
+
+/// The client id thingward uses on the broker.
+pub(crate) fn client_id() -> String {
+    format!("thingward-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests of the real `thingward` binary on loopback, with a real Mosquitto.
+
+mod support;
+
+mod e2e;
