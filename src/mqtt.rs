@@ -10,8 +10,10 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
 /// The topics thingward subscribes to.
-pub(crate) const REPORT_TOPICS: [&str; 2] =
-    ["$aws/things/+/defender/metrics/json", "$aws/things/+/defender/metrics/cbor"];
+pub(crate) const REPORT_TOPICS: [&str; 2] = [
+    "$aws/things/+/defender/metrics/json",
+    "$aws/things/+/defender/metrics/cbor",
+];
 
 /// At most this many reports are processed at once.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -27,7 +29,10 @@ pub(crate) struct MqttUrlError(String);
 /// A malformed URL.
 pub(crate) fn options(url: &str, client_id: &str) -> Result<MqttOptions, MqttUrlError> {
     let err = || MqttUrlError(url.to_owned());
-    let rest = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")).ok_or_else(err)?;
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(err)?;
     let rest = rest.trim_end_matches('/');
     let (auth, hostport) = match rest.rsplit_once('@') {
         Some((a, h)) => (Some(a), h),
@@ -40,7 +45,11 @@ pub(crate) fn options(url: &str, client_id: &str) -> Result<MqttOptions, MqttUrl
     if host.is_empty() {
         return Err(err());
     }
-    let mut opts = MqttOptions::new(client_id, host.trim_start_matches('[').trim_end_matches(']'), port);
+    let mut opts = MqttOptions::new(
+        client_id,
+        host.trim_start_matches('[').trim_end_matches(']'),
+        port,
+    );
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_manual_acks(true);
     opts.set_max_packet_size(1 << 20, 1 << 20);
@@ -109,7 +118,9 @@ async fn handle(client: &AsyncClient, detect: &Detect, publish: Publish, max_rep
     };
     let (thing_text, outcome) = match thing {
         Ok(thing) => {
-            let outcome = detect.ingest_report(&thing, &publish.payload, format, max_report_bytes).await;
+            let outcome = detect
+                .ingest_report(&thing, &publish.payload, format, max_report_bytes)
+                .await;
             (thing.as_str().to_owned(), outcome)
         }
         Err(raw) => {
@@ -120,7 +131,9 @@ async fn handle(client: &AsyncClient, detect: &Detect, publish: Publish, max_rep
     let now = detect.now();
     let (accepted, payload) = match &outcome {
         Ok(id) => (true, report::reply(&thing_text, *id, Ok(()), format, now)),
-        Err(ReportRejection::Invalid(id, e)) => (false, report::reply(&thing_text, *id, Err(e), format, now)),
+        Err(ReportRejection::Invalid(id, e)) => {
+            (false, report::reply(&thing_text, *id, Err(e), format, now))
+        }
         Err(ReportRejection::Failed(e)) => {
             // Not acked: the broker redelivers a QoS 1 report; a QoS 0 one is lost, as MQTT says.
             tracing::error!(thing = %thing_text, error = %e, "Could not store a device report");
@@ -128,7 +141,10 @@ async fn handle(client: &AsyncClient, detect: &Detect, publish: Publish, max_rep
         }
     };
     let reply_topic = report::reply_topic(&thing_text, format, accepted);
-    if let Err(e) = client.publish(reply_topic, QoS::AtLeastOnce, false, payload).await {
+    if let Err(e) = client
+        .publish(reply_topic, QoS::AtLeastOnce, false, payload)
+        .await
+    {
         tracing::warn!(error = %e, "Could not queue the report reply");
     }
     let _ = client.ack(&publish).await;
@@ -136,5 +152,8 @@ async fn handle(client: &AsyncClient, detect: &Detect, publish: Publish, max_rep
 
 /// The client id thingward uses on the broker.
 pub(crate) fn client_id() -> String {
-    format!("thingward-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "thingward-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }

@@ -50,16 +50,28 @@ pub(crate) struct ServeArgs {
 /// # Errors
 /// Start-up failures (data dir, port in use, bad MQTT URL); runtime errors are logged.
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("Cannot create the data directory {}", args.data_dir.display()))?;
-    let (creds, created) = Credentials::load_or_create(&args.data_dir).context("Cannot load credentials")?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "Cannot create the data directory {}",
+            args.data_dir.display()
+        )
+    })?;
+    let (creds, created) =
+        Credentials::load_or_create(&args.data_dir).context("Cannot load credentials")?;
     let creds = creds.with_env(|k| std::env::var(k).ok());
-    let store = Arc::new(Store::open(&args.data_dir.join("thingward.db")).context("Cannot open the metadata store")?);
+    let store = Arc::new(
+        Store::open(&args.data_dir.join("thingward.db"))
+            .context("Cannot open the metadata store")?,
+    );
     let history = Arc::new(
         History::open(&args.data_dir.join("history"), HistoryOptions::default())
             .context("Cannot open the datapoint history")?,
     );
-    let detect = Arc::new(Detect::open(Arc::clone(&store), Arc::clone(&history), system_clock())?);
+    let detect = Arc::new(Detect::open(
+        Arc::clone(&store),
+        Arc::clone(&history),
+        system_clock(),
+    )?);
     let mqtt_opts = args
         .mqtt_url
         .as_deref()
@@ -72,9 +84,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let endpoint = format!("http://{local}");
     if created && !args.insecure_no_auth {
-        println!("{}", creds.first_start_instructions(&endpoint, &args.region));
+        println!(
+            "{}",
+            creds.first_start_instructions(&endpoint, &args.region)
+        );
     }
-    let auth = Arc::new(Authenticator::new(creds, args.insecure_no_auth, args.max_body_bytes));
+    let auth = Arc::new(Authenticator::new(
+        creds,
+        args.insecure_no_auth,
+        args.max_body_bytes,
+    ));
     let state = AppState {
         store,
         detect: Arc::clone(&detect),
@@ -88,9 +107,19 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(opts) = mqtt_opts {
-        tasks.spawn(crate::mqtt::run(opts, Arc::clone(&detect), args.max_report_bytes, stop_rx.clone()));
+        tasks.spawn(crate::mqtt::run(
+            opts,
+            Arc::clone(&detect),
+            args.max_report_bytes,
+            stop_rx.clone(),
+        ));
     }
-    tasks.spawn(background(Arc::clone(&detect), Arc::clone(&history), args.roll_interval_seconds, stop_rx.clone()));
+    tasks.spawn(background(
+        Arc::clone(&detect),
+        Arc::clone(&history),
+        args.roll_interval_seconds,
+        stop_rx.clone(),
+    ));
 
     tracing::info!(%endpoint, data_dir = %args.data_dir.display(), mqtt = ?args.mqtt_url, "thingward is serving");
     println!("thingward listening on {endpoint}");
@@ -106,8 +135,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     while tasks.join_next().await.is_some() {}
     let history_for_close = Arc::clone(&history);
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        history_for_close.close().context("Cannot flush the history")?;
-        history_for_close.roll().context("Cannot roll the history into Parquet")?;
+        history_for_close
+            .close()
+            .context("Cannot flush the history")?;
+        history_for_close
+            .roll()
+            .context("Cannot roll the history into Parquet")?;
         Ok(())
     })
     .await??;
@@ -116,7 +149,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Periodic work: roll the WAL into Parquet, invalidate alarms of silent things.
-async fn background(detect: Arc<Detect>, history: Arc<History>, roll_seconds: u64, mut stop: watch::Receiver<bool>) {
+async fn background(
+    detect: Arc<Detect>,
+    history: Arc<History>,
+    roll_seconds: u64,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut roll = tokio::time::interval(Duration::from_secs(roll_seconds.max(1)));
     let mut sweep = tokio::time::interval(Duration::from_secs(60));
     roll.tick().await;

@@ -35,16 +35,26 @@ impl Device {
             }
         });
         client
-            .subscribe(format!("$aws/things/{thing}/defender/metrics/json/+"), QoS::AtLeastOnce)
+            .subscribe(
+                format!("$aws/things/{thing}/defender/metrics/json/+"),
+                QoS::AtLeastOnce,
+            )
             .await
             .expect("subscribe");
-        tokio::time::timeout(Duration::from_secs(10), subscribed.recv()).await.expect("suback");
+        tokio::time::timeout(Duration::from_secs(10), subscribed.recv())
+            .await
+            .expect("suback");
         Self { client, replies }
     }
 
     async fn send(&mut self, thing: &str, payload: Vec<u8>) -> (String, Value) {
         self.client
-            .publish(format!("$aws/things/{thing}/defender/metrics/json"), QoS::AtLeastOnce, false, payload)
+            .publish(
+                format!("$aws/things/{thing}/defender/metrics/json"),
+                QoS::AtLeastOnce,
+                false,
+                payload,
+            )
             .await
             .expect("publish");
         tokio::time::timeout(Duration::from_secs(20), self.replies.recv())
@@ -55,7 +65,10 @@ impl Device {
 }
 
 fn report(id: i64, bytes_out: u64, ports: &[u16]) -> Vec<u8> {
-    let ports: Vec<Value> = ports.iter().map(|p| json!({"port": p, "interface": "eth0"})).collect();
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|p| json!({"port": p, "interface": "eth0"}))
+        .collect();
     serde_json::to_vec(&json!({
         "header": {"report_id": id, "version": "1.0"},
         "metrics": {
@@ -78,7 +91,12 @@ async fn create_profile(tw: &Thingward) {
              "criteria": {"comparisonOperator": "in-port-set", "value": {"ports": [22, 443]}}}
         ]
     });
-    let r = c.post(tw.url("/security-profiles/e2e-profile")).json(&body).send().await.expect("create");
+    let r = c
+        .post(tw.url("/security-profiles/e2e-profile"))
+        .json(&body)
+        .send()
+        .await
+        .expect("create");
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let r = c
         .put(tw.url("/security-profiles/e2e-profile/targets?securityProfileTargetArn=arn%3Aaws%3Aiot%3Aus-east-1%3A000000000000%3Aall%2Fthings"))
@@ -97,7 +115,10 @@ async fn active(tw: &Thingward, thing: &str) -> Vec<Value> {
         .json()
         .await
         .expect("json");
-    r["activeViolations"].as_array().cloned().unwrap_or_default()
+    r["activeViolations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 async fn events(tw: &Thingward, thing: &str) -> Vec<Value> {
@@ -125,9 +146,15 @@ async fn mqtt_reports_raise_violations_that_survive_restart_and_clear() {
     let mut dev = Device::connect(broker.port, "dev1").await;
 
     let (topic, body) = dev.send("dev1", report(1, 5000, &[22])).await;
-    assert_eq!(topic, "$aws/things/dev1/defender/metrics/json/accepted", "{body}");
+    assert_eq!(
+        topic, "$aws/things/dev1/defender/metrics/json/accepted",
+        "{body}"
+    );
     assert_eq!(body["reportId"], 1);
-    assert!(active(&tw, "dev1").await.is_empty(), "one violating datapoint of two must not alarm");
+    assert!(
+        active(&tw, "dev1").await.is_empty(),
+        "one violating datapoint of two must not alarm"
+    );
 
     let (topic, _) = dev.send("dev1", report(2, 6000, &[22])).await;
     assert!(topic.ends_with("/accepted"));
@@ -139,7 +166,11 @@ async fn mqtt_reports_raise_violations_that_survive_restart_and_clear() {
 
     tw.restart();
     let after = active(&tw, "dev1").await;
-    assert_eq!(after.len(), 1, "violation must survive a restart: {after:?}");
+    assert_eq!(
+        after.len(),
+        1,
+        "violation must survive a restart: {after:?}"
+    );
     assert_eq!(after[0]["violationId"], violation_id.as_str());
 
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -147,11 +178,19 @@ async fn mqtt_reports_raise_violations_that_survive_restart_and_clear() {
         let (topic, body) = dev.send("dev1", report(id, 10, &[22, 443])).await;
         assert!(topic.ends_with("/accepted"), "{body}");
     }
-    assert!(active(&tw, "dev1").await.is_empty(), "two normal datapoints clear the alarm");
+    assert!(
+        active(&tw, "dev1").await.is_empty(),
+        "two normal datapoints clear the alarm"
+    );
     let kinds: Vec<String> = events(&tw, "dev1")
         .await
         .iter()
-        .map(|e| e["violationEventType"].as_str().unwrap_or_default().to_owned())
+        .map(|e| {
+            e["violationEventType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(kinds, ["in-alarm", "alarm-cleared"]);
 
@@ -174,16 +213,29 @@ async fn malformed_and_duplicate_reports_are_rejected_with_a_reason_and_the_serv
     let (topic, body) = dev.send("dev2", b"{not json".to_vec()).await;
     assert_eq!(topic, "$aws/things/dev2/defender/metrics/json/rejected");
     assert_eq!(body["status"], "REJECTED");
-    assert!(body["statusDetails"]["ErrorMessage"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["statusDetails"]["ErrorMessage"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 
-    let (topic, body) = dev.send("dev2", br#"{"header":{"report_id":7,"version":"1.0"}}"#.to_vec()).await;
+    let (topic, body) = dev
+        .send(
+            "dev2",
+            br#"{"header":{"report_id":7,"version":"1.0"}}"#.to_vec(),
+        )
+        .await;
     assert!(topic.ends_with("/rejected"), "{body}");
     assert_eq!(body["reportId"], 7, "the report id is echoed on rejection");
 
     let (topic, _) = dev.send("dev2", report(8, 1, &[])).await;
     assert!(topic.ends_with("/accepted"));
     let (topic, body) = dev.send("dev2", report(8, 1, &[])).await;
-    assert!(topic.ends_with("/rejected"), "a reused report id is a duplicate: {body}");
+    assert!(
+        topic.ends_with("/rejected"),
+        "a reused report id is a duplicate: {body}"
+    );
 
     let health = reqwest::get(tw.url("/health")).await.expect("health");
     assert_eq!(health.status(), 200);
@@ -204,7 +256,12 @@ async fn acknowledged_datapoints_survive_kill_9() {
     let datapoints: Vec<Value> = (0..50)
         .map(|i| json!({"thingName": "gw1", "metric": "aws:num-messages-sent", "value": {"count": i}, "timestamp": 1_700_000_000 + i * 300}))
         .collect();
-    let r = c.post(tw.url("/thingward/v1/metrics")).json(&json!({"datapoints": datapoints})).send().await.expect("batch");
+    let r = c
+        .post(tw.url("/thingward/v1/metrics"))
+        .json(&json!({"datapoints": datapoints}))
+        .send()
+        .await
+        .expect("batch");
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 
     tw.crash_and_restart();
@@ -226,11 +283,14 @@ async fn acknowledged_datapoints_survive_kill_9() {
 async fn requests_without_credentials_get_403_in_the_aws_shape() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tw = Thingward::start(dir.path(), None);
-    let r = reqwest::get(tw.url("/security-profiles")).await.expect("get");
+    let r = reqwest::get(tw.url("/security-profiles"))
+        .await
+        .expect("get");
     assert_eq!(r.status(), 403);
     assert!(r.headers().get("x-amzn-ErrorType").is_some());
     assert!(r.headers().get("x-amzn-RequestId").is_some());
-    let creds = std::fs::metadata(dir.path().join("credentials.json")).expect("credentials written");
+    let creds =
+        std::fs::metadata(dir.path().join("credentials.json")).expect("credentials written");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(creds.permissions().mode() & 0o777, 0o600);
 }

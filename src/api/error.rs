@@ -68,8 +68,14 @@ impl ApiError {
             Self::LimitExceeded(_) => (StatusCode::GONE, "LimitExceededException"),
             Self::Forbidden { error_type, .. } => (StatusCode::FORBIDDEN, error_type),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailureException"),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailureException",
+            ),
         }
     }
 }
@@ -83,7 +89,11 @@ impl IntoResponse for ApiError {
                 body["message"] = "An internal error occurred; see the server log".into();
                 Some(InternalErrorDetail(detail.clone()))
             }
-            Self::AlreadyExists { message, resource_id, resource_arn } => {
+            Self::AlreadyExists {
+                message,
+                resource_id,
+                resource_arn,
+            } => {
                 body["message"] = message.clone().into();
                 body["resourceId"] = resource_id.clone().into();
                 body["resourceArn"] = resource_arn.clone().into();

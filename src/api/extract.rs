@@ -16,14 +16,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("The request body is over the size limit".into())
-            } else {
-                ApiError::InvalidRequest(format!("Could not read the request body: {e}"))
-            }
-        })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge("The request body is over the size limit".into())
+                } else {
+                    ApiError::InvalidRequest(format!("Could not read the request body: {e}"))
+                }
+            })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
         serde_json::from_slice(bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::InvalidRequest(format!("Malformed request body: {e}")))
@@ -83,7 +89,9 @@ impl QueryMap {
             .map(|v| match v {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                _ => Err(ApiError::InvalidRequest(format!("{name} must be true or false, got '{v}'"))),
+                _ => Err(ApiError::InvalidRequest(format!(
+                    "{name} must be true or false, got '{v}'"
+                ))),
             })
             .transpose()
     }
@@ -99,13 +107,16 @@ impl QueryMap {
     ) -> Result<Option<i64>, ApiError> {
         self.str(name)
             .map(|v| {
-                v.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-                    ApiError::InvalidRequest(format!(
-                        "{name} must be an integer in {}..{}, got '{v}'",
-                        range.start(),
-                        range.end()
-                    ))
-                })
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        ApiError::InvalidRequest(format!(
+                            "{name} must be an integer in {}..{}, got '{v}'",
+                            range.start(),
+                            range.end()
+                        ))
+                    })
             })
             .transpose()
     }
@@ -116,7 +127,10 @@ impl QueryMap {
     /// When present but not a timestamp.
     pub(crate) fn time(&self, name: &str) -> Result<Option<EpochMillis>, ApiError> {
         self.str(name)
-            .map(|v| parse_query_timestamp(v).map_err(|e| ApiError::InvalidRequest(format!("{name}: {e}"))))
+            .map(|v| {
+                parse_query_timestamp(v)
+                    .map_err(|e| ApiError::InvalidRequest(format!("{name}: {e}")))
+            })
             .transpose()
     }
 
@@ -125,7 +139,9 @@ impl QueryMap {
     /// # Errors
     /// A malformed token or an out-of-range page size.
     pub(crate) fn page(&self, default: usize, max: i64) -> Result<Page, ApiError> {
-        let limit = self.int("maxResults", 1..=max)?.map_or(default, |n| n as usize);
+        let limit = self
+            .int("maxResults", 1..=max)?
+            .map_or(default, |n| n as usize);
         let offset = match self.str("nextToken") {
             None | Some("") => 0,
             Some(t) => t

@@ -20,7 +20,9 @@ pub(super) fn routes() -> Router<AppState> {
 
 fn failed(e: DetectError) -> ApiError {
     match e {
-        DetectError::CommitterGone => ApiError::Unavailable("thingward is shutting down; retry".into()),
+        DetectError::CommitterGone => {
+            ApiError::Unavailable("thingward is shutting down; retry".into())
+        }
         other => ApiError::internal(other),
     }
 }
@@ -37,21 +39,30 @@ async fn report_create(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/cbor"));
     let format = if cbor { Format::Cbor } else { Format::Json };
-    match state.detect.ingest_report(&thing, &body, format, state.max_report_bytes).await {
+    match state
+        .detect
+        .ingest_report(&thing, &body, format, state.max_report_bytes)
+        .await
+    {
         Ok(report_id) => Ok(Json(json!({
             "thingName": thing.as_str(),
             "reportId": report_id,
             "status": "ACCEPTED",
         }))),
-        Err(ReportRejection::Invalid(report_id, e)) => Err(ApiError::InvalidRequest(match report_id {
-            Some(id) => format!("Report {id} rejected ({}): {e}", e.code()),
-            None => format!("Report rejected ({}): {e}", e.code()),
-        })),
+        Err(ReportRejection::Invalid(report_id, e)) => {
+            Err(ApiError::InvalidRequest(match report_id {
+                Some(id) => format!("Report {id} rejected ({}): {e}", e.code()),
+                None => format!("Report rejected ({}): {e}", e.code()),
+            }))
+        }
         Err(ReportRejection::Failed(e)) => Err(failed(e)),
     }
 }
 
-async fn batch_create(State(state): State<AppState>, body: Bytes) -> Result<Json<JsonValue>, ApiError> {
+async fn batch_create(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<JsonValue>, ApiError> {
     match state.detect.ingest_batch(&body).await {
         Ok(outcome) => Ok(Json(json!({
             "accepted": outcome.datapoints,

@@ -59,7 +59,10 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     Router::new()
-        .route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/health",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .merge(api)
         .fallback(|| async { ApiError::NotFound("No such operation".into()) })
         .with_state(state)

@@ -10,7 +10,9 @@ use serde_json::{Value as JsonValue, json};
 use std::collections::BTreeMap;
 use thingward_models::behavior::{Behavior, validate_behaviors};
 use thingward_models::names::{check_printable, check_resource_name};
-use thingward_models::profile::{AlertTarget, MetricToRetain, MetricsExportConfig, SecurityProfile, Target};
+use thingward_models::profile::{
+    AlertTarget, MetricToRetain, MetricsExportConfig, SecurityProfile, Target,
+};
 
 /// At most this many profiles may be attached to one target (AWS's limit).
 const MAX_PROFILES_PER_TARGET: usize = 5;
@@ -20,14 +22,20 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/security-profiles", get(profiles_list))
         .route(
             "/security-profiles/{name}",
-            post(profile_create).get(profile_describe).patch(profile_update).delete(profile_delete),
+            post(profile_create)
+                .get(profile_describe)
+                .patch(profile_update)
+                .delete(profile_delete),
         )
         .route(
             "/security-profiles/{name}/targets",
             get(targets_list).put(target_attach).delete(target_detach),
         )
         .route("/security-profiles-for-target", get(profiles_for_target))
-        .route("/security-profile-behaviors/validate", post(behaviors_validate))
+        .route(
+            "/security-profile-behaviors/validate",
+            post(behaviors_validate),
+        )
 }
 
 /// The members Create and Update share.
@@ -55,10 +63,10 @@ struct ProfileBody {
 fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiError> {
     let view = state.detect.view().map_err(ApiError::internal)?;
     let mut errors = Vec::new();
-    if let Some(d) = &p.security_profile_description {
-        if let Err(e) = check_printable("securityProfileDescription", d, 1000) {
-            errors.push(e.to_string());
-        }
+    if let Some(d) = &p.security_profile_description
+        && let Err(e) = check_printable("securityProfileDescription", d, 1000)
+    {
+        errors.push(e.to_string());
     }
     errors.extend(validate_behaviors(&p.behaviors, view.as_ref()));
     for (kind, target) in p.alert_targets.iter().flatten() {
@@ -70,16 +78,27 @@ fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiErro
         }
     }
     for m in p.additional_metrics_to_retain_v2.iter().flatten() {
-        if let thingward_models::Metric::Custom(name) = &m.metric {
-            if view.custom_type(name).is_none() {
-                errors.push(format!("additionalMetricsToRetainV2: custom metric '{name}' does not exist"));
-            }
+        if let thingward_models::Metric::Custom(name) = &m.metric
+            && view.custom_type(name).is_none()
+        {
+            errors.push(format!(
+                "additionalMetricsToRetainV2: custom metric '{name}' does not exist"
+            ));
         }
         if let Some(dim) = &m.metric_dimension {
             if !m.metric.supports_dimension() {
-                errors.push(format!("additionalMetricsToRetainV2: metric '{}' does not accept a dimension", m.metric));
-            } else if !thingward_models::behavior::BehaviorContext::dimension_exists(view.as_ref(), &dim.dimension_name) {
-                errors.push(format!("additionalMetricsToRetainV2: dimension '{}' does not exist", dim.dimension_name));
+                errors.push(format!(
+                    "additionalMetricsToRetainV2: metric '{}' does not accept a dimension",
+                    m.metric
+                ));
+            } else if !thingward_models::behavior::BehaviorContext::dimension_exists(
+                view.as_ref(),
+                &dim.dimension_name,
+            ) {
+                errors.push(format!(
+                    "additionalMetricsToRetainV2: dimension '{}' does not exist",
+                    dim.dimension_name
+                ));
             }
         }
     }
@@ -89,7 +108,10 @@ fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiErro
         }
     }
     let exports = p.behaviors.iter().any(|b| b.export_metric == Some(true))
-        || p.additional_metrics_to_retain_v2.iter().flatten().any(|m| m.export_metric == Some(true));
+        || p.additional_metrics_to_retain_v2
+            .iter()
+            .flatten()
+            .any(|m| m.export_metric == Some(true));
     match &p.metrics_export_config {
         Some(c) => {
             if !(1..=512).contains(&c.mqtt_topic.len()) {
@@ -99,10 +121,16 @@ fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiErro
                 errors.push("metricsExportConfig.roleArn must be 20..2048 characters".into());
             }
         }
-        None if exports => errors.push("exportMetric needs metricsExportConfig on the profile".into()),
+        None if exports => {
+            errors.push("exportMetric needs metricsExportConfig on the profile".into())
+        }
         None => {}
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::InvalidRequest(errors.join("; "))) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(errors.join("; ")))
+    }
 }
 
 async fn profile_create(
@@ -135,7 +163,9 @@ async fn profile_create(
         });
     }
     state.reload()?;
-    Ok(Json(json!({ "securityProfileName": name, "securityProfileArn": arn })))
+    Ok(Json(
+        json!({ "securityProfileName": name, "securityProfileArn": arn }),
+    ))
 }
 
 async fn profile_describe(
@@ -143,7 +173,11 @@ async fn profile_describe(
     Path(name): Path<String>,
 ) -> Result<Json<SecurityProfile>, ApiError> {
     check_resource_name("securityProfileName", &name)?;
-    state.store.profile_get(&name)?.map(Json).ok_or_else(|| not_found(&name))
+    state
+        .store
+        .profile_get(&name)?
+        .map(Json)
+        .ok_or_else(|| not_found(&name))
 }
 
 fn not_found(name: &str) -> ApiError {
@@ -164,13 +198,22 @@ async fn profile_update(
     let expected = expected_version(&q)?;
     for (flag, value_given, field) in [
         (body.delete_behaviors, body.behaviors.is_some(), "behaviors"),
-        (body.delete_alert_targets, body.alert_targets.is_some(), "alertTargets"),
+        (
+            body.delete_alert_targets,
+            body.alert_targets.is_some(),
+            "alertTargets",
+        ),
         (
             body.delete_additional_metrics_to_retain,
-            body.additional_metrics_to_retain.is_some() || body.additional_metrics_to_retain_v2.is_some(),
+            body.additional_metrics_to_retain.is_some()
+                || body.additional_metrics_to_retain_v2.is_some(),
             "additionalMetricsToRetain",
         ),
-        (body.delete_metrics_export_config, body.metrics_export_config.is_some(), "metricsExportConfig"),
+        (
+            body.delete_metrics_export_config,
+            body.metrics_export_config.is_some(),
+            "metricsExportConfig",
+        ),
     ] {
         if flag && value_given {
             return Err(ApiError::InvalidRequest(format!(
@@ -182,13 +225,13 @@ async fn profile_update(
     let updated = state
         .store
         .profile_update(&name, |mut p| {
-            if let Some(v) = expected {
-                if v != p.version {
-                    return Err(ApiError::VersionConflict(format!(
-                        "Expected version {v} but security profile '{name}' is at version {}",
-                        p.version
-                    )));
-                }
+            if let Some(v) = expected
+                && v != p.version
+            {
+                return Err(ApiError::VersionConflict(format!(
+                    "Expected version {v} but security profile '{name}' is at version {}",
+                    p.version
+                )));
             }
             if let Some(d) = body.security_profile_description {
                 p.security_profile_description = Some(d);
@@ -237,15 +280,14 @@ async fn profile_delete(
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("securityProfileName", &name)?;
-    if let Some(v) = expected_version(&q)? {
-        if let Some(p) = state.store.profile_get(&name)? {
-            if p.version != v {
-                return Err(ApiError::VersionConflict(format!(
-                    "Expected version {v} but security profile '{name}' is at version {}",
-                    p.version
-                )));
-            }
-        }
+    if let Some(v) = expected_version(&q)?
+        && let Some(p) = state.store.profile_get(&name)?
+        && p.version != v
+    {
+        return Err(ApiError::VersionConflict(format!(
+            "Expected version {v} but security profile '{name}' is at version {}",
+            p.version
+        )));
     }
     // AWS models no ResourceNotFound here: deleting an unknown profile succeeds.
     if state.store.profile_delete(&name)?.is_some() {
@@ -254,22 +296,31 @@ async fn profile_delete(
     Ok(empty())
 }
 
-async fn profiles_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn profiles_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
     let dimension = q.str("dimensionName");
     let metric = q.str("metricName");
     if dimension.is_some() && metric.is_some() {
-        return Err(ApiError::InvalidRequest("dimensionName and metricName are mutually exclusive".into()));
+        return Err(ApiError::InvalidRequest(
+            "dimensionName and metricName are mutually exclusive".into(),
+        ));
     }
-    if let Some(d) = dimension {
-        if state.store.dimension_get(d)?.is_none() {
-            return Err(ApiError::NotFound(format!("Dimension '{d}' does not exist")));
-        }
+    if let Some(d) = dimension
+        && state.store.dimension_get(d)?.is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "Dimension '{d}' does not exist"
+        )));
     }
-    if let Some(m) = metric {
-        if state.store.custom_metric_get(m)?.is_none() {
-            return Err(ApiError::NotFound(format!("Custom metric '{m}' does not exist")));
-        }
+    if let Some(m) = metric
+        && state.store.custom_metric_get(m)?.is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "Custom metric '{m}' does not exist"
+        )));
     }
     let profiles: Vec<JsonValue> = state
         .store
@@ -282,27 +333,39 @@ async fn profiles_list(State(state): State<AppState>, q: QueryMap) -> Result<Jso
         .map(|p| json!({ "name": p.security_profile_name, "arn": p.security_profile_arn }))
         .collect();
     let (items, next) = page.slice(profiles);
-    Ok(Json(json!({ "securityProfileIdentifiers": items, "nextToken": next })))
+    Ok(Json(
+        json!({ "securityProfileIdentifiers": items, "nextToken": next }),
+    ))
 }
 
 /// Whether a profile refers to dimension `d` (in a behavior or a retained metric).
 pub(super) fn profile_uses_dimension(p: &SecurityProfile, d: &str) -> bool {
-    p.behaviors.iter().any(|b| b.metric_dimension.as_ref().is_some_and(|m| m.dimension_name == d))
-        || p.additional_metrics_to_retain_v2
-            .iter()
-            .flatten()
-            .any(|m| m.metric_dimension.as_ref().is_some_and(|m| m.dimension_name == d))
+    p.behaviors.iter().any(|b| {
+        b.metric_dimension
+            .as_ref()
+            .is_some_and(|m| m.dimension_name == d)
+    }) || p.additional_metrics_to_retain_v2.iter().flatten().any(|m| {
+        m.metric_dimension
+            .as_ref()
+            .is_some_and(|m| m.dimension_name == d)
+    })
 }
 
 /// Whether a profile refers to custom metric `m`.
 pub(super) fn profile_uses_metric(p: &SecurityProfile, m: &str) -> bool {
     let metric = thingward_models::Metric::Custom(m.to_owned());
-    p.behaviors.iter().any(|b| b.metric.as_ref() == Some(&metric))
-        || p.additional_metrics_to_retain_v2.iter().flatten().any(|r| r.metric == metric)
+    p.behaviors
+        .iter()
+        .any(|b| b.metric.as_ref() == Some(&metric))
+        || p.additional_metrics_to_retain_v2
+            .iter()
+            .flatten()
+            .any(|r| r.metric == metric)
 }
 
 fn target_from_query(q: &QueryMap) -> Result<Target, ApiError> {
-    Target::parse_arn(q.required("securityProfileTargetArn")?).map_err(|e| ApiError::InvalidRequest(e.to_string()))
+    Target::parse_arn(q.required("securityProfileTargetArn")?)
+        .map_err(|e| ApiError::InvalidRequest(e.to_string()))
 }
 
 async fn target_attach(
@@ -315,13 +378,18 @@ async fn target_attach(
     if state.store.profile_get(&name)?.is_none() {
         return Err(not_found(&name));
     }
-    if let Target::ThingGroup(g) = &target {
-        if state.store.group_get(g)?.is_none() {
-            return Err(ApiError::NotFound(format!("Thing group '{g}' does not exist")));
-        }
+    if let Target::ThingGroup(g) = &target
+        && state.store.group_get(g)?.is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "Thing group '{g}' does not exist"
+        )));
     }
     let attached = state.store.attachments_all()?;
-    let on_target = attached.iter().filter(|(p, t)| t == &target && p != &name).count();
+    let on_target = attached
+        .iter()
+        .filter(|(p, t)| t == &target && p != &name)
+        .count();
     if on_target >= MAX_PROFILES_PER_TARGET {
         return Err(ApiError::LimitExceeded(format!(
             "Target {target} already has {MAX_PROFILES_PER_TARGET} security profiles attached"
@@ -367,10 +435,15 @@ async fn targets_list(
         .map(|(_, t)| json!({ "arn": t.arn(&state.region, &state.account) }))
         .collect();
     let (items, next) = page.slice(targets);
-    Ok(Json(json!({ "securityProfileTargets": items, "nextToken": next })))
+    Ok(Json(
+        json!({ "securityProfileTargets": items, "nextToken": next }),
+    ))
 }
 
-async fn profiles_for_target(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn profiles_for_target(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
     let target = target_from_query(&q)?;
     let recursive = q.bool("recursive")?.unwrap_or(false);
@@ -399,7 +472,9 @@ async fn profiles_for_target(State(state): State<AppState>, q: QueryMap) -> Resu
         })
         .collect();
     let (items, next) = page.slice(mappings);
-    Ok(Json(json!({ "securityProfileTargetMappings": items, "nextToken": next })))
+    Ok(Json(
+        json!({ "securityProfileTargetMappings": items, "nextToken": next }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -416,6 +491,11 @@ async fn behaviors_validate(
         .ok_or_else(|| ApiError::InvalidRequest("behaviors is required".into()))?;
     let view = state.detect.view().map_err(ApiError::internal)?;
     let errors = validate_behaviors(&behaviors, view.as_ref());
-    let list: Vec<JsonValue> = errors.iter().map(|e| json!({ "errorMessage": e })).collect();
-    Ok(Json(json!({ "valid": errors.is_empty(), "validationErrors": list })))
+    let list: Vec<JsonValue> = errors
+        .iter()
+        .map(|e| json!({ "errorMessage": e }))
+        .collect();
+    Ok(Json(
+        json!({ "valid": errors.is_empty(), "validationErrors": list }),
+    ))
 }

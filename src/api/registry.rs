@@ -28,21 +28,41 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/dimensions", get(dimensions_list))
         .route(
             "/dimensions/{name}",
-            post(dimension_create).get(dimension_describe).patch(dimension_update).delete(dimension_delete),
+            post(dimension_create)
+                .get(dimension_describe)
+                .patch(dimension_update)
+                .delete(dimension_delete),
         )
         .route("/things", get(things_list))
-        .route("/things/{name}", post(thing_create).get(thing_describe).delete(thing_delete))
+        .route(
+            "/things/{name}",
+            post(thing_create).get(thing_describe).delete(thing_delete),
+        )
         .route("/thing-groups", get(groups_list))
-        .route("/thing-groups/{name}", post(group_create).get(group_describe).delete(group_delete))
+        .route(
+            "/thing-groups/{name}",
+            post(group_create).get(group_describe).delete(group_delete),
+        )
         .route("/thing-groups/addThingToThingGroup", put(group_add_thing))
-        .route("/thing-groups/removeThingFromThingGroup", put(group_remove_thing))
+        .route(
+            "/thing-groups/removeThingFromThingGroup",
+            put(group_remove_thing),
+        )
         .route("/thing-groups/{name}/things", get(group_things))
 }
 
 fn check_token(token: Option<&str>) -> Result<(), ApiError> {
     match token {
-        Some(t) if t.is_empty() || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
-            Err(ApiError::InvalidRequest("clientRequestToken must match ^[a-zA-Z0-9-_]{1,64}$".into()))
+        Some(t)
+            if t.is_empty()
+                || t.len() > 64
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Err(ApiError::InvalidRequest(
+                "clientRequestToken must match ^[a-zA-Z0-9-_]{1,64}$".into(),
+            ))
         }
         _ => Ok(()),
     }
@@ -50,7 +70,14 @@ fn check_token(token: Option<&str>) -> Result<(), ApiError> {
 
 /// Resolves an idempotent Create: the same token replayed gets the original result; another
 /// token on an existing name is a conflict.
-fn idempotent(inserted: bool, stored_token: Option<&str>, token: Option<&str>, kind: &str, name: &str, arn: &str) -> Result<(), ApiError> {
+fn idempotent(
+    inserted: bool,
+    stored_token: Option<&str>,
+    token: Option<&str>,
+    kind: &str,
+    name: &str,
+    arn: &str,
+) -> Result<(), ApiError> {
     if inserted || (token.is_some() && stored_token == token) {
         return Ok(());
     }
@@ -84,7 +111,9 @@ fn custom_metric_json(state: &AppState, m: &CustomMetricRecord) -> JsonValue {
 fn check_custom_name(name: &str) -> Result<(), ApiError> {
     check_resource_name("metricName", name)?;
     if name.starts_with("aws:") {
-        return Err(ApiError::InvalidRequest("Custom metric names must not start with aws:".into()));
+        return Err(ApiError::InvalidRequest(
+            "Custom metric names must not start with aws:".into(),
+        ));
     }
     Ok(())
 }
@@ -95,7 +124,9 @@ async fn custom_metric_create(
     ApiJson(body): ApiJson<CustomMetricBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_custom_name(&name)?;
-    let type_name = body.metric_type.ok_or_else(|| ApiError::InvalidRequest("metricType is required".into()))?;
+    let type_name = body
+        .metric_type
+        .ok_or_else(|| ApiError::InvalidRequest("metricType is required".into()))?;
     let metric_type = CustomMetricType::parse(&type_name).ok_or_else(|| {
         ApiError::InvalidRequest(format!(
             "metricType must be one of number, number-list, string-list, ip-address-list; got '{type_name}'"
@@ -116,14 +147,24 @@ async fn custom_metric_create(
     };
     let arn = state.arn(&format!("custommetric/{name}"));
     let (stored, inserted) = state.store.custom_metric_insert(&rec, body.tags.as_ref())?;
-    idempotent(inserted, stored.client_request_token.as_deref(), body.client_request_token.as_deref(), "Custom metric", &name, &arn)?;
+    idempotent(
+        inserted,
+        stored.client_request_token.as_deref(),
+        body.client_request_token.as_deref(),
+        "Custom metric",
+        &name,
+        &arn,
+    )?;
     if inserted {
         state.reload()?;
     }
     Ok(Json(json!({ "metricName": name, "metricArn": arn })))
 }
 
-async fn custom_metric_describe(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+async fn custom_metric_describe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("metricName", &name)?;
     let m = state
         .store
@@ -138,7 +179,9 @@ async fn custom_metric_update(
     ApiJson(body): ApiJson<CustomMetricBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("metricName", &name)?;
-    let display = body.display_name.ok_or_else(|| ApiError::InvalidRequest("displayName is required".into()))?;
+    let display = body
+        .display_name
+        .ok_or_else(|| ApiError::InvalidRequest("displayName is required".into()))?;
     check_printable("displayName", &display, 128)?;
     let m = state
         .store
@@ -147,7 +190,10 @@ async fn custom_metric_update(
     Ok(Json(custom_metric_json(&state, &m)))
 }
 
-async fn custom_metric_delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+async fn custom_metric_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("metricName", &name)?;
     let users: Vec<String> = state
         .store
@@ -168,9 +214,17 @@ async fn custom_metric_delete(State(state): State<AppState>, Path(name): Path<St
     Ok(empty())
 }
 
-async fn custom_metrics_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn custom_metrics_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
-    let names: Vec<String> = state.store.custom_metrics_all()?.into_iter().map(|m| m.name).collect();
+    let names: Vec<String> = state
+        .store
+        .custom_metrics_all()?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
     let (items, next) = page.slice(names);
     Ok(Json(json!({ "metricNames": items, "nextToken": next })))
 }
@@ -186,13 +240,18 @@ struct DimensionBody {
 }
 
 fn check_values(values: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
-    let values = values.ok_or_else(|| ApiError::InvalidRequest("stringValues is required".into()))?;
+    let values =
+        values.ok_or_else(|| ApiError::InvalidRequest("stringValues is required".into()))?;
     if values.is_empty() || values.len() > 100 {
-        return Err(ApiError::InvalidRequest("stringValues must hold 1..100 topic filters".into()));
+        return Err(ApiError::InvalidRequest(
+            "stringValues must hold 1..100 topic filters".into(),
+        ));
     }
     for v in &values {
         if v.is_empty() || v.len() > 256 {
-            return Err(ApiError::InvalidRequest(format!("Topic filter '{v}' must be 1..256 characters")));
+            return Err(ApiError::InvalidRequest(format!(
+                "Topic filter '{v}' must be 1..256 characters"
+            )));
         }
     }
     Ok(values)
@@ -217,7 +276,11 @@ async fn dimension_create(
     check_resource_name("name", &name)?;
     match body.dimension_type.as_deref() {
         Some("TOPIC_FILTER") => {}
-        Some(other) => return Err(ApiError::InvalidRequest(format!("type must be TOPIC_FILTER, got '{other}'"))),
+        Some(other) => {
+            return Err(ApiError::InvalidRequest(format!(
+                "type must be TOPIC_FILTER, got '{other}'"
+            )));
+        }
         None => return Err(ApiError::InvalidRequest("type is required".into())),
     }
     let values = check_values(body.string_values)?;
@@ -232,14 +295,24 @@ async fn dimension_create(
     };
     let arn = state.arn(&format!("dimension/{name}"));
     let (stored, inserted) = state.store.dimension_insert(&rec, body.tags.as_ref())?;
-    idempotent(inserted, stored.client_request_token.as_deref(), body.client_request_token.as_deref(), "Dimension", &name, &arn)?;
+    idempotent(
+        inserted,
+        stored.client_request_token.as_deref(),
+        body.client_request_token.as_deref(),
+        "Dimension",
+        &name,
+        &arn,
+    )?;
     if inserted {
         state.reload()?;
     }
     Ok(Json(json!({ "name": name, "arn": arn })))
 }
 
-async fn dimension_describe(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+async fn dimension_describe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("name", &name)?;
     let d = state
         .store
@@ -263,7 +336,10 @@ async fn dimension_update(
     Ok(Json(dimension_json(&state, &d)))
 }
 
-async fn dimension_delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+async fn dimension_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("name", &name)?;
     let users: Vec<String> = state
         .store
@@ -284,9 +360,17 @@ async fn dimension_delete(State(state): State<AppState>, Path(name): Path<String
     Ok(empty())
 }
 
-async fn dimensions_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn dimensions_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
-    let names: Vec<String> = state.store.dimensions_all()?.into_iter().map(|d| d.name).collect();
+    let names: Vec<String> = state
+        .store
+        .dimensions_all()?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     let (items, next) = page.slice(names);
     Ok(Json(json!({ "dimensionNames": items, "nextToken": next })))
 }
@@ -319,12 +403,17 @@ async fn thing_create(
         name: name.clone(),
         thing_id: uuid::Uuid::new_v4().to_string(),
         thing_type_name: body.thing_type_name,
-        attributes: body.attribute_payload.and_then(|a| a.attributes).unwrap_or_default(),
+        attributes: body
+            .attribute_payload
+            .and_then(|a| a.attributes)
+            .unwrap_or_default(),
         version: 1,
     };
     let (stored, inserted) = state.store.thing_insert(&rec)?;
     let arn = state.arn(&format!("thing/{name}"));
-    if !inserted && (stored.attributes != rec.attributes || stored.thing_type_name != rec.thing_type_name) {
+    if !inserted
+        && (stored.attributes != rec.attributes || stored.thing_type_name != rec.thing_type_name)
+    {
         return Err(ApiError::AlreadyExists {
             message: format!("Thing '{name}' already exists with different attributes"),
             resource_id: stored.thing_id,
@@ -334,12 +423,20 @@ async fn thing_create(
     if inserted {
         state.reload()?;
     }
-    Ok(Json(json!({ "thingName": name, "thingArn": arn, "thingId": stored.thing_id })))
+    Ok(Json(
+        json!({ "thingName": name, "thingArn": arn, "thingId": stored.thing_id }),
+    ))
 }
 
-async fn thing_describe(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+async fn thing_describe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     check_thing_name(&name)?;
-    let t = state.store.thing_get(&name)?.ok_or_else(|| ApiError::NotFound(format!("Thing '{name}' does not exist")))?;
+    let t = state
+        .store
+        .thing_get(&name)?
+        .ok_or_else(|| ApiError::NotFound(format!("Thing '{name}' does not exist")))?;
     Ok(Json(json!({
         "defaultClientId": t.name,
         "thingName": t.name,
@@ -351,7 +448,10 @@ async fn thing_describe(State(state): State<AppState>, Path(name): Path<String>)
     })))
 }
 
-async fn thing_delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+async fn thing_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     check_thing_name(&name)?;
     if state.store.thing_delete(&name)? {
         state.reload()?;
@@ -359,7 +459,10 @@ async fn thing_delete(State(state): State<AppState>, Path(name): Path<String>) -
     Ok(empty())
 }
 
-async fn things_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn things_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
     let attr = q.str("attributeName");
     let value = q.str("attributeValue");
@@ -370,7 +473,11 @@ async fn things_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<
         .into_iter()
         .filter(|t| {
             type_name.is_none_or(|ty| t.thing_type_name.as_deref() == Some(ty))
-                && attr.is_none_or(|a| t.attributes.get(a).is_some_and(|v| value.is_none_or(|want| v == want)))
+                && attr.is_none_or(|a| {
+                    t.attributes
+                        .get(a)
+                        .is_some_and(|v| value.is_none_or(|want| v == want))
+                })
         })
         .map(|t| {
             json!({
@@ -407,13 +514,20 @@ async fn group_create(
     ApiJson(body): ApiJson<GroupBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("thingGroupName", &name)?;
-    if let Some(parent) = &body.parent_group_name {
-        if state.store.group_get(parent)?.is_none() {
-            return Err(ApiError::NotFound(format!("Parent thing group '{parent}' does not exist")));
-        }
+    if let Some(parent) = &body.parent_group_name
+        && state.store.group_get(parent)?.is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "Parent thing group '{parent}' does not exist"
+        )));
     }
     let (description, attributes) = match body.thing_group_properties {
-        Some(p) => (p.thing_group_description, p.attribute_payload.and_then(|a| a.attributes).unwrap_or_default()),
+        Some(p) => (
+            p.thing_group_description,
+            p.attribute_payload
+                .and_then(|a| a.attributes)
+                .unwrap_or_default(),
+        ),
         None => (None, BTreeMap::new()),
     };
     let rec = ThingGroupRecord {
@@ -437,10 +551,15 @@ async fn group_create(
     if inserted {
         state.reload()?;
     }
-    Ok(Json(json!({ "thingGroupName": name, "thingGroupArn": arn, "thingGroupId": stored.group_id })))
+    Ok(Json(
+        json!({ "thingGroupName": name, "thingGroupArn": arn, "thingGroupId": stored.group_id }),
+    ))
 }
 
-async fn group_describe(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+async fn group_describe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("thingGroupName", &name)?;
     let g = state
         .store
@@ -456,7 +575,10 @@ async fn group_describe(State(state): State<AppState>, Path(name): Path<String>)
     })))
 }
 
-async fn group_delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+async fn group_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("thingGroupName", &name)?;
     if state.store.group_delete(&name)? {
         state.reload()?;
@@ -464,7 +586,10 @@ async fn group_delete(State(state): State<AppState>, Path(name): Path<String>) -
     Ok(empty())
 }
 
-async fn groups_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn groups_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
     let prefix = q.str("namePrefixFilter").unwrap_or("");
     let parent = q.str("parentGroup");
@@ -490,43 +615,66 @@ struct MembershipBody {
 
 /// The group and thing of a membership call, by name or by ARN.
 fn membership(state: &AppState, body: MembershipBody) -> Result<(String, String), ApiError> {
-    let tail = |arn: Option<String>, prefix: &str| arn.and_then(|a| a.rsplit_once(':').and_then(|(_, r)| r.strip_prefix(prefix).map(str::to_owned)));
+    let tail = |arn: Option<String>, prefix: &str| {
+        arn.and_then(|a| {
+            a.rsplit_once(':')
+                .and_then(|(_, r)| r.strip_prefix(prefix).map(str::to_owned))
+        })
+    };
     let group = body
         .thing_group_name
         .or_else(|| tail(body.thing_group_arn, "thinggroup/"))
-        .ok_or_else(|| ApiError::InvalidRequest("thingGroupName or thingGroupArn is required".into()))?;
+        .ok_or_else(|| {
+            ApiError::InvalidRequest("thingGroupName or thingGroupArn is required".into())
+        })?;
     let thing = body
         .thing_name
         .or_else(|| tail(body.thing_arn, "thing/"))
         .ok_or_else(|| ApiError::InvalidRequest("thingName or thingArn is required".into()))?;
     if state.store.group_get(&group)?.is_none() {
-        return Err(ApiError::NotFound(format!("Thing group '{group}' does not exist")));
+        return Err(ApiError::NotFound(format!(
+            "Thing group '{group}' does not exist"
+        )));
     }
     if state.store.thing_get(&thing)?.is_none() {
-        return Err(ApiError::NotFound(format!("Thing '{thing}' does not exist")));
+        return Err(ApiError::NotFound(format!(
+            "Thing '{thing}' does not exist"
+        )));
     }
     Ok((group, thing))
 }
 
-async fn group_add_thing(State(state): State<AppState>, ApiJson(body): ApiJson<MembershipBody>) -> Result<Json<JsonValue>, ApiError> {
+async fn group_add_thing(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<MembershipBody>,
+) -> Result<Json<JsonValue>, ApiError> {
     let (group, thing) = membership(&state, body)?;
     state.store.group_membership(&group, &thing, true)?;
     state.reload()?;
     Ok(empty())
 }
 
-async fn group_remove_thing(State(state): State<AppState>, ApiJson(body): ApiJson<MembershipBody>) -> Result<Json<JsonValue>, ApiError> {
+async fn group_remove_thing(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<MembershipBody>,
+) -> Result<Json<JsonValue>, ApiError> {
     let (group, thing) = membership(&state, body)?;
     state.store.group_membership(&group, &thing, false)?;
     state.reload()?;
     Ok(empty())
 }
 
-async fn group_things(State(state): State<AppState>, Path(name): Path<String>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn group_things(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("thingGroupName", &name)?;
     let page = q.page(100, 250)?;
     if state.store.group_get(&name)?.is_none() {
-        return Err(ApiError::NotFound(format!("Thing group '{name}' does not exist")));
+        return Err(ApiError::NotFound(format!(
+            "Thing group '{name}' does not exist"
+        )));
     }
     let things: Vec<String> = state
         .store

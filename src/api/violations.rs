@@ -18,7 +18,10 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/active-violations", get(active_list))
         .route("/violation-events", get(events_list))
-        .route("/violations/verification-state/{id}", post(verification_put))
+        .route(
+            "/violations/verification-state/{id}",
+            post(verification_put),
+        )
         .route("/metric-values", get(metric_values_list))
 }
 
@@ -58,23 +61,45 @@ fn filter(q: &QueryMap) -> Result<ViolationFilter, ApiError> {
     })
 }
 
-async fn active_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn active_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
     let f = filter(&q)?;
-    let rows = state.store.violations_active(&f, page.offset, page.limit + 1)?;
+    let rows = state
+        .store
+        .violations_active(&f, page.offset, page.limit + 1)?;
     let (items, next) = page.cut(rows);
-    Ok(Json(json!({ "activeViolations": items, "nextToken": next })))
+    Ok(Json(
+        json!({ "activeViolations": items, "nextToken": next }),
+    ))
 }
 
-async fn events_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn events_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
-    let start_ms = q.time("startTime")?.ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
-    let end_ms = q.time("endTime")?.ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
+    let start_ms = q
+        .time("startTime")?
+        .ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
+    let end_ms = q
+        .time("endTime")?
+        .ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
     if end_ms < start_ms {
-        return Err(ApiError::InvalidRequest("endTime is before startTime".into()));
+        return Err(ApiError::InvalidRequest(
+            "endTime is before startTime".into(),
+        ));
     }
-    let f = EventFilter { common: filter(&q)?, start_ms, end_ms };
-    let rows = state.store.violation_events(&f, page.offset, page.limit + 1)?;
+    let f = EventFilter {
+        common: filter(&q)?,
+        start_ms,
+        end_ms,
+    };
+    let rows = state
+        .store
+        .violation_events(&f, page.offset, page.limit + 1)?;
     let (items, next) = page.cut(rows);
     Ok(Json(json!({ "violationEvents": items, "nextToken": next })))
 }
@@ -91,37 +116,57 @@ async fn verification_put(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<VerificationBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(ApiError::InvalidRequest("violationId must match [a-zA-Z0-9-]{1,128}".into()));
+    if id.is_empty()
+        || id.len() > 128
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(ApiError::InvalidRequest(
+            "violationId must match [a-zA-Z0-9-]{1,128}".into(),
+        ));
     }
     let raw = body
         .verification_state
         .ok_or_else(|| ApiError::InvalidRequest("verificationState is required".into()))?;
     let vstate = VerificationState::parse(&raw)
         .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid verificationState '{raw}'")))?;
-    if let Some(d) = &body.verification_state_description {
-        if d.len() > 1000 || d.chars().any(char::is_control) {
-            return Err(ApiError::InvalidRequest(
+    if let Some(d) = &body.verification_state_description
+        && (d.len() > 1000 || d.chars().any(char::is_control))
+    {
+        return Err(ApiError::InvalidRequest(
                 "verificationStateDescription must be at most 1000 characters without control characters".into(),
             ));
-        }
     }
-    if !state.store.verification_set(&id, vstate, body.verification_state_description.as_deref())? {
-        return Err(ApiError::InvalidRequest(format!("Violation '{id}' does not exist")));
+    if !state
+        .store
+        .verification_set(&id, vstate, body.verification_state_description.as_deref())?
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "Violation '{id}' does not exist"
+        )));
     }
     Ok(empty())
 }
 
-async fn metric_values_list(State(state): State<AppState>, q: QueryMap) -> Result<Json<JsonValue>, ApiError> {
+async fn metric_values_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(100, 250)?;
     let thing = ThingName::try_from(q.required("thingName")?)?;
-    let metric: Metric = q
-        .required("metricName")?
-        .parse()
-        .map_err(|e: thingward_models::metric::MetricParseError| ApiError::InvalidRequest(e.to_string()))?;
-    let start = q.time("startTime")?.ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
-    let end = q.time("endTime")?.ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
-    let retained = state.store.profiles_all()?.iter().any(|p| p.retains(&metric));
+    let metric: Metric = q.required("metricName")?.parse().map_err(
+        |e: thingward_models::metric::MetricParseError| ApiError::InvalidRequest(e.to_string()),
+    )?;
+    let start = q
+        .time("startTime")?
+        .ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
+    let end = q
+        .time("endTime")?
+        .ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
+    let retained = state
+        .store
+        .profiles_all()?
+        .iter()
+        .any(|p| p.retains(&metric));
     if !retained {
         return Err(ApiError::InvalidRequest(format!(
             "No security profile retains metric '{metric}': add it to a behavior or to additionalMetricsToRetainV2"
@@ -136,9 +181,16 @@ async fn metric_values_list(State(state): State<AppState>, q: QueryMap) -> Resul
             let op = match q.str("dimensionValueOperator") {
                 None | Some("IN") => DimensionOperator::In,
                 Some("NOT_IN") => DimensionOperator::NotIn,
-                Some(o) => return Err(ApiError::InvalidRequest(format!("dimensionValueOperator must be IN or NOT_IN, got '{o}'"))),
+                Some(o) => {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "dimensionValueOperator must be IN or NOT_IN, got '{o}'"
+                    )));
+                }
             };
-            Some(thingward_scorer::dimension::TopicDimension::new(&d.string_values, op))
+            Some(thingward_scorer::dimension::TopicDimension::new(
+                &d.string_values,
+                op,
+            ))
         }
         None => None,
     };

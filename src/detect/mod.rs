@@ -104,7 +104,11 @@ impl Detect {
     ///
     /// # Errors
     /// Store failures.
-    pub(crate) fn open(store: Arc<Store>, history: Arc<History>, clock: Clock) -> Result<Self, DetectError> {
+    pub(crate) fn open(
+        store: Arc<Store>,
+        history: Arc<History>,
+        clock: Clock,
+    ) -> Result<Self, DetectError> {
         let inner = Inner {
             scorer: Scorer::new(),
             view: Arc::new(RegistryView::default()),
@@ -114,12 +118,19 @@ impl Detect {
             report_ids: ReportIds::default(),
             counters: Counters::default(),
         };
-        let detect = Self { store, history, inner: Mutex::new(inner), clock };
+        let detect = Self {
+            store,
+            history,
+            inner: Mutex::new(inner),
+            clock,
+        };
         detect.reload()?;
         let mut inner = detect.lock()?;
         for (thing, profile, behavior, last) in detect.store.violations_active_keys()? {
             if let Ok(thing) = ThingName::try_from(thing) {
-                inner.scorer.restore_alarm(&thing, &profile, &behavior, last);
+                inner
+                    .scorer
+                    .restore_alarm(&thing, &profile, &behavior, last);
             }
         }
         drop(inner);
@@ -153,12 +164,19 @@ impl Detect {
         let view = Arc::new(RegistryView::load(&self.store)?);
         let mut profiles = HashMap::new();
         for definition in self.store.profiles_all()? {
-            let compiled = CompiledProfile::compile(&definition, view.as_ref()).map_err(|source| {
-                DetectError::Compile { profile: definition.security_profile_name.clone(), source }
-            })?;
+            let compiled =
+                CompiledProfile::compile(&definition, view.as_ref()).map_err(|source| {
+                    DetectError::Compile {
+                        profile: definition.security_profile_name.clone(),
+                        source,
+                    }
+                })?;
             profiles.insert(
                 definition.security_profile_name.clone(),
-                Profile { compiled: Arc::new(compiled), definition },
+                Profile {
+                    compiled: Arc::new(compiled),
+                    definition,
+                },
             );
         }
         let targeting = Targeting::load(&self.store)?;
@@ -177,16 +195,23 @@ impl Detect {
                     .collect(),
                 None => Vec::new(),
             };
-            inner.scorer.invalidate_profile(name, &keep, now, &mut transitions);
+            inner
+                .scorer
+                .invalidate_profile(name, &keep, now, &mut transitions);
         }
         for (thing, profile, _, _) in self.store.violations_active_keys()? {
             if !profiles.contains_key(&profile) {
                 continue;
             }
-            if let Ok(thing) = ThingName::try_from(thing) {
-                if !targeting.profiles_for(thing.as_str()).iter().any(|p| p == &profile) {
-                    inner.scorer.invalidate_thing(&thing, &profile, now, &mut transitions);
-                }
+            if let Ok(thing) = ThingName::try_from(thing)
+                && !targeting
+                    .profiles_for(thing.as_str())
+                    .iter()
+                    .any(|p| p == &profile)
+            {
+                inner
+                    .scorer
+                    .invalidate_thing(&thing, &profile, now, &mut transitions);
             }
         }
         // Invalidation records need the behavior as it was: take it from the old profiles.
@@ -229,7 +254,10 @@ impl Detect {
             .count();
         // Recorded under the lock so that violation changes reach SQLite in scoring order.
         self.store.violations_apply(&records)?;
-        Ok(IngestOutcome { datapoints: datapoints.len(), violation_events })
+        Ok(IngestOutcome {
+            datapoints: datapoints.len(),
+            violation_events,
+        })
     }
 
     /// Parses, validates and ingests one device report for `thing`. Returns the report id on
@@ -260,7 +288,8 @@ impl Detect {
                     ReportError::duplicate(report.report_id),
                 ));
             }
-            self.score_and_append(&mut inner, &datapoints, tx).map_err(ReportRejection::Failed)?;
+            self.score_and_append(&mut inner, &datapoints, tx)
+                .map_err(ReportRejection::Failed)?;
         }
         rx.await
             .map_err(|_| ReportRejection::Failed(DetectError::CommitterGone))?
@@ -286,7 +315,8 @@ impl Detect {
                 &mut inner.counters,
             )
             .map_err(BatchRejection::Invalid)?;
-            self.score_and_append(&mut inner, &datapoints, tx).map_err(BatchRejection::Failed)?
+            self.score_and_append(&mut inner, &datapoints, tx)
+                .map_err(BatchRejection::Failed)?
         };
         rx.await
             .map_err(|_| BatchRejection::Failed(DetectError::CommitterGone))?
@@ -302,7 +332,9 @@ impl Detect {
         let now = self.now();
         let mut inner = self.lock()?;
         let mut transitions = Vec::new();
-        inner.scorer.invalidate_silent(now, SILENCE_INVALIDATES_MS, &mut transitions);
+        inner
+            .scorer
+            .invalidate_silent(now, SILENCE_INVALIDATES_MS, &mut transitions);
         let records = records_for(&transitions, &inner.profiles);
         self.store.violations_apply(&records)?;
         Ok(records.len())
@@ -339,25 +371,35 @@ impl Inner {
             .iter()
             .filter_map(|name| self.profiles.get(name).map(|p| Arc::clone(&p.compiled)))
             .collect();
-        self.thing_profiles.insert(thing.clone(), Arc::clone(&resolved));
+        self.thing_profiles
+            .insert(thing.clone(), Arc::clone(&resolved));
         resolved
     }
 }
 
 /// Turns scorer transitions into violation records, coalescing repeated `StillInAlarm`
 /// updates of one violation into the last one.
-fn records_for(transitions: &[Transition], profiles: &HashMap<String, Profile>) -> Vec<ViolationRecord> {
+fn records_for(
+    transitions: &[Transition],
+    profiles: &HashMap<String, Profile>,
+) -> Vec<ViolationRecord> {
     let mut out: Vec<ViolationRecord> = Vec::with_capacity(transitions.len());
     let mut last_touch: HashMap<(&str, &str, &str), usize> = HashMap::new();
     for t in transitions {
-        let Some(behavior) = profiles
-            .get(&*t.profile)
-            .and_then(|p| p.definition.behaviors.iter().find(|b| *b.name == *t.behavior))
-        else {
+        let Some(behavior) = profiles.get(&*t.profile).and_then(|p| {
+            p.definition
+                .behaviors
+                .iter()
+                .find(|b| *b.name == *t.behavior)
+        }) else {
             continue;
         };
         let metric = behavior.metric.as_ref();
-        let value = t.value.as_ref().zip(metric).map(|(v, m)| v.to_metric_value(m));
+        let value = t
+            .value
+            .as_ref()
+            .zip(metric)
+            .map(|(v, m)| v.to_metric_value(m));
         let key = (t.thing.as_str(), &*t.profile, &*t.behavior);
         let change = match t.change {
             Change::StillInAlarm => {

@@ -19,8 +19,16 @@ impl RegistryView {
     /// Store failures.
     pub(crate) fn load(store: &Store) -> Result<Self, StoreError> {
         Ok(Self {
-            custom: store.custom_metrics_all()?.into_iter().map(|m| (m.name, m.metric_type)).collect(),
-            dimensions: store.dimensions_all()?.into_iter().map(|d| (d.name, d.string_values)).collect(),
+            custom: store
+                .custom_metrics_all()?
+                .into_iter()
+                .map(|m| (m.name, m.metric_type))
+                .collect(),
+            dimensions: store
+                .dimensions_all()?
+                .into_iter()
+                .map(|d| (d.name, d.string_values))
+                .collect(),
         })
     }
 

@@ -20,8 +20,11 @@ impl Targeting {
     /// # Errors
     /// Store failures.
     pub(crate) fn load(store: &Store) -> Result<Self, StoreError> {
-        let parents: HashMap<String, Option<String>> =
-            store.groups_all()?.into_iter().map(|g| (g.name, g.parent)).collect();
+        let parents: HashMap<String, Option<String>> = store
+            .groups_all()?
+            .into_iter()
+            .map(|g| (g.name, g.parent))
+            .collect();
         let mut groups_of_thing: HashMap<String, HashSet<String>> = HashMap::new();
         for (group, thing) in store.memberships_all()? {
             let set = groups_of_thing.entry(thing).or_default();

@@ -31,7 +31,11 @@ impl Store {
     pub(crate) fn profile_get(&self, name: &str) -> Result<Option<SecurityProfile>, StoreError> {
         self.with(|c| {
             let body: Option<String> = c
-                .query_row("SELECT body FROM security_profiles WHERE name = ?1", [name], |r| r.get(0))
+                .query_row(
+                    "SELECT body FROM security_profiles WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
                 .optional()?;
             Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
         })
@@ -51,7 +55,11 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             let body: Option<String> = tx
-                .query_row("SELECT body FROM security_profiles WHERE name = ?1", [name], |r| r.get(0))
+                .query_row(
+                    "SELECT body FROM security_profiles WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
                 .optional()?;
             let Some(body) = body else {
                 return Ok(Ok(None));
@@ -79,7 +87,11 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             let body: Option<String> = tx
-                .query_row("SELECT body FROM security_profiles WHERE name = ?1", [name], |r| r.get(0))
+                .query_row(
+                    "SELECT body FROM security_profiles WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
                 .optional()?;
             tx.execute("DELETE FROM security_profiles WHERE name = ?1", [name])?;
             tx.execute("DELETE FROM profile_targets WHERE profile = ?1", [name])?;
@@ -140,7 +152,8 @@ impl Store {
         self.with(|c| {
             let mut stmt =
                 c.prepare("SELECT profile, target FROM profile_targets ORDER BY profile, target")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
                 let (profile, resource) = row?;

@@ -87,12 +87,15 @@ fn dimension_row(r: &Row<'_>) -> rusqlite::Result<(DimensionRecord, String)> {
     ))
 }
 
-fn with_values((mut rec, values): (DimensionRecord, String)) -> Result<DimensionRecord, StoreError> {
+fn with_values(
+    (mut rec, values): (DimensionRecord, String),
+) -> Result<DimensionRecord, StoreError> {
     rec.string_values = serde_json::from_str(&values)?;
     Ok(rec)
 }
 
-const DIMENSION_COLUMNS: &str = "name, string_values, client_request_token, creation_ms, modified_ms";
+const DIMENSION_COLUMNS: &str =
+    "name, string_values, client_request_token, creation_ms, modified_ms";
 
 fn thing_row(r: &Row<'_>) -> rusqlite::Result<(ThingRecord, String)> {
     Ok((
@@ -167,7 +170,10 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    pub(crate) fn custom_metric_get(&self, name: &str) -> Result<Option<CustomMetricRecord>, StoreError> {
+    pub(crate) fn custom_metric_get(
+        &self,
+        name: &str,
+    ) -> Result<Option<CustomMetricRecord>, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
                 &format!("SELECT {CUSTOM_METRIC_COLUMNS} FROM custom_metrics WHERE name = ?1"),
@@ -218,8 +224,9 @@ impl Store {
     /// Storage failures.
     pub(crate) fn custom_metrics_all(&self) -> Result<Vec<CustomMetricRecord>, StoreError> {
         self.with(|c| {
-            let mut stmt =
-                c.prepare(&format!("SELECT {CUSTOM_METRIC_COLUMNS} FROM custom_metrics ORDER BY name"))?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {CUSTOM_METRIC_COLUMNS} FROM custom_metrics ORDER BY name"
+            ))?;
             let rows = stmt.query_map([], custom_metric_row)?;
             let mut out = Vec::new();
             for row in rows {
@@ -310,7 +317,9 @@ impl Store {
     /// Storage failures.
     pub(crate) fn dimensions_all(&self) -> Result<Vec<DimensionRecord>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {DIMENSION_COLUMNS} FROM dimensions ORDER BY name"))?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {DIMENSION_COLUMNS} FROM dimensions ORDER BY name"
+            ))?;
             let rows = stmt.query_map([], dimension_row)?;
             let mut out = Vec::new();
             for row in rows {
@@ -325,7 +334,10 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    pub(crate) fn thing_insert(&self, rec: &ThingRecord) -> Result<(ThingRecord, bool), StoreError> {
+    pub(crate) fn thing_insert(
+        &self,
+        rec: &ThingRecord,
+    ) -> Result<(ThingRecord, bool), StoreError> {
         self.with(|c| {
             let n = c.execute(
                 "INSERT OR IGNORE INTO things (name, thing_id, thing_type_name, attributes, version) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -346,10 +358,14 @@ impl Store {
     /// Storage failures.
     pub(crate) fn thing_get(&self, name: &str) -> Result<Option<ThingRecord>, StoreError> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {THING_COLUMNS} FROM things WHERE name = ?1"), [name], thing_row)
-                .optional()?
-                .map(with_attributes)
-                .transpose()
+            c.query_row(
+                &format!("SELECT {THING_COLUMNS} FROM things WHERE name = ?1"),
+                [name],
+                thing_row,
+            )
+            .optional()?
+            .map(with_attributes)
+            .transpose()
         })
     }
 
@@ -361,7 +377,10 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM things WHERE name = ?1", [name])?;
-            tx.execute("DELETE FROM thing_group_members WHERE thing_name = ?1", [name])?;
+            tx.execute(
+                "DELETE FROM thing_group_members WHERE thing_name = ?1",
+                [name],
+            )?;
             tx.commit()?;
             Ok(n == 1)
         })
@@ -373,7 +392,8 @@ impl Store {
     /// Storage failures.
     pub(crate) fn things_all(&self) -> Result<Vec<ThingRecord>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {THING_COLUMNS} FROM things ORDER BY name"))?;
+            let mut stmt =
+                c.prepare(&format!("SELECT {THING_COLUMNS} FROM things ORDER BY name"))?;
             let rows = stmt.query_map([], thing_row)?;
             let mut out = Vec::new();
             for row in rows {
@@ -414,10 +434,14 @@ impl Store {
     /// Storage failures.
     pub(crate) fn group_get(&self, name: &str) -> Result<Option<ThingGroupRecord>, StoreError> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {GROUP_COLUMNS} FROM thing_groups WHERE name = ?1"), [name], group_row)
-                .optional()?
-                .map(group_with_attributes)
-                .transpose()
+            c.query_row(
+                &format!("SELECT {GROUP_COLUMNS} FROM thing_groups WHERE name = ?1"),
+                [name],
+                group_row,
+            )
+            .optional()?
+            .map(group_with_attributes)
+            .transpose()
         })
     }
 
@@ -427,7 +451,9 @@ impl Store {
     /// Storage failures.
     pub(crate) fn groups_all(&self) -> Result<Vec<ThingGroupRecord>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {GROUP_COLUMNS} FROM thing_groups ORDER BY name"))?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {GROUP_COLUMNS} FROM thing_groups ORDER BY name"
+            ))?;
             let rows = stmt.query_map([], group_row)?;
             let mut out = Vec::new();
             for row in rows {
@@ -445,7 +471,10 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM thing_groups WHERE name = ?1", [name])?;
-            tx.execute("DELETE FROM thing_group_members WHERE group_name = ?1", [name])?;
+            tx.execute(
+                "DELETE FROM thing_group_members WHERE group_name = ?1",
+                [name],
+            )?;
             tx.commit()?;
             Ok(n == 1)
         })
@@ -455,7 +484,12 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    pub(crate) fn group_membership(&self, group: &str, thing: &str, member: bool) -> Result<(), StoreError> {
+    pub(crate) fn group_membership(
+        &self,
+        group: &str,
+        thing: &str,
+        member: bool,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             if member {
                 c.execute(

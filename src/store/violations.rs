@@ -71,21 +71,55 @@ fn where_clause(f: &ViolationFilter, args: &mut Vec<SqlValue>) -> String {
     if let Some(v) = f.verification {
         push("verification_state =", SqlValue::Text(v.as_str().into()));
     }
-    if conds.is_empty() { "1 = 1".into() } else { conds.join(" AND ") }
+    if conds.is_empty() {
+        "1 = 1".into()
+    } else {
+        conds.join(" AND ")
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Option<T>, StoreError> {
     Ok(s.map(|s| serde_json::from_str(&s)).transpose()?)
 }
 
-type ActiveRow = (String, String, String, String, Option<String>, Option<i64>, i64, Option<String>, Option<String>);
+type ActiveRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<String>,
+    Option<String>,
+);
 
 fn active_row(r: &Row<'_>) -> rusqlite::Result<ActiveRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
 }
 
 fn active_from(row: ActiveRow) -> Result<ActiveViolation, StoreError> {
-    let (violation_id, thing_name, security_profile_name, behavior, last_value, last_ms, start_ms, vstate, vdesc) = row;
+    let (
+        violation_id,
+        thing_name,
+        security_profile_name,
+        behavior,
+        last_value,
+        last_ms,
+        start_ms,
+        vstate,
+        vdesc,
+    ) = row;
     Ok(ActiveViolation {
         violation_id,
         thing_name,
@@ -100,14 +134,35 @@ fn active_from(row: ActiveRow) -> Result<ActiveViolation, StoreError> {
     })
 }
 
-type EventRow = (String, String, String, String, Option<String>, String, i64, Option<String>, Option<String>);
+type EventRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+);
 
 fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
 }
 
 fn event_from(row: EventRow) -> Result<ViolationEvent, StoreError> {
-    let (violation_id, thing_name, security_profile_name, behavior, value, kind, at, vstate, vdesc) = row;
+    let (violation_id, thing_name, security_profile_name, behavior, value, kind, at, vstate, vdesc) =
+        row;
     Ok(ViolationEvent {
         violation_id,
         thing_name,
@@ -115,7 +170,8 @@ fn event_from(row: EventRow) -> Result<ViolationEvent, StoreError> {
         behavior: serde_json::from_str(&behavior)?,
         metric_value: parse_json(value)?,
         violation_event_additional_info: None,
-        violation_event_type: ViolationEventType::parse(&kind).unwrap_or(ViolationEventType::InAlarm),
+        violation_event_type: ViolationEventType::parse(&kind)
+            .unwrap_or(ViolationEventType::InAlarm),
         verification_state: vstate.as_deref().and_then(VerificationState::parse),
         verification_state_description: vdesc,
         violation_event_time: at,
@@ -212,7 +268,9 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    pub(crate) fn violations_active_keys(&self) -> Result<Vec<(String, String, String, EpochMillis)>, StoreError> {
+    pub(crate) fn violations_active_keys(
+        &self,
+    ) -> Result<Vec<(String, String, String, EpochMillis)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT thing, profile, behavior_name, COALESCE(last_violation_ms, start_ms) FROM active_violations",

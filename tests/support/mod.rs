@@ -30,7 +30,11 @@ fn mosquitto_binary() -> PathBuf {
     if let Ok(p) = std::env::var("MOSQUITTO") {
         return PathBuf::from(p);
     }
-    for p in ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"] {
+    for p in [
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+    ] {
         if Path::new(p).exists() {
             return PathBuf::from(p);
         }
@@ -63,7 +67,11 @@ impl Mosquitto {
             .spawn()
             .expect("start mosquitto (scripts/test.sh installs it)");
         wait_for_port(port, "mosquitto");
-        Self { child, port, _dir: dir }
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
     }
 }
 
@@ -84,7 +92,12 @@ pub(crate) struct Thingward {
 
 impl Thingward {
     pub(crate) fn start(data_dir: &Path, mqtt_port: Option<u16>) -> Self {
-        let mut t = Self { child: None, port: free_port(), data_dir: data_dir.to_owned(), mqtt_port };
+        let mut t = Self {
+            child: None,
+            port: free_port(),
+            data_dir: data_dir.to_owned(),
+            mqtt_port,
+        };
         t.spawn();
         t
     }
@@ -128,7 +141,10 @@ impl Thingward {
 
     pub(crate) fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -159,5 +175,8 @@ pub(crate) fn http() -> reqwest::Client {
         reqwest::header::AUTHORIZATION,
         format!("Bearer {TOKEN}").parse().expect("header value"),
     );
-    reqwest::Client::builder().default_headers(headers).build().expect("client")
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
