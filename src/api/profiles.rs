@@ -479,18 +479,29 @@ async fn profiles_for_target(
 
 #[derive(Debug, Deserialize)]
 struct ValidateBody {
-    behaviors: Option<Vec<Behavior>>,
+    behaviors: Option<Vec<JsonValue>>,
 }
 
+/// Always 200 for a well-formed request: each behavior that does not even decode (an unknown
+/// `aws:` metric, an unknown operator) is reported as a validation error, like the rules it
+/// breaks once decoded.
 async fn behaviors_validate(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ValidateBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let behaviors = body
+    let raw = body
         .behaviors
         .ok_or_else(|| ApiError::InvalidRequest("behaviors is required".into()))?;
+    let mut errors = Vec::new();
+    let mut behaviors = Vec::with_capacity(raw.len());
+    for (i, b) in raw.into_iter().enumerate() {
+        match serde_json::from_value::<Behavior>(b) {
+            Ok(b) => behaviors.push(b),
+            Err(e) => errors.push(format!("behaviors[{i}]: {e}")),
+        }
+    }
     let view = state.detect.view().map_err(ApiError::internal)?;
-    let errors = validate_behaviors(&behaviors, view.as_ref());
+    errors.extend(validate_behaviors(&behaviors, view.as_ref()));
     let list: Vec<JsonValue> = errors
         .iter()
         .map(|e| json!({ "errorMessage": e }))
