@@ -8,13 +8,18 @@ use std::time::Duration;
 use thingward_history::{History, HistoryOptions};
 use thingward_models::{Datapoint, Metric, ThingName, Value};
 
-/// Input shapes: datapoints per batch, and the group-commit intervals compared.
+/// Input shapes: (datapoints per batch, group-commit interval, concurrent `append_sync` callers).
 ///
 /// A batch is 1000 things × 10 metrics, like one ingestion tick of a fleet sending Device
 /// Defender reports: 8 numeric built-in metrics, `aws:listening-tcp-ports` (3 ports) and
-/// `aws:destination-ip-addresses` (2 IPv4 addresses).
-const SHAPES: &[(usize, Duration)] =
-    &[(10_000, Duration::ZERO), (10_000, Duration::from_millis(2))];
+/// `aws:destination-ip-addresses` (2 IPv4 addresses). With several callers, each iteration is
+/// one `append_sync` per caller, so their batches can share an `fdatasync`.
+const SHAPES: &[(usize, Duration, usize)] = &[
+    (10_000, Duration::ZERO, 1),
+    (10_000, Duration::from_millis(2), 1),
+    (10_000, Duration::ZERO, 4),
+    (10_000, Duration::from_millis(2), 4),
+];
 
 fn batch(n: usize) -> Vec<Datapoint> {
     let numeric = [
@@ -66,7 +71,7 @@ fn batch(n: usize) -> Vec<Datapoint> {
 
 fn append_sync(c: &mut Criterion) {
     let mut group = c.benchmark_group("append_sync");
-    for &(n, interval) in SHAPES {
+    for &(n, interval, callers) in SHAPES {
         let data = batch(n);
         let dir = tempfile::tempdir().expect("tempdir");
         let opts = HistoryOptions {
@@ -74,15 +79,24 @@ fn append_sync(c: &mut Criterion) {
             ..HistoryOptions::default()
         };
         let history = History::open(dir.path(), opts).expect("opens");
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(
-            BenchmarkId::new(
-                format!("batch={n}"),
-                format!("interval={}ms", interval.as_millis()),
-            ),
-            &data,
-            |b, data| b.iter(|| history.append_sync(black_box(data)).expect("appends")),
+        group.throughput(Throughput::Elements((n * callers) as u64));
+        let id = BenchmarkId::new(
+            format!("batch={n}"),
+            format!("interval={}ms/callers={callers}", interval.as_millis()),
         );
+        group.bench_with_input(id, &data, |b, data| {
+            if callers == 1 {
+                b.iter(|| history.append_sync(black_box(data)).expect("appends"));
+            } else {
+                b.iter(|| {
+                    std::thread::scope(|s| {
+                        for _ in 0..callers {
+                            s.spawn(|| history.append_sync(black_box(data)).expect("appends"));
+                        }
+                    });
+                });
+            }
+        });
         history.close().expect("closes");
     }
     group.finish();

@@ -117,8 +117,9 @@ impl Shared {
         lock(&self.queue).failed.clone()
     }
 
-    /// Waits for the next group; `None` once closed and drained.
-    fn next_group(&self) -> Option<(Vec<Pending>, Option<Arc<io::Error>>)> {
+    /// Waits for the next group; `None` once closed and drained. `linger` allows waiting for
+    /// company once a record is queued.
+    fn next_group(&self, linger: bool) -> Option<(Vec<Pending>, Option<Arc<io::Error>>)> {
         let mut q = lock(&self.queue);
         while q.pending.is_empty() && !q.closed {
             q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
@@ -128,7 +129,7 @@ impl Shared {
         }
         // Linger for company, at most `interval` after the oldest record arrived. A group that
         // waited behind the previous sync is usually past its deadline already.
-        if let Some(oldest) = q.oldest {
+        if let Some(oldest) = q.oldest.filter(|_| linger) {
             let deadline = oldest + self.grouping.interval;
             while !q.closed && q.bytes < self.grouping.group_bytes {
                 let now = Instant::now();
@@ -153,8 +154,14 @@ impl Shared {
 }
 
 /// The committer thread's body.
+///
+/// The committer lingers only after a group of several batches: that is the sign of concurrent
+/// writers whose batches can share a sync. A lone writer calling `append_sync` in a loop would
+/// gain nothing from waiting and would lose the whole interval on every batch.
 pub(crate) fn run(shared: &Shared) {
-    while let Some((group, failed)) = shared.next_group() {
+    let mut linger = false;
+    while let Some((group, failed)) = shared.next_group(linger) {
+        linger = group.len() > 1;
         let result = match failed {
             Some(e) => Err(e),
             None => {

@@ -40,7 +40,8 @@ pub struct HistoryOptions {
     /// segment may overshoot by one group). Default 64 MiB.
     pub segment_bytes: u64,
     /// The longest the committer waits, after a batch arrives, for more batches to share its
-    /// `fdatasync`. Zero syncs as soon as the committer is free. Default 2 ms.
+    /// `fdatasync`. It waits only when the previous group held several batches (concurrent
+    /// writers); zero never waits. Default 2 ms.
     pub group_commit_interval: Duration,
     /// A group of at least this many bytes is synced without waiting out the interval.
     /// Default 8 MiB.
