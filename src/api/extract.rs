@@ -1,6 +1,7 @@
 //! Request extractors that fail in the AWS error shape: JSON bodies, query parameters, paging.
 
 use super::error::ApiError;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -16,15 +17,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge("The request body is over the size limit".into())
-                } else {
-                    ApiError::InvalidRequest(format!("Could not read the request body: {e}"))
-                }
-            })?;
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -33,6 +26,46 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         serde_json::from_slice(bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::InvalidRequest(format!("Malformed request body: {e}")))
+    }
+}
+
+/// A raw request body (device reports, batches); a body over the size limit is a 413
+/// `PayloadTooLargeException` in the AWS error shape, not axum's plain-text rejection.
+#[derive(Debug)]
+pub(crate) struct ApiBytes(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(ApiBytes)
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge("The request body is over the size limit".into())
+                } else {
+                    ApiError::InvalidRequest(format!("Could not read the request body: {e}"))
+                }
+            })
+    }
+}
+
+/// Path parameters; one that does not decode (e.g. percent-encoded bytes that are not UTF-8)
+/// is an `InvalidRequestException`, not axum's plain-text rejection.
+#[derive(Debug)]
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| {
+                ApiError::InvalidRequest(format!("Invalid request path: {}", e.body_text()))
+            })
     }
 }
 

@@ -1,11 +1,11 @@
 //! thingward's own ingestion endpoints: one device report per thing (JSON or CBOR, the same
 //! bytes a device publishes over MQTT) and batches of cloud-side and custom metrics.
 
+use super::extract::{ApiBytes, ApiPath};
 use super::{AppState, error::ApiError};
 use crate::detect::{BatchRejection, DetectError, ReportRejection};
 use crate::ingest::report::Format;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -29,9 +29,9 @@ fn failed(e: DetectError) -> ApiError {
 
 async fn report_create(
     State(state): State<AppState>,
-    Path(thing): Path<String>,
+    ApiPath(thing): ApiPath<String>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<JsonValue>, ApiError> {
     let thing = ThingName::try_from(thing)?;
     let cbor = headers
@@ -61,7 +61,7 @@ async fn report_create(
 
 async fn batch_create(
     State(state): State<AppState>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<JsonValue>, ApiError> {
     match state.detect.ingest_batch(&body).await {
         Ok(outcome) => Ok(Json(json!({

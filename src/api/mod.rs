@@ -8,6 +8,9 @@ mod profiles;
 mod registry;
 mod violations;
 
+#[cfg(test)]
+mod tests;
+
 use crate::auth::{Authenticator, require_auth};
 use crate::detect::Detect;
 use crate::store::Store;
@@ -64,9 +67,16 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
             axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .merge(api)
-        .fallback(|| async { ApiError::NotFound("No such operation".into()) })
+        .fallback(no_such_operation)
+        // A known path with another method is no operation either (axum's 405 has no body).
+        .method_not_allowed_fallback(no_such_operation)
         .with_state(state)
         .layer(middleware::from_fn(request_id_and_log))
+}
+
+/// The answer to a request that matches no operation (path or method), in the AWS error shape.
+async fn no_such_operation() -> ApiError {
+    ApiError::NotFound("No such operation".into())
 }
 
 /// Gives every response an `x-amzn-RequestId`, and logs internal errors (their detail never

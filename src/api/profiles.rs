@@ -1,8 +1,8 @@
 //! Security profiles: Create/Describe/Update/Delete/List, attach/detach targets, validate.
 
-use super::extract::{ApiJson, QueryMap};
+use super::extract::{ApiJson, ApiPath, QueryMap};
 use super::{AppState, empty, error::ApiError};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -135,7 +135,7 @@ fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiErro
 
 async fn profile_create(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("securityProfileName", &name)?;
@@ -170,7 +170,7 @@ async fn profile_create(
 
 async fn profile_describe(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<SecurityProfile>, ApiError> {
     check_resource_name("securityProfileName", &name)?;
     state
@@ -190,7 +190,7 @@ fn expected_version(q: &QueryMap) -> Result<Option<i64>, ApiError> {
 
 async fn profile_update(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     q: QueryMap,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> Result<Json<SecurityProfile>, ApiError> {
@@ -276,7 +276,7 @@ async fn profile_update(
 
 async fn profile_delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("securityProfileName", &name)?;
@@ -370,7 +370,7 @@ fn target_from_query(q: &QueryMap) -> Result<Target, ApiError> {
 
 async fn target_attach(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("securityProfileName", &name)?;
@@ -403,7 +403,7 @@ async fn target_attach(
 
 async fn target_detach(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("securityProfileName", &name)?;
@@ -419,7 +419,7 @@ async fn target_detach(
 
 async fn targets_list(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("securityProfileName", &name)?;

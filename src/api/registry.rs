@@ -1,11 +1,11 @@
 //! The registry: custom metrics, dimensions, and the minimum of things and thing groups that
 //! security-profile targets need.
 
-use super::extract::{ApiJson, QueryMap};
+use super::extract::{ApiJson, ApiPath, QueryMap};
 use super::profiles::{profile_uses_dimension, profile_uses_metric};
 use super::{AppState, empty, error::ApiError};
 use crate::store::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -120,7 +120,7 @@ fn check_custom_name(name: &str) -> Result<(), ApiError> {
 
 async fn custom_metric_create(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CustomMetricBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_custom_name(&name)?;
@@ -163,7 +163,7 @@ async fn custom_metric_create(
 
 async fn custom_metric_describe(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("metricName", &name)?;
     let m = state
@@ -175,7 +175,7 @@ async fn custom_metric_describe(
 
 async fn custom_metric_update(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CustomMetricBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("metricName", &name)?;
@@ -192,7 +192,7 @@ async fn custom_metric_update(
 
 async fn custom_metric_delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("metricName", &name)?;
     let users: Vec<String> = state
@@ -270,7 +270,7 @@ fn dimension_json(state: &AppState, d: &DimensionRecord) -> JsonValue {
 
 async fn dimension_create(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DimensionBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("name", &name)?;
@@ -311,7 +311,7 @@ async fn dimension_create(
 
 async fn dimension_describe(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("name", &name)?;
     let d = state
@@ -323,7 +323,7 @@ async fn dimension_describe(
 
 async fn dimension_update(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DimensionBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("name", &name)?;
@@ -338,7 +338,7 @@ async fn dimension_update(
 
 async fn dimension_delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("name", &name)?;
     let users: Vec<String> = state
@@ -395,7 +395,7 @@ fn check_thing_name(name: &str) -> Result<(), ApiError> {
 
 async fn thing_create(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ThingBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_thing_name(&name)?;
@@ -430,7 +430,7 @@ async fn thing_create(
 
 async fn thing_describe(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_thing_name(&name)?;
     let t = state
@@ -450,7 +450,7 @@ async fn thing_describe(
 
 async fn thing_delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_thing_name(&name)?;
     if state.store.thing_delete(&name)? {
@@ -510,7 +510,7 @@ struct GroupBody {
 
 async fn group_create(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<GroupBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("thingGroupName", &name)?;
@@ -558,7 +558,7 @@ async fn group_create(
 
 async fn group_describe(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("thingGroupName", &name)?;
     let g = state
@@ -577,7 +577,7 @@ async fn group_describe(
 
 async fn group_delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("thingGroupName", &name)?;
     if state.store.group_delete(&name)? {
@@ -666,7 +666,7 @@ async fn group_remove_thing(
 
 async fn group_things(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("thingGroupName", &name)?;

@@ -1,9 +1,9 @@
 //! Violations (active and history), verification states, and ListMetricValues.
 
-use super::extract::{ApiJson, QueryMap};
+use super::extract::{ApiJson, ApiPath, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::store::{EventFilter, ViolationFilter};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -113,7 +113,7 @@ struct VerificationBody {
 
 async fn verification_put(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VerificationBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
     if id.is_empty()
