@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use thingward_models::behavior::{Behavior, validate_behaviors};
 use thingward_models::names::{check_printable, check_resource_name};
 use thingward_models::profile::{
@@ -447,17 +447,37 @@ async fn profiles_for_target(
     let page = q.page(100, 250)?;
     let target = target_from_query(&q)?;
     let recursive = q.bool("recursive")?.unwrap_or(false);
-    // With recursive=true a group target also matches profiles on its ancestor groups.
+    // With recursive=true a group target also matches the profiles on its ancestor groups
+    // (they apply to it) and on its descendant groups (reference §1.4.1: "return child groups
+    // too"); each mapping names the group the profile is attached to.
     let mut targets = vec![target.clone()];
     if let (true, Target::ThingGroup(g)) = (recursive, &target) {
-        let mut next = state.store.group_get(g)?.and_then(|g| g.parent);
+        let parents: HashMap<String, Option<String>> = state
+            .store
+            .groups_all()?
+            .into_iter()
+            .map(|g| (g.name, g.parent))
+            .collect();
+        let mut related: Vec<String> = vec![g.clone()];
+        let mut next = parents.get(g).cloned().flatten();
         while let Some(parent) = next {
-            if targets.contains(&Target::ThingGroup(parent.clone())) {
+            if related.contains(&parent) {
                 break;
             }
-            targets.push(Target::ThingGroup(parent.clone()));
-            next = state.store.group_get(&parent)?.and_then(|g| g.parent);
+            next = parents.get(&parent).cloned().flatten();
+            related.push(parent);
         }
+        // Descendants: breadth first from the target; `related` guards against cycles.
+        let mut frontier = vec![g.clone()];
+        while let Some(group) = frontier.pop() {
+            for (child, parent) in &parents {
+                if parent.as_deref() == Some(group.as_str()) && !related.contains(child) {
+                    related.push(child.clone());
+                    frontier.push(child.clone());
+                }
+            }
+        }
+        targets = related.into_iter().map(Target::ThingGroup).collect();
     }
     let mappings: Vec<JsonValue> = state
         .store

@@ -90,11 +90,15 @@ impl TestApp {
 
     fn with_max_body(max_body_bytes: usize) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::build(dir, Arc::new(AtomicI64::new(T0_MS)), max_body_bytes)
+    }
+
+    /// The app over the store and history in `dir`, on the manual clock `now`.
+    fn build(dir: tempfile::TempDir, now: Arc<AtomicI64>, max_body_bytes: usize) -> Self {
         let store = Arc::new(Store::open(&dir.path().join("thingward.db")).expect("store"));
         let history = Arc::new(
             History::open(&dir.path().join("history"), HistoryOptions::default()).expect("history"),
         );
-        let now = Arc::new(AtomicI64::new(T0_MS));
         let clock: Clock = {
             let now = Arc::clone(&now);
             Arc::new(move || now.load(Ordering::SeqCst))
@@ -121,6 +125,20 @@ impl TestApp {
             detect,
             _dir: dir,
         }
+    }
+
+    /// Stops this app (closing its store and history) and starts a new one on the same data
+    /// directory and clock, as a process restart would.
+    fn restart(self) -> Self {
+        let Self {
+            router,
+            clock,
+            detect,
+            _dir: dir,
+        } = self;
+        drop(router);
+        drop(detect);
+        Self::build(dir, clock, 1024 * 1024)
     }
 
     /// The manual clock, in epoch milliseconds.
@@ -2084,4 +2102,480 @@ async fn undecodable_path_and_wrong_method_answer_in_the_aws_error_shape() {
     t.get("/thingward/v1/metrics")
         .await
         .error(404, "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn recursive_profiles_for_target_include_parent_and_child_groups() {
+    let t = TestApp::new();
+    t.post("/thing-groups/fleet", json!({})).await.ok();
+    t.post(
+        "/thing-groups/fleet-eu",
+        json!({ "parentGroupName": "fleet" }),
+    )
+    .await
+    .ok();
+    t.post(
+        "/thing-groups/fleet-eu-1",
+        json!({ "parentGroupName": "fleet-eu" }),
+    )
+    .await
+    .ok();
+    t.post("/thing-groups/lab", json!({})).await.ok();
+    for (profile, group) in [
+        ("on-fleet", "fleet"),
+        ("on-eu", "fleet-eu"),
+        ("on-eu-1", "fleet-eu-1"),
+        ("on-lab", "lab"),
+    ] {
+        t.create_profile(profile, json!([])).await;
+        t.attach(profile, &group_arn(group)).await;
+    }
+    let mappings = |group: &str, recursive: bool| {
+        format!(
+            "/security-profiles-for-target?recursive={recursive}&securityProfileTargetArn={}",
+            enc(&group_arn(group))
+        )
+    };
+    let names = |body: Value| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = body["securityProfileTargetMappings"]
+            .as_array()
+            .expect("mappings")
+            .iter()
+            .map(|m| {
+                (
+                    m["securityProfileIdentifier"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["target"]["arn"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(
+        names(t.get(&mappings("fleet-eu", false)).await.ok()),
+        [("on-eu".to_owned(), group_arn("fleet-eu"))]
+    );
+    // Recursive: the profiles that reach the group from its ancestors, and those on the groups
+    // below it, each with the target it is attached to.
+    assert_eq!(
+        names(t.get(&mappings("fleet-eu", true)).await.ok()),
+        [
+            ("on-eu".to_owned(), group_arn("fleet-eu")),
+            ("on-eu-1".to_owned(), group_arn("fleet-eu-1")),
+            ("on-fleet".to_owned(), group_arn("fleet")),
+        ]
+    );
+    assert_eq!(
+        names(t.get(&mappings("fleet", true)).await.ok()),
+        [
+            ("on-eu".to_owned(), group_arn("fleet-eu")),
+            ("on-eu-1".to_owned(), group_arn("fleet-eu-1")),
+            ("on-fleet".to_owned(), group_arn("fleet")),
+        ]
+    );
+    assert_eq!(
+        names(t.get(&mappings("lab", true)).await.ok()),
+        [("on-lab".to_owned(), group_arn("lab"))]
+    );
+}
+
+#[tokio::test]
+async fn leaving_a_group_invalidates_but_another_target_keeps_the_alarm() {
+    let t = TestApp::new();
+    t.post("/thing-groups/fleet", json!({})).await.ok();
+    t.post("/thing-groups/lab", json!({})).await.ok();
+    for thing in ["cam", "door"] {
+        t.post(&format!("/things/{thing}"), json!({})).await.ok();
+        t.put(
+            "/thing-groups/addThingToThingGroup",
+            Some(json!({ "thingGroupName": "fleet", "thingName": thing })),
+        )
+        .await
+        .ok();
+    }
+    t.put(
+        "/thing-groups/addThingToThingGroup",
+        Some(json!({ "thingGroupArn": group_arn("lab"), "thingArn": "arn:aws:iot:us-east-1:123456789012:thing/door" })),
+    )
+    .await
+    .ok();
+    t.create_profile("p", json!([few_ports()])).await;
+    t.attach("p", &group_arn("fleet")).await;
+    t.attach("p", &group_arn("lab")).await;
+    t.count("cam", "aws:num-listening-tcp-ports", 9).await;
+    t.count("door", "aws:num-listening-tcp-ports", 9).await;
+    assert_eq!(things_of(&t.active("").await), ["cam", "door"]);
+
+    // Both leave fleet; door is still targeted through lab.
+    t.advance_secs(60);
+    for thing in ["cam", "door"] {
+        t.put(
+            "/thing-groups/removeThingFromThingGroup",
+            Some(json!({ "thingGroupName": "fleet", "thingName": thing })),
+        )
+        .await
+        .ok();
+    }
+    assert_eq!(things_of(&t.active("").await), ["door"]);
+    let events = event_keys(&t.events("").await);
+    assert!(events.contains(&key("cam", "p", "few-ports", "alarm-invalidated")));
+    assert!(!events.contains(&key("door", "p", "few-ports", "alarm-invalidated")));
+
+    // Deleting the thing ends its group membership, and so its alarm.
+    t.delete("/things/door").await.ok();
+    assert!(t.active("").await.is_empty());
+    t.get("/things/door")
+        .await
+        .error(404, "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn active_violations_survive_a_restart() {
+    let t = TestApp::new();
+    let mut b = few_ports();
+    b["criteria"]["consecutiveDatapointsToClear"] = json!(2);
+    t.watch_all("p", json!([b])).await;
+    t.count("cam", "aws:num-listening-tcp-ports", 9).await;
+    t.count("door", "aws:num-listening-tcp-ports", 9).await;
+    let before = t.active("thingName=cam").await;
+    assert_eq!(before.len(), 1);
+    let id = before[0]["violationId"].clone();
+
+    let t = t.restart();
+    assert_eq!(things_of(&t.active("").await), ["cam", "door"]);
+    // Still in alarm after the restart: a violating datapoint continues the same violation
+    // (no second in-alarm event), and two compliant ones clear it.
+    t.advance_secs(60);
+    t.count("cam", "aws:num-listening-tcp-ports", 11).await;
+    let after = t.active("thingName=cam").await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["violationId"], id);
+    assert_eq!(after[0]["lastViolationValue"], json!({ "count": 11 }));
+    t.count("cam", "aws:num-listening-tcp-ports", 1).await;
+    t.count("cam", "aws:num-listening-tcp-ports", 1).await;
+    assert!(t.active("thingName=cam").await.is_empty());
+    assert_eq!(
+        event_keys(&t.events("&thingName=cam").await),
+        [
+            key("cam", "p", "few-ports", "in-alarm"),
+            key("cam", "p", "few-ports", "alarm-cleared")
+        ]
+    );
+    // The restored alarm of a thing that stays silent is still swept after two days.
+    t.advance_secs(2 * 24 * 3600);
+    assert_eq!(t.detect.sweep().expect("sweep"), 1);
+    assert!(t.active("").await.is_empty());
+    // Profiles and history data survived too.
+    assert_eq!(t.get("/security-profiles/p").await.ok()["version"], 1);
+}
+
+#[tokio::test]
+async fn behavior_value_must_match_the_metric() {
+    let t = TestApp::new();
+    t.post(
+        "/custom-metric/tags",
+        json!({ "metricType": "string-list" }),
+    )
+    .await
+    .ok();
+    for (metric, op, value) in [
+        (
+            "aws:num-listening-tcp-ports",
+            "less-than",
+            json!({ "cidrs": ["10.0.0.0/8"] }),
+        ),
+        (
+            "aws:source-ip-address",
+            "in-cidr-set",
+            json!({ "count": 1 }),
+        ),
+        (
+            "aws:listening-tcp-ports",
+            "in-port-set",
+            json!({ "ports": [70000] }),
+        ),
+        ("tags", "less-than", json!({ "strings": ["a"] })),
+    ] {
+        t.post(
+            "/security-profiles/p",
+            json!({ "behaviors": [rule("b", metric, op, value)] }),
+        )
+        .await
+        .error(400, INVALID_REQUEST);
+    }
+    // A list metric takes no durationSeconds.
+    let mut b = rule(
+        "ports",
+        "aws:listening-tcp-ports",
+        "in-port-set",
+        json!({ "ports": [22] }),
+    );
+    b["criteria"]["durationSeconds"] = json!(300);
+    t.post("/security-profiles/p", json!({ "behaviors": [b] }))
+        .await
+        .invalid("durationSeconds");
+    // The suitable operators are accepted.
+    t.create_profile(
+        "p",
+        json!([
+            rule(
+                "ports",
+                "aws:listening-tcp-ports",
+                "in-port-set",
+                json!({ "ports": [22, 443] })
+            ),
+            rule(
+                "ips",
+                "aws:source-ip-address",
+                "in-cidr-set",
+                json!({ "cidrs": ["10.0.0.0/8"] })
+            ),
+            rule("tags", "tags", "in-set", json!({ "strings": ["a"] }))
+        ]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn list_metric_rules_judge_every_element() {
+    let t = TestApp::new();
+    t.post(
+        "/custom-metric/users",
+        json!({ "metricType": "string-list" }),
+    )
+    .await
+    .ok();
+    t.post(
+        "/custom-metric/task_ids",
+        json!({ "metricType": "number-list" }),
+    )
+    .await
+    .ok();
+    t.post(
+        "/custom-metric/peers",
+        json!({ "metricType": "ip-address-list" }),
+    )
+    .await
+    .ok();
+    t.watch_all(
+        "p",
+        json!([
+            rule(
+                "ports",
+                "aws:listening-tcp-ports",
+                "in-port-set",
+                json!({ "ports": [22, 443] })
+            ),
+            rule(
+                "src",
+                "aws:source-ip-address",
+                "in-cidr-set",
+                json!({ "cidrs": ["10.0.0.0/8"] })
+            ),
+            rule(
+                "no-root",
+                "users",
+                "not-in-set",
+                json!({ "strings": ["root"] })
+            ),
+            rule(
+                "tasks",
+                "task_ids",
+                "in-set",
+                json!({ "numbers": [1, 2, 3] })
+            ),
+            rule(
+                "peers",
+                "peers",
+                "not-in-cidr-set",
+                json!({ "cidrs": ["192.0.2.0/24"] })
+            )
+        ]),
+    )
+    .await;
+    // Compliant values.
+    t.ingest(json!([
+        { "thingName": "ok", "metric": "aws:listening-tcp-ports", "value": { "ports": [22] } },
+        { "thingName": "ok", "metric": "aws:source-ip-address", "value": { "cidrs": ["10.1.2.3"] } },
+        { "thingName": "ok", "metric": "users", "value": { "strings": ["alice", "bob"] } },
+        { "thingName": "ok", "metric": "task_ids", "value": { "numbers": [1, 3] } },
+        { "thingName": "ok", "metric": "peers", "value": { "cidrs": ["198.51.100.7"] } }
+    ]))
+    .await;
+    assert!(t.active("").await.is_empty());
+    // One element out of place is enough.
+    t.ingest(json!([
+        { "thingName": "bad", "metric": "aws:listening-tcp-ports", "value": { "ports": [22, 8080] } },
+        { "thingName": "bad", "metric": "aws:source-ip-address", "value": { "cidrs": ["10.1.2.3", "203.0.113.9"] } },
+        { "thingName": "bad", "metric": "users", "value": { "strings": ["alice", "root"] } },
+        { "thingName": "bad", "metric": "task_ids", "value": { "numbers": [1, 4] } },
+        { "thingName": "bad", "metric": "peers", "value": { "cidrs": ["192.0.2.200"] } }
+    ]))
+    .await;
+    let active = t.active("thingName=bad").await;
+    let mut behaviors: Vec<&str> = active
+        .iter()
+        .map(|v| v["behavior"]["name"].as_str().unwrap_or_default())
+        .collect();
+    behaviors.sort_unstable();
+    assert_eq!(behaviors, ["no-root", "peers", "ports", "src", "tasks"]);
+    let ports = active
+        .iter()
+        .find(|v| v["behavior"]["name"] == "ports")
+        .expect("ports violation");
+    assert_eq!(ports["lastViolationValue"], json!({ "ports": [22, 8080] }));
+    // An empty list is compliant and clears.
+    t.ingest(json!([
+        { "thingName": "bad", "metric": "aws:listening-tcp-ports", "value": { "ports": [] } }
+    ]))
+    .await;
+    assert_eq!(t.active("thingName=bad").await.len(), 4);
+}
+
+#[tokio::test]
+async fn one_batch_may_open_clear_and_reopen_a_violation() {
+    let t = TestApp::new();
+    t.watch_all("p", json!([few_ports()])).await;
+    let at = |secs: i64| (T0_MS / 1000) + secs;
+    let body = t
+        .ingest(json!([
+            { "thingName": "cam", "metric": "aws:num-listening-tcp-ports", "value": { "count": 9 }, "timestamp": at(-30) },
+            { "thingName": "cam", "metric": "aws:num-listening-tcp-ports", "value": { "count": 8 }, "timestamp": at(-20) },
+            { "thingName": "cam", "metric": "aws:num-listening-tcp-ports", "value": { "count": 1 }, "timestamp": at(-10) },
+            { "thingName": "cam", "metric": "aws:num-listening-tcp-ports", "value": { "count": 7 }, "timestamp": at(0) }
+        ]))
+        .await;
+    assert_eq!(body, json!({ "accepted": 4, "violationEvents": 3 }));
+    let events = t.events("").await;
+    assert_eq!(
+        event_keys(&events),
+        [
+            key("cam", "p", "few-ports", "in-alarm"),
+            key("cam", "p", "few-ports", "alarm-cleared"),
+            key("cam", "p", "few-ports", "in-alarm")
+        ]
+    );
+    // Event times are the datapoints' times; the two violations have different ids.
+    assert_eq!(
+        events[0]["violationEventTime"].as_f64(),
+        Some(at(-30) as f64)
+    );
+    assert_eq!(
+        events[1]["violationEventTime"].as_f64(),
+        Some(at(-10) as f64)
+    );
+    assert_eq!(events[0]["violationId"], events[1]["violationId"]);
+    assert_ne!(events[0]["violationId"], events[2]["violationId"]);
+    let active = t.active("").await;
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["violationId"], events[2]["violationId"]);
+    assert_eq!(active[0]["lastViolationValue"], json!({ "count": 7 }));
+
+    // A closed violation can still be verified; its events carry the state.
+    let closed = events[0]["violationId"].as_str().expect("id");
+    t.post(
+        &format!("/violations/verification-state/{closed}"),
+        json!({ "verificationState": "FALSE_POSITIVE" }),
+    )
+    .await
+    .ok();
+    let verified = t.events("&verificationState=FALSE_POSITIVE").await;
+    assert_eq!(verified.len(), 2);
+    assert!(
+        t.active("verificationState=FALSE_POSITIVE")
+            .await
+            .is_empty()
+    );
+
+    // Event pages.
+    let uri = format!(
+        "/violation-events?startTime={}&endTime={}&maxResults=2",
+        iso(T0_MS - 60_000),
+        iso(T0_MS + 60_000)
+    );
+    let page = t.get(&uri).await.ok();
+    assert_eq!(page["violationEvents"].as_array().map(Vec::len), Some(2));
+    let token = page["nextToken"].as_str().expect("nextToken");
+    let rest = t.get(&format!("{uri}&nextToken={}", enc(token))).await.ok();
+    assert_eq!(rest["violationEvents"].as_array().map(Vec::len), Some(1));
+    assert!(rest["nextToken"].is_null());
+}
+
+#[tokio::test]
+async fn cumulative_totals_become_deltas() {
+    let t = TestApp::new();
+    let mut b = rule(
+        "chatty",
+        "aws:num-messages-sent",
+        "less-than-equals",
+        json!({ "count": 100 }),
+    );
+    b["criteria"]["durationSeconds"] = json!(300);
+    t.watch_all("p", json!([b])).await;
+    let total = |n: u64| json!([{ "thingName": "broker-seen", "metric": "aws:num-messages-sent", "value": { "count": n }, "cumulative": true }]);
+    // The first total is only a baseline.
+    assert_eq!(t.ingest(total(1_000_000)).await["accepted"], 0);
+    t.advance_secs(60);
+    assert_eq!(t.ingest(total(1_000_050)).await["accepted"], 1);
+    assert!(t.active("").await.is_empty());
+    t.advance_secs(60);
+    t.ingest(total(1_000_200)).await;
+    let active = t.active("").await;
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["lastViolationValue"], json!({ "count": 200 }));
+    // cumulative on a metric that is not a counter is refused.
+    t.post(
+        "/thingward/v1/metrics",
+        json!({ "datapoints": [{ "thingName": "x", "metric": "aws:num-listening-tcp-ports", "value": { "count": 1 }, "cumulative": true }] }),
+    )
+    .await
+    .invalid("datapoints[0]");
+}
+
+#[tokio::test]
+async fn list_metric_values_answers_in_each_metric_value_shape() {
+    let t = TestApp::new();
+    t.post(
+        "/custom-metric/battery_pct",
+        json!({ "metricType": "number" }),
+    )
+    .await
+    .ok();
+    t.post(
+        "/security-profiles/retain",
+        json!({ "additionalMetricsToRetainV2": [
+            { "metric": "battery_pct" },
+            { "metric": "aws:listening-tcp-ports" },
+            { "metric": "aws:source-ip-address" }
+        ] }),
+    )
+    .await
+    .ok();
+    t.ingest(json!([
+        { "thingName": "cam", "metric": "battery_pct", "value": { "number": -1.5 } },
+        { "thingName": "cam", "metric": "aws:listening-tcp-ports", "value": { "ports": [443, 22] } },
+        { "thingName": "cam", "metric": "aws:source-ip-address", "value": { "cidrs": ["2001:db8::1"] } }
+    ]))
+    .await;
+    for (metric, value) in [
+        ("battery_pct", json!({ "number": -1.5 })),
+        ("aws:listening-tcp-ports", json!({ "ports": [443, 22] })),
+        ("aws:source-ip-address", json!({ "cidrs": ["2001:db8::1"] })),
+    ] {
+        let uri = format!(
+            "/metric-values?thingName=cam&metricName={}&startTime={}&endTime={}",
+            enc(metric),
+            iso(T0_MS - 1000),
+            iso(T0_MS + 1000)
+        );
+        let body = t.get(&uri).await.ok();
+        assert_eq!(
+            body["metricDatumList"],
+            json!([{ "timestamp": T0_MS as f64 / 1000.0, "value": value }]),
+            "{metric}"
+        );
+    }
 }
