@@ -467,7 +467,7 @@ async fn profiles_for_target(
             next = parents.get(&parent).cloned().flatten();
             related.push(parent);
         }
-        // Descendants: breadth first from the target; `related` guards against cycles.
+        // Descendants, walking down from the target; `related` guards against cycles.
         let mut frontier = vec![g.clone()];
         while let Some(group) = frontier.pop() {
             for (child, parent) in &parents {
