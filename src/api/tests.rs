@@ -1720,6 +1720,43 @@ async fn detaching_the_target_in_alarm_invalidates_the_violations() {
 }
 
 #[tokio::test]
+async fn deleting_a_group_detaches_its_profiles_and_invalidates_their_alarms() {
+    let t = TestApp::new();
+    t.post("/thing-groups/fleet", json!({})).await.ok();
+    t.post(
+        "/thing-groups/fleet-eu",
+        json!({ "parentGroupName": "fleet" }),
+    )
+    .await
+    .ok();
+    t.post("/things/cam-1", json!({})).await.ok();
+    t.put(
+        "/thing-groups/addThingToThingGroup",
+        Some(json!({ "thingGroupName": "fleet", "thingName": "cam-1" })),
+    )
+    .await
+    .ok();
+    t.create_profile("fleet-ports", json!([few_ports()])).await;
+    t.attach("fleet-ports", &group_arn("fleet")).await;
+    t.count("cam-1", "aws:num-listening-tcp-ports", 9).await;
+    assert_eq!(things_of(&t.active("").await), ["cam-1"]);
+
+    t.delete("/thing-groups/fleet").await.ok();
+    assert!(t.active("").await.is_empty());
+    let events = event_keys(&t.events("").await);
+    assert!(events.contains(&key(
+        "cam-1",
+        "fleet-ports",
+        "few-ports",
+        "alarm-invalidated"
+    )));
+    let targets = t.get("/security-profiles/fleet-ports/targets").await.ok();
+    assert_eq!(targets["securityProfileTargets"], json!([]));
+    let child = t.get("/thing-groups/fleet-eu").await.ok();
+    assert_eq!(child["thingGroupMetadata"]["parentGroupName"], Value::Null);
+}
+
+#[tokio::test]
 async fn a_thing_silent_for_two_days_is_invalidated_by_the_sweep() {
     let t = in_alarm().await;
     // A thing that keeps reporting stays in alarm.

@@ -463,7 +463,8 @@ impl Store {
         })
     }
 
-    /// Deletes a thing group and its memberships; returns whether it existed.
+    /// Deletes a thing group, its memberships and the profile attachments to it (its child
+    /// groups become top-level groups); returns whether it existed.
     ///
     /// # Errors
     /// Storage failures.
@@ -473,6 +474,15 @@ impl Store {
             let n = tx.execute("DELETE FROM thing_groups WHERE name = ?1", [name])?;
             tx.execute(
                 "DELETE FROM thing_group_members WHERE group_name = ?1",
+                [name],
+            )?;
+            // Profiles attached to the group lose that target; child groups become roots.
+            tx.execute(
+                "DELETE FROM profile_targets WHERE target = ?1",
+                [format!("thinggroup/{name}")],
+            )?;
+            tx.execute(
+                "UPDATE thing_groups SET parent = NULL WHERE parent = ?1",
                 [name],
             )?;
             tx.commit()?;
