@@ -1,0 +1,1 @@
+//! The Numenta Anomaly Benchmark corpus: series and labelled windows, read from a directory.
