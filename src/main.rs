@@ -5,6 +5,7 @@ mod auth;
 mod detect;
 mod ingest;
 mod mqtt;
+mod nab;
 mod serve;
 mod store;
 
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the service: HTTP API, MQTT ingestion, Rules Detect, embedded storage.
     Serve(serve::ServeArgs),
+    /// Run a detector over the NAB corpus and score it with NAB's rules.
+    Nab(nab::NabArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Nab(args) => nab::run(args),
     }
 }
