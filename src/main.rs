@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod bench;
 mod detect;
 mod ingest;
 mod mqtt;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the service: HTTP API, MQTT ingestion, Rules Detect, embedded storage.
     Serve(serve::ServeArgs),
+    /// Load-test ingestion end to end against an in-process service on loopback.
+    Bench(bench::BenchArgs),
     /// Run a detector over the NAB corpus and score it with NAB's rules.
     Nab(nab::NabArgs),
 }
@@ -41,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Nab(args) => nab::run(args),
     }
 }

@@ -5,9 +5,10 @@
 use crate::detect::{Detect, ReportRejection};
 use crate::ingest::report;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 /// The topics thingward subscribes to.
 pub(crate) const REPORT_TOPICS: [&str; 2] = [
@@ -69,9 +70,18 @@ pub(crate) async fn run(
 ) {
     let (client, mut eventloop): (AsyncClient, EventLoop) = AsyncClient::new(opts, 1024);
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Reports received while all permits are taken wait here. The event loop must keep being
+    // polled meanwhile: the handlers' replies and acks only leave through it, so blocking it on
+    // a permit would deadlock (handlers wait for the request channel, the loop for a handler).
+    // The backlog is bounded by the broker's in-flight window, since nothing in it is acked.
+    let mut backlog: VecDeque<Publish> = VecDeque::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            permit = Arc::clone(&permits).acquire_owned(), if !backlog.is_empty() => {
+                let (Ok(permit), Some(publish)) = (permit, backlog.pop_front()) else { break };
+                spawn_handler(&client, &detect, publish, max_report_bytes, permit);
+            }
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     tracing::info!("Connected to the MQTT broker; subscribing to Device Defender report topics");
@@ -82,13 +92,12 @@ pub(crate) async fn run(
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
-                    let client = client.clone();
-                    let detect = Arc::clone(&detect);
-                    tokio::spawn(async move {
-                        handle(&client, &detect, publish, max_report_bytes).await;
-                        drop(permit);
-                    });
+                    match Arc::clone(&permits).try_acquire_owned() {
+                        Ok(permit) if backlog.is_empty() => {
+                            spawn_handler(&client, &detect, publish, max_report_bytes, permit);
+                        }
+                        _ => backlog.push_back(publish),
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -98,14 +107,51 @@ pub(crate) async fn run(
             }
         }
     }
-    // Let in-flight reports finish before disconnecting.
-    let _ = permits.acquire_many(MAX_IN_FLIGHT as u32).await;
+    // Let the received reports finish before disconnecting, polling the event loop meanwhile so
+    // that their replies and acks get out (reports arriving now are not acked: the broker keeps
+    // them for redelivery).
+    let finished = async {
+        while let Some(publish) = backlog.pop_front() {
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                break;
+            };
+            spawn_handler(&client, &detect, publish, max_report_bytes, permit);
+        }
+        let _ = permits.acquire_many(MAX_IN_FLIGHT as u32).await;
+    };
+    tokio::pin!(finished);
+    loop {
+        tokio::select! {
+            () = &mut finished => break,
+            event = eventloop.poll() => {
+                if event.is_err() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
     let _ = client.disconnect().await;
     // Drive the event loop so the DISCONNECT (and pending acks) are actually sent.
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         while eventloop.poll().await.is_ok() {}
     })
     .await;
+}
+
+/// Handles `publish` on its own task, holding `permit` until done.
+fn spawn_handler(
+    client: &AsyncClient,
+    detect: &Arc<Detect>,
+    publish: Publish,
+    max_report_bytes: usize,
+    permit: OwnedSemaphorePermit,
+) {
+    let client = client.clone();
+    let detect = Arc::clone(detect);
+    tokio::spawn(async move {
+        handle(&client, &detect, publish, max_report_bytes).await;
+        drop(permit);
+    });
 }
 
 /// Ingests one published report and replies; acks the PUBLISH unless storage failed (then the
