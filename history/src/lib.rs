@@ -16,10 +16,12 @@
 mod codec;
 mod committer;
 mod error;
+mod import;
 mod partition;
 mod wal;
 
 pub use error::Error;
+pub use import::Importer;
 pub use partition::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 
 use committer::{Callback, Grouping, Shared, lock};
@@ -126,6 +128,24 @@ fn create_dir(path: &Path) -> Result<(), Error> {
     fs::create_dir_all(path).map_err(Error::io(path))
 }
 
+/// Takes the OS lock on `dir/LOCK`, held for as long as the returned file is open.
+fn lock_dir(dir: &Path) -> Result<File, Error> {
+    let lock_path = dir.join(LOCK_FILE);
+    let lock_file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(Error::io(&lock_path))?;
+    lock_file.try_lock().map_err(|e| match e {
+        fs::TryLockError::WouldBlock => Error::Locked {
+            path: lock_path.clone(),
+        },
+        fs::TryLockError::Error(e) => Error::io(&lock_path)(e),
+    })?;
+    Ok(lock_file)
+}
+
 impl History {
     /// Opens (creating) the history in `dir`. Recovers WAL segments a crash left behind: each
     /// is truncated at its first torn or corrupt record; the rest stays in the WAL until the
@@ -142,19 +162,7 @@ impl History {
         create_dir(&partitions_dir)?;
         wal::sync_dir(dir)?;
 
-        let lock_path = dir.join(LOCK_FILE);
-        let lock_file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(Error::io(&lock_path))?;
-        lock_file.try_lock().map_err(|e| match e {
-            fs::TryLockError::WouldBlock => Error::Locked {
-                path: lock_path.clone(),
-            },
-            fs::TryLockError::Error(e) => Error::io(&lock_path)(e),
-        })?;
+        let lock_file = lock_dir(dir)?;
 
         let wal_max = wal::recover(&wal_dir)?;
         // Segment numbers name Parquet files, so a number is never reused, even once its
