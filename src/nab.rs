@@ -75,6 +75,9 @@ enum DetectorChoice {
     /// Rules Detect, two static behaviors: alarm above p99.9 or below p0.1 of the probation.
     #[value(name = "rules-p999-two-sided")]
     RulesP999TwoSided,
+    /// As rules-p999, but scoring 1 only where an alarm starts (the in-alarm event).
+    #[value(name = "rules-p999-onset")]
+    RulesP999Onset,
     /// Rules Detect's statisticalThreshold: not applicable (needs a fleet, NAB has one device).
     #[value(name = "rules-statistical")]
     RulesStatistical,
@@ -87,15 +90,17 @@ enum DetectorKind {
     Perfect,
     RulesP999,
     RulesP999TwoSided,
+    RulesP999Onset,
     RulesStatistical,
 }
 
 impl DetectorKind {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Null,
         Self::Perfect,
         Self::RulesP999,
         Self::RulesP999TwoSided,
+        Self::RulesP999Onset,
         Self::RulesStatistical,
     ];
 
@@ -105,6 +110,7 @@ impl DetectorKind {
             Self::Perfect => "perfect",
             Self::RulesP999 => "rules-p999",
             Self::RulesP999TwoSided => "rules-p999-two-sided",
+            Self::RulesP999Onset => "rules-p999-onset",
             Self::RulesStatistical => "rules-statistical",
         }
     }
@@ -114,8 +120,9 @@ impl DetectorKind {
         match self {
             Self::Null => Ok(Box::new(NullDetector)),
             Self::Perfect => Ok(Box::new(PerfectDetector::new(&series.windows))),
-            Self::RulesP999 => Ok(Box::new(RulesDetector::new(Sides::Upper))),
-            Self::RulesP999TwoSided => Ok(Box::new(RulesDetector::new(Sides::Both))),
+            Self::RulesP999 => Ok(Box::new(RulesDetector::new(Sides::Upper, Mark::InAlarm))),
+            Self::RulesP999TwoSided => Ok(Box::new(RulesDetector::new(Sides::Both, Mark::InAlarm))),
+            Self::RulesP999Onset => Ok(Box::new(RulesDetector::new(Sides::Upper, Mark::Onset))),
             Self::RulesStatistical => Err(
                 "statisticalThreshold compares a device with a percentile over the fleet's \
                  devices; each NAB series is a one-device fleet, where that percentile is the \
@@ -133,6 +140,7 @@ impl DetectorChoice {
             Self::Perfect => vec![DetectorKind::Perfect],
             Self::RulesP999 => vec![DetectorKind::RulesP999],
             Self::RulesP999TwoSided => vec![DetectorKind::RulesP999TwoSided],
+            Self::RulesP999Onset => vec![DetectorKind::RulesP999Onset],
             Self::RulesStatistical => vec![DetectorKind::RulesStatistical],
         }
     }
@@ -275,13 +283,25 @@ enum Sides {
     Both,
 }
 
+/// Which rows [`RulesDetector`] scores 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// Every row after which a behavior is in alarm: NAB counts each as a detection, so a long
+    /// alarm is many false positives outside a window.
+    InAlarm,
+    /// Only rows where a behavior goes into alarm (the in-alarm violation event, what Device
+    /// Defender notifies).
+    Onset,
+}
+
 /// Rules Detect as a NAB detector: a security profile with static behaviors on one custom
 /// number metric, thresholds set from the probation rows, evaluated by the real rules engine
 /// ([`CompiledProfile::compile`], [`Scorer::observe`]). A row scores 1 while any behavior is in
-/// alarm after it, else 0.
+/// alarm after it ([`Mark::InAlarm`]) or when one goes into alarm ([`Mark::Onset`]), else 0.
 #[derive(Debug)]
 struct RulesDetector {
     sides: Sides,
+    mark: Mark,
     profile: Option<CompiledProfile>,
     scorer: Scorer,
     thing: ThingName,
@@ -316,9 +336,10 @@ impl thingward_scorer::Registry for NabRegistry {
 }
 
 impl RulesDetector {
-    fn new(sides: Sides) -> Self {
+    fn new(sides: Sides, mark: Mark) -> Self {
         Self {
             sides,
+            mark,
             profile: None,
             scorer: Scorer::new(),
             thing: ThingName::try_from(RULES_THING)
@@ -403,6 +424,10 @@ impl SeriesDetector for RulesDetector {
         self.transitions.clear();
         self.scorer
             .observe(profile, &datapoint, &mut self.transitions);
+        let onset = self
+            .transitions
+            .iter()
+            .any(|t| t.change == Change::Event(ViolationEventType::InAlarm));
         for t in &self.transitions {
             let in_alarm = match t.change {
                 Change::Event(ViolationEventType::InAlarm) | Change::StillInAlarm => true,
@@ -414,11 +439,11 @@ impl SeriesDetector for RulesDetector {
                 state.1 = in_alarm;
             }
         }
-        if self.alarms.iter().any(|(_, in_alarm)| *in_alarm) {
-            1.0
-        } else {
-            0.0
-        }
+        let detected = match self.mark {
+            Mark::InAlarm => self.alarms.iter().any(|(_, in_alarm)| *in_alarm),
+            Mark::Onset => onset,
+        };
+        if detected { 1.0 } else { 0.0 }
     }
 }
 
@@ -803,6 +828,11 @@ struct ProfileResult {
     perfect_raw: f64,
     /// Raw scores and counts per category, at the corpus threshold.
     categories: BTreeMap<String, Outcome>,
+    /// The normalised score at threshold 1, where only rows scoring 1 are detections: for a
+    /// binary detector (Rules Detect), every alarm taken as raised.
+    score_at_1: f64,
+    /// The raw score and counts at threshold 1.
+    total_at_1: Outcome,
 }
 
 /// The raw score of NAB's null detector, which outputs one constant: the better of detecting
@@ -823,36 +853,42 @@ fn evaluate(series: &[LabelledSeries], scores: &[Vec<f64>], profile: Profile) ->
     let costs = profile.costs();
     let threshold = best_threshold(series, scores, costs);
     let mut total = Outcome::default();
+    let mut total_at_1 = Outcome::default();
     let mut categories: BTreeMap<String, Outcome> = BTreeMap::new();
     for (s, scores) in series.iter().zip(scores) {
+        add(&mut total_at_1, score_series(s, scores, 1.0, costs));
         let outcome = score_series(s, scores, threshold, costs);
-        for sum in [
-            &mut total,
-            categories.entry(s.category.clone()).or_default(),
-        ] {
-            sum.raw += outcome.raw;
-            sum.detected_windows += outcome.detected_windows;
-            sum.missed_windows += outcome.missed_windows;
-            sum.false_positives += outcome.false_positives;
-        }
+        add(&mut total, outcome);
+        add(categories.entry(s.category.clone()).or_default(), outcome);
     }
     let null_raw = null_raw(series, costs);
     let perfect_raw = costs.tp * series.iter().map(|s| s.windows).sum::<usize>() as f64;
     let span = perfect_raw - null_raw;
-    let score = if span > 0.0 {
-        100.0 * (total.raw - null_raw) / span
-    } else {
-        0.0
+    let normalise = |raw: f64| {
+        if span > 0.0 {
+            100.0 * (raw - null_raw) / span
+        } else {
+            0.0
+        }
     };
     ProfileResult {
         profile: profile.name(),
-        score,
+        score: normalise(total.raw),
         threshold,
         total,
         null_raw,
         perfect_raw,
         categories,
+        score_at_1: normalise(total_at_1.raw),
+        total_at_1,
     }
+}
+
+fn add(sum: &mut Outcome, outcome: Outcome) {
+    sum.raw += outcome.raw;
+    sum.detected_windows += outcome.detected_windows;
+    sum.missed_windows += outcome.missed_windows;
+    sum.false_positives += outcome.false_positives;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -901,6 +937,27 @@ impl Report {
             } else {
                 vec!["n/a".into(); names.len()]
             };
+            let _ = writeln!(md, "| {} | {} |", d.detector, cells.join(" | "));
+        }
+        let _ = writeln!(
+            md,
+            "\nAt threshold 1 (only rows scoring 1 detect; a binary detector's alarms as \
+             raised), score (detected windows / missed / false-positive rows):\n"
+        );
+        let _ = writeln!(md, "| detector | {} |", names.join(" | "));
+        let _ = writeln!(md, "|---|---:|---:|---:|");
+        for d in self.detectors.iter().filter(|d| d.applicable) {
+            let cells: Vec<String> = d
+                .profiles
+                .iter()
+                .map(|p| {
+                    let o = &p.total_at_1;
+                    format!(
+                        "{:.2} ({}/{}/{})",
+                        p.score_at_1, o.detected_windows, o.missed_windows, o.false_positives
+                    )
+                })
+                .collect();
             let _ = writeln!(md, "| {} | {} |", d.detector, cells.join(" | "));
         }
         for d in &self.detectors {
@@ -1199,7 +1256,7 @@ mod tests {
         assert!(close(quantile(&sorted, 0.999).unwrap(), 998.001));
         assert!(close(quantile(&sorted, 0.001).unwrap(), 0.999));
 
-        let mut upper = RulesDetector::new(Sides::Upper);
+        let mut upper = RulesDetector::new(Sides::Upper, Mark::InAlarm);
         upper.fit(&probation).unwrap();
         let seen: Vec<f64> = [500.0, 998.0, 999.0, 1e6, 10.0, -50.0]
             .iter()
@@ -1208,7 +1265,7 @@ mod tests {
             .collect();
         assert_eq!(seen, [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
 
-        let mut both = RulesDetector::new(Sides::Both);
+        let mut both = RulesDetector::new(Sides::Both, Mark::InAlarm);
         both.fit(&probation).unwrap();
         let seen: Vec<f64> = [500.0, 999.0, 10.0, -50.0, 0.5, 1.0]
             .iter()
@@ -1217,8 +1274,18 @@ mod tests {
             .collect();
         assert_eq!(seen, [0.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
 
+        // Onsets only: the second of two violating rows in a row is not a new alarm.
+        let mut onset = RulesDetector::new(Sides::Upper, Mark::Onset);
+        onset.fit(&probation).unwrap();
+        let seen: Vec<f64> = [500.0, 999.0, 1e6, 10.0, 1e6]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| onset.score(i as EpochMillis * 1000, v))
+            .collect();
+        assert_eq!(seen, [0.0, 1.0, 0.0, 0.0, 1.0]);
+
         assert!(matches!(
-            RulesDetector::new(Sides::Upper).fit(&[]),
+            RulesDetector::new(Sides::Upper, Mark::InAlarm).fit(&[]),
             Err(FitError::EmptyProbation)
         ));
     }
