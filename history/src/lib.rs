@@ -94,6 +94,30 @@ pub struct RollStats {
 /// One row of a [`History::values`] answer: timestamp, topic, value.
 pub type ValueRow = (EpochMillis, Option<String>, Value);
 
+/// The days present under a `partitions/` directory (as written by [`History::roll`] or
+/// [`Importer`]), oldest first.
+///
+/// # Errors
+/// [`Error::Io`] when the directory cannot be listed.
+pub fn partition_days(partitions_dir: &Path) -> Result<Vec<chrono::NaiveDate>, Error> {
+    Ok(partition::list_days(partitions_dir)?
+        .into_iter()
+        .map(|(day, _)| day)
+        .collect())
+}
+
+/// Every datapoint of one day under a `partitions/` directory, oldest first. Batch jobs
+/// (evaluation, training) stream a history day by day with this and [`partition_days`].
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Polars`] or [`Error::InvalidRow`].
+pub fn read_partition_day(
+    partitions_dir: &Path,
+    day: chrono::NaiveDate,
+) -> Result<Vec<Datapoint>, Error> {
+    partition::read_day(partitions_dir, &partition::day_dir(partitions_dir, day))
+}
+
 /// The datapoint history of one data directory. `Send + Sync`; share it in an `Arc`.
 pub struct History {
     wal_dir: PathBuf,

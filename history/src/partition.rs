@@ -412,6 +412,74 @@ pub(crate) fn scan(partitions: &Path, files: &[PathBuf], q: &Query<'_>) -> Resul
     Ok(rows)
 }
 
+/// Every datapoint of one day's partition, oldest first (rows with equal timestamps keep file
+/// order). For batch jobs (evaluation, training) that stream a history day by day.
+pub(crate) fn read_day(partitions: &Path, dir: &Path) -> Result<Vec<Datapoint>, Error> {
+    let files: Vec<PathBuf> = list_parts(dir)?.into_iter().map(|(_, p)| p).collect();
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let paths = files
+        .iter()
+        .map(|p| PlRefPath::try_from_path(p))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions {
+            enabled: Some(false),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let df = LazyFrame::scan_parquet_files(paths.into(), args)?
+        .select([
+            col(columns::THING),
+            col(columns::METRIC),
+            col(columns::TS).cast(DataType::Int64),
+            col(columns::TOPIC),
+            col(columns::KIND),
+            col(columns::VALUE),
+            col(columns::LIST),
+        ])
+        .sort(
+            [columns::TS],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?;
+    let thing = df.column(columns::THING)?.str()?;
+    let metric = df.column(columns::METRIC)?.str()?;
+    let ts = df.column(columns::TS)?.i64()?;
+    let topic = df.column(columns::TOPIC)?.str()?;
+    let kind = df.column(columns::KIND)?.str()?;
+    let value = df.column(columns::VALUE)?.f64()?;
+    let list = df.column(columns::LIST)?.str()?;
+    let invalid = |reason| Error::InvalidRow {
+        path: partitions.to_owned(),
+        reason,
+    };
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let name = thing.get(i).ok_or_else(|| invalid("null thing"))?;
+        let thing = ThingName::try_from(name).map_err(|_| invalid("invalid thing name"))?;
+        let metric: Metric = metric
+            .get(i)
+            .ok_or_else(|| invalid("null metric"))?
+            .parse()
+            .map_err(|_| invalid("unknown metric"))?;
+        let t = ts.get(i).ok_or_else(|| invalid("null timestamp"))?;
+        let k = kind.get(i).ok_or_else(|| invalid("null kind"))?;
+        let v = join_value(k, value.get(i), list.get(i))
+            .ok_or_else(|| invalid("value does not match its kind"))?;
+        out.push(Datapoint {
+            thing,
+            metric,
+            topic: topic.get(i).map(str::to_owned),
+            timestamp: t,
+            value: v,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

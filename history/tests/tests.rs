@@ -596,3 +596,38 @@ mod concurrency {
         });
     }
 }
+
+mod day_reader {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn days_read_back_every_datapoint_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = open(dir.path());
+        // Two days, appended out of order across things.
+        let batch = vec![
+            number("b", 2 * DAY + 600_000, 3.0),
+            number("a", 2 * DAY + 300_000, 2.0),
+            dp(
+                "a",
+                Metric::ListeningTcpPorts,
+                2 * DAY + 300_000,
+                Value::Ports(vec![22, 443]),
+            ),
+            number("a", DAY + 1, 1.0),
+        ];
+        h.append_sync(&batch).unwrap();
+        h.roll().unwrap();
+        let days = thingward_history::partition_days(&h.partitions_dir()).unwrap();
+        assert_eq!(days.len(), 2);
+        let first = thingward_history::read_partition_day(&h.partitions_dir(), days[0]).unwrap();
+        assert_eq!(first, vec![batch[3].clone()]);
+        let second = thingward_history::read_partition_day(&h.partitions_dir(), days[1]).unwrap();
+        assert_eq!(second.len(), 3);
+        assert!(second.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+        assert!(second.contains(&batch[2]));
+        assert_eq!(second.last(), Some(&batch[0]));
+    }
+}
