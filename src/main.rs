@@ -4,6 +4,8 @@ mod api;
 mod auth;
 mod bench;
 mod detect;
+mod eval;
+mod generate;
 mod ingest;
 mod mqtt;
 mod nab;
@@ -31,6 +33,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run a detector over the NAB corpus and score it with NAB's rules.
     Nab(nab::NabArgs),
+    /// Write a synthetic fleet (datapoints as history Parquet, labels.json) from a scenario.
+    Generate(generate::GenerateArgs),
+    /// Score detectors on a labelled fleet (a scenario, or recorded data with labels).
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,5 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Nab(args) => nab::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

@@ -1,0 +1,324 @@
+//! `thingward eval`: scores detectors on a labelled fleet — a bundled scenario generated on the
+//! fly, or recorded datapoints in the history layout plus a labels file — the same way for
+//! every detector, and reports per level and per attack class.
+//!
+//! The fleet is streamed once, in time order: datapoints before the training end feed the
+//! detectors' training, the rest are scored. Rules baselines run through the real scorer
+//! (`thingward_scorer::Scorer`), exactly the code path the service uses.
+
+mod detectors;
+mod plot;
+pub(crate) mod score;
+
+use anyhow::{Context, bail};
+use detectors::Detector;
+use score::{CleanTally, EpisodeBuilder, Judge, LabelledEvent, Report};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use thingward_datasets::{Fleet, Labels, Scenario};
+use thingward_models::{Datapoint, Value};
+
+/// `thingward eval` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct EvalArgs {
+    /// A scenario file (TOML) to generate and evaluate on, e.g. datasets/scenarios/default.toml.
+    #[arg(long, conflicts_with = "data")]
+    scenario: Option<PathBuf>,
+    /// A data directory in the history layout (as written by `thingward generate` or
+    /// `thingward serve`), evaluated with --labels.
+    #[arg(long, requires = "labels")]
+    data: Option<PathBuf>,
+    /// The labels file for --data (format: docs/specs/labels.md).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Detectors to run: rules-p999, rules-statistical, or external:NAME=ALARMS.csv (flags
+    /// written by another tool, e.g. notebooks/baselines.py). Repeatable; default: both rules.
+    #[arg(long = "detector")]
+    detectors: Vec<String>,
+    /// Where to write eval.json, classes.csv and the plots.
+    #[arg(long, default_value = "eval-out")]
+    out: PathBuf,
+    /// An alarm this many minutes after an attack's end still detects it.
+    #[arg(long, default_value_t = 60)]
+    grace_minutes: i64,
+    /// How many sample devices to plot.
+    #[arg(long, default_value_t = 3)]
+    plots: usize,
+}
+
+/// One detector's results.
+#[derive(Debug, serde::Serialize)]
+struct DetectorResult {
+    detector: String,
+    /// `rule` for the rules baselines; LOW/MEDIUM/HIGH for leveled detectors.
+    level: String,
+    /// The per-datapoint false-positive target of the level, when it has one.
+    target_fpr: Option<f64>,
+    #[serde(flatten)]
+    report: Report,
+}
+
+/// Runs `thingward eval`.
+///
+/// # Errors
+/// Unreadable inputs, unknown detectors, unwritable output.
+pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let source = Source::open(&args)?;
+    let labels = source.labels().clone();
+    let training_end = labels
+        .training_end_ms
+        .unwrap_or(labels.start_ms + 14 * 86_400_000);
+    let slot_ms = labels.slot_ms.unwrap_or(300_000);
+    let names = if args.detectors.is_empty() {
+        vec!["rules-p999".to_owned(), "rules-statistical".to_owned()]
+    } else {
+        args.detectors.clone()
+    };
+    let mut detectors = names
+        .iter()
+        .map(|n| detectors::by_name(n))
+        .collect::<anyhow::Result<Vec<Box<dyn Detector>>>>()?;
+    let judge = Judge::new(labelled_events(&labels), args.grace_minutes * 60_000, slot_ms);
+    let mut samples = plot::Samples::choose(&labels, args.plots);
+
+    let mut training = detectors::TrainingSet::default();
+    let mut trained = false;
+    let mut runs: Vec<Run> = detectors.iter().map(|_| Run::default()).collect();
+    let mut devices = std::collections::HashSet::new();
+    let mut flags = Vec::new();
+    let mut last_ts = training_end;
+    let mut scored = 0u64;
+    source.for_each_day(&mut |batch: &[Datapoint]| {
+        for dp in batch {
+            let Some(x) = numeric_ml(dp) else { continue };
+            if dp.timestamp < training_end {
+                training.push(&dp.metric, x);
+                continue;
+            }
+            if !trained {
+                for d in detectors.iter_mut() {
+                    d.train(&training)?;
+                }
+                training = detectors::TrainingSet::default();
+                trained = true;
+            }
+            devices.insert(dp.thing.as_str().to_owned());
+            last_ts = last_ts.max(dp.timestamp);
+            scored += 1;
+            let clean = judge.is_clean(dp.thing.as_str(), dp.timestamp);
+            flags.clear();
+            for (d, run) in detectors.iter_mut().zip(runs.iter_mut()) {
+                let verdict = d.observe(dp)?;
+                if clean {
+                    run.clean.datapoints += 1;
+                    run.clean.flagged += u64::from(verdict.flagged);
+                }
+                if verdict.alarm {
+                    run.episodes.alarm(dp.thing.as_str(), &dp.metric, dp.timestamp);
+                }
+                if verdict.clear {
+                    run.episodes.clear(dp.thing.as_str(), &dp.metric, dp.timestamp);
+                }
+                flags.push(verdict.flagged);
+            }
+            samples.record(dp, x, &flags);
+        }
+        Ok(())
+    })?;
+    if !trained {
+        bail!("The data has no datapoints after the training span (training ends at {training_end} ms)");
+    }
+
+    let clean_devices = devices.iter().filter(|d| judge.is_clean_device(d)).count();
+    let scored_days = (last_ts - training_end + slot_ms) as f64 / 86_400_000.0;
+    let clean_device_days = clean_devices as f64 * scored_days;
+    let mut results = Vec::new();
+    for (d, run) in detectors.iter().zip(runs) {
+        let episodes = run.episodes.finish(last_ts);
+        let report = judge.score(&episodes, run.clean, clean_device_days);
+        results.push(DetectorResult {
+            detector: d.name(),
+            level: "rule".into(),
+            target_fpr: None,
+            report,
+        });
+    }
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("Cannot create {}", args.out.display()))?;
+    let summary = serde_json::json!({
+        "source": labels.source,
+        "scored_datapoints": scored,
+        "devices": devices.len(),
+        "clean_devices": clean_devices,
+        "scored_days": scored_days,
+        "grace_minutes": args.grace_minutes,
+        "results": results,
+    });
+    std::fs::write(args.out.join("eval.json"), serde_json::to_vec_pretty(&summary)?)?;
+    write_classes_csv(&args.out.join("classes.csv"), &results)?;
+    let plots = samples.render(&args.out, &detectors, &labels)?;
+
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", markdown(&results, scored, devices.len(), clean_devices, scored_days))?;
+    writeln!(stdout, "Wrote {}/eval.json, classes.csv and {} plot(s).", args.out.display(), plots)?;
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct Run {
+    clean: CleanTally,
+    episodes: EpisodeBuilder,
+}
+
+/// The number of an ML-capable built-in metric's datapoint (what the detectors score).
+fn numeric_ml(dp: &Datapoint) -> Option<f64> {
+    match (&dp.metric, &dp.value) {
+        (m, Value::Number(x)) if m.ml_capable() && x.is_finite() => Some(*x),
+        _ => None,
+    }
+}
+
+fn labelled_events(labels: &Labels) -> Vec<LabelledEvent> {
+    labels
+        .events
+        .iter()
+        .map(|e| LabelledEvent {
+            class: e.kind.as_str().to_owned(),
+            benign: e.class == thingward_datasets::EventClass::Benign,
+            devices: e.devices.iter().map(|d| d.as_str().to_owned()).collect(),
+            metrics: e.metrics.clone(),
+            start: e.start_ms,
+            end: e.end_ms,
+        })
+        .collect()
+}
+
+/// Where the datapoints come from.
+enum Source {
+    Scenario(Box<Fleet>),
+    Data { partitions: PathBuf, labels: Labels },
+}
+
+type DayFn<'a> = dyn FnMut(&[Datapoint]) -> anyhow::Result<()> + 'a;
+
+impl Source {
+    fn open(args: &EvalArgs) -> anyhow::Result<Self> {
+        match (&args.scenario, &args.data, &args.labels) {
+            (Some(path), None, _) => {
+                let scenario = Scenario::load(path)
+                    .with_context(|| format!("Cannot load scenario {}", path.display()))?;
+                Ok(Self::Scenario(Box::new(Fleet::new(&scenario)?)))
+            }
+            (None, Some(dir), Some(labels)) => {
+                let labels = Labels::load(labels)
+                    .with_context(|| format!("Cannot load labels {}", labels.display()))?;
+                let partitions = partitions_dir(dir);
+                if !partitions.is_dir() {
+                    bail!("{} has no history partitions (expected {})", dir.display(), partitions.display());
+                }
+                Ok(Self::Data { partitions, labels })
+            }
+            _ => bail!("Give --scenario FILE, or --data DIR with --labels FILE"),
+        }
+    }
+
+    fn labels(&self) -> &Labels {
+        match self {
+            Self::Scenario(fleet) => fleet.labels(),
+            Self::Data { labels, .. } => labels,
+        }
+    }
+
+    fn for_each_day(&self, f: &mut DayFn<'_>) -> anyhow::Result<()> {
+        match self {
+            Self::Scenario(fleet) => {
+                for slot in fleet.slots() {
+                    f(&slot.datapoints)?;
+                }
+            }
+            Self::Data { partitions, .. } => {
+                for day in thingward_history::partition_days(partitions)? {
+                    f(&thingward_history::read_partition_day(partitions, day)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `partitions/` directory of a data dir (`DIR/history/partitions`), or DIR itself when it
+/// already is one.
+fn partitions_dir(dir: &Path) -> PathBuf {
+    let nested = dir.join("history").join("partitions");
+    if nested.is_dir() { nested } else { dir.to_owned() }
+}
+
+fn fmt_opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "–".into(), |v| format!("{v:.0}"))
+}
+
+fn markdown(results: &[DetectorResult], scored: u64, devices: usize, clean: usize, days: f64) -> String {
+    let mut s = format!(
+        "Scored {scored} datapoints of {devices} devices ({clean} never attacked) over {days:.1} days.\n\n"
+    );
+    s.push_str("| detector | level | FPR/datapoint (clean) | target | precision | recall | F1 | alarms / 1,000 device-days | benign-event false alarms |\n");
+    s.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for r in results {
+        s.push_str(&format!(
+            "| {} | {} | {:.2e} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {} |\n",
+            r.detector,
+            r.level,
+            r.report.fpr,
+            r.target_fpr.map_or_else(|| "–".into(), |t| format!("{t:.0e}")),
+            r.report.precision,
+            r.report.recall,
+            r.report.f1,
+            r.report.alarms_per_1000_device_days,
+            r.report.benign_false_alarms,
+        ));
+    }
+    s.push_str("\n| attack class | detector | level | detected / events | recall | F1 | TTD median | TTD p90 |\n");
+    s.push_str("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    let mut rows: Vec<(&str, &DetectorResult, &score::ClassScore)> = results
+        .iter()
+        .flat_map(|r| r.report.classes.iter().map(move |c| (c.class.as_str(), r, c)))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    for (class, r, c) in rows {
+        s.push_str(&format!(
+            "| {class} | {} | {} | {}/{} | {:.3} | {:.3} | {} | {} |\n",
+            r.detector,
+            r.level,
+            c.detected,
+            c.events,
+            c.recall,
+            c.f1,
+            fmt_opt(c.ttd_median),
+            fmt_opt(c.ttd_p90),
+        ));
+    }
+    s.push_str("\nTTD: datapoints (5-minute slots) from attack onset to the first alarm.");
+    s
+}
+
+fn write_classes_csv(path: &Path, results: &[DetectorResult]) -> anyhow::Result<()> {
+    let mut out = String::from("detector,level,class,events,detected,recall,f1,ttd_median,ttd_p90\n");
+    for r in results {
+        for c in &r.report.classes {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{}\n",
+                r.detector,
+                r.level,
+                c.class,
+                c.events,
+                c.detected,
+                c.recall,
+                c.f1,
+                c.ttd_median.map_or(String::new(), |v| v.to_string()),
+                c.ttd_p90.map_or(String::new(), |v| v.to_string()),
+            ));
+        }
+    }
+    std::fs::write(path, out).with_context(|| format!("Cannot write {}", path.display()))
+}
