@@ -45,7 +45,10 @@ pub(crate) fn by_name(name: &str) -> anyhow::Result<Box<dyn Detector>> {
     match name {
         "rules-p999" => Ok(Box::new(Rules::new(RulesKind::FleetP999))),
         "rules-statistical" => Ok(Box::new(Rules::new(RulesKind::Statistical))),
-        other => match other.strip_prefix("external:").and_then(|s| s.split_once('=')) {
+        other => match other
+            .strip_prefix("external:")
+            .and_then(|s| s.split_once('='))
+        {
             Some((label, path)) => Ok(Box::new(External::load(label, std::path::Path::new(path))?)),
             None => bail!(
                 "Unknown detector '{other}': use rules-p999, rules-statistical or external:NAME=ALARMS.csv"
@@ -157,7 +160,9 @@ impl Detector for Rules {
         for metric in training.metrics() {
             let criteria = match self.kind {
                 RulesKind::FleetP999 => {
-                    let Some(t) = training.quantile(&metric, 0.999) else { continue };
+                    let Some(t) = training.quantile(&metric, 0.999) else {
+                        continue;
+                    };
                     self.thresholds.insert(metric.clone(), t);
                     serde_json::json!({
                         "comparisonOperator": "less-than-equals",
@@ -244,15 +249,26 @@ impl External {
             let (Some(thing), Some(metric), Some(ts), None) =
                 (parts.next(), parts.next(), parts.next(), parts.next())
             else {
-                bail!("{}:{}: expected thing,metric,timestamp", path.display(), i + 1);
+                bail!(
+                    "{}:{}: expected thing,metric,timestamp",
+                    path.display(),
+                    i + 1
+                );
             };
-            let ts: i64 = ts
-                .trim()
-                .parse()
-                .with_context(|| format!("{}:{}: timestamp must be epoch milliseconds", path.display(), i + 1))?;
+            let ts: i64 = ts.trim().parse().with_context(|| {
+                format!(
+                    "{}:{}: timestamp must be epoch milliseconds",
+                    path.display(),
+                    i + 1
+                )
+            })?;
             flags.insert((thing.to_owned(), metric.to_owned(), ts));
         }
-        Ok(Self { label: label.to_owned(), flags, states: HashMap::new() })
+        Ok(Self {
+            label: label.to_owned(),
+            flags,
+            states: HashMap::new(),
+        })
     }
 }
 
@@ -279,7 +295,10 @@ impl Detector for External {
         Ok(Verdict {
             flagged,
             alarm: matches!(change, Some(Change::Event(ViolationEventType::InAlarm))),
-            clear: matches!(change, Some(Change::Event(ViolationEventType::AlarmCleared))),
+            clear: matches!(
+                change,
+                Some(Change::Event(ViolationEventType::AlarmCleared))
+            ),
         })
     }
 
@@ -294,7 +313,13 @@ mod tests {
     use thingward_models::{ThingName, Value};
 
     fn dp(thing: &str, metric: Metric, ts: i64, x: f64) -> Datapoint {
-        Datapoint { thing: ThingName::try_from(thing).unwrap(), metric, topic: None, timestamp: ts, value: Value::Number(x) }
+        Datapoint {
+            thing: ThingName::try_from(thing).unwrap(),
+            metric,
+            topic: None,
+            timestamp: ts,
+            value: Value::Number(x),
+        }
     }
 
     #[test]
@@ -306,7 +331,10 @@ mod tests {
         let mut d = by_name("rules-p999").unwrap();
         d.train(&training).unwrap();
         assert_eq!(d.upper_bound(&Metric::AllBytesOut), Some(998.0));
-        assert_eq!(d.observe(&dp("a", Metric::AllBytesOut, 0, 500.0)).unwrap(), Verdict::default());
+        assert_eq!(
+            d.observe(&dp("a", Metric::AllBytesOut, 0, 500.0)).unwrap(),
+            Verdict::default()
+        );
         let v = d.observe(&dp("a", Metric::AllBytesOut, 1, 5000.0)).unwrap();
         assert!(v.flagged && v.alarm && !v.clear);
         let v = d.observe(&dp("a", Metric::AllBytesOut, 2, 6000.0)).unwrap();
@@ -319,7 +347,11 @@ mod tests {
     fn external_flags_drive_the_same_alarm_machine() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alarms.csv");
-        std::fs::write(&path, "thing,metric,timestamp\na,aws:all-bytes-out,10\na,aws:all-bytes-out,20\n").unwrap();
+        std::fs::write(
+            &path,
+            "thing,metric,timestamp\na,aws:all-bytes-out,10\na,aws:all-bytes-out,20\n",
+        )
+        .unwrap();
         let mut d = by_name(&format!("external:iforest={}", path.display())).unwrap();
         assert_eq!(d.name(), "iforest");
         let v = d.observe(&dp("a", Metric::AllBytesOut, 10, 1.0)).unwrap();

@@ -78,7 +78,11 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
         .iter()
         .map(|n| detectors::by_name(n))
         .collect::<anyhow::Result<Vec<Box<dyn Detector>>>>()?;
-    let judge = Judge::new(labelled_events(&labels), args.grace_minutes * 60_000, slot_ms);
+    let judge = Judge::new(
+        labelled_events(&labels),
+        args.grace_minutes * 60_000,
+        slot_ms,
+    );
     let mut samples = plot::Samples::choose(&labels, args.plots);
 
     let mut training = detectors::TrainingSet::default();
@@ -114,10 +118,12 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
                     run.clean.flagged += u64::from(verdict.flagged);
                 }
                 if verdict.alarm {
-                    run.episodes.alarm(dp.thing.as_str(), &dp.metric, dp.timestamp);
+                    run.episodes
+                        .alarm(dp.thing.as_str(), &dp.metric, dp.timestamp);
                 }
                 if verdict.clear {
-                    run.episodes.clear(dp.thing.as_str(), &dp.metric, dp.timestamp);
+                    run.episodes
+                        .clear(dp.thing.as_str(), &dp.metric, dp.timestamp);
                 }
                 flags.push(verdict.flagged);
             }
@@ -126,7 +132,9 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
         Ok(())
     })?;
     if !trained {
-        bail!("The data has no datapoints after the training span (training ends at {training_end} ms)");
+        bail!(
+            "The data has no datapoints after the training span (training ends at {training_end} ms)"
+        );
     }
 
     let clean_devices = devices.iter().filter(|d| judge.is_clean_device(d)).count();
@@ -155,13 +163,25 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
         "grace_minutes": args.grace_minutes,
         "results": results,
     });
-    std::fs::write(args.out.join("eval.json"), serde_json::to_vec_pretty(&summary)?)?;
+    std::fs::write(
+        args.out.join("eval.json"),
+        serde_json::to_vec_pretty(&summary)?,
+    )?;
     write_classes_csv(&args.out.join("classes.csv"), &results)?;
     let plots = samples.render(&args.out, &detectors, &labels)?;
 
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", markdown(&results, scored, devices.len(), clean_devices, scored_days))?;
-    writeln!(stdout, "Wrote {}/eval.json, classes.csv and {} plot(s).", args.out.display(), plots)?;
+    writeln!(
+        stdout,
+        "{}",
+        markdown(&results, scored, devices.len(), clean_devices, scored_days)
+    )?;
+    writeln!(
+        stdout,
+        "Wrote {}/eval.json, classes.csv and {} plot(s).",
+        args.out.display(),
+        plots
+    )?;
     Ok(())
 }
 
@@ -215,7 +235,11 @@ impl Source {
                     .with_context(|| format!("Cannot load labels {}", labels.display()))?;
                 let partitions = partitions_dir(dir);
                 if !partitions.is_dir() {
-                    bail!("{} has no history partitions (expected {})", dir.display(), partitions.display());
+                    bail!(
+                        "{} has no history partitions (expected {})",
+                        dir.display(),
+                        partitions.display()
+                    );
                 }
                 Ok(Self::Data { partitions, labels })
             }
@@ -251,14 +275,24 @@ impl Source {
 /// already is one.
 fn partitions_dir(dir: &Path) -> PathBuf {
     let nested = dir.join("history").join("partitions");
-    if nested.is_dir() { nested } else { dir.to_owned() }
+    if nested.is_dir() {
+        nested
+    } else {
+        dir.to_owned()
+    }
 }
 
 fn fmt_opt(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), |v| format!("{v:.0}"))
 }
 
-fn markdown(results: &[DetectorResult], scored: u64, devices: usize, clean: usize, days: f64) -> String {
+fn markdown(
+    results: &[DetectorResult],
+    scored: u64,
+    devices: usize,
+    clean: usize,
+    days: f64,
+) -> String {
     let mut s = format!(
         "Scored {scored} datapoints of {devices} devices ({clean} never attacked) over {days:.1} days.\n\n"
     );
@@ -270,7 +304,8 @@ fn markdown(results: &[DetectorResult], scored: u64, devices: usize, clean: usiz
             r.detector,
             r.level,
             r.report.fpr,
-            r.target_fpr.map_or_else(|| "–".into(), |t| format!("{t:.0e}")),
+            r.target_fpr
+                .map_or_else(|| "–".into(), |t| format!("{t:.0e}")),
             r.report.precision,
             r.report.recall,
             r.report.f1,
@@ -282,7 +317,12 @@ fn markdown(results: &[DetectorResult], scored: u64, devices: usize, clean: usiz
     s.push_str("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
     let mut rows: Vec<(&str, &DetectorResult, &score::ClassScore)> = results
         .iter()
-        .flat_map(|r| r.report.classes.iter().map(move |c| (c.class.as_str(), r, c)))
+        .flat_map(|r| {
+            r.report
+                .classes
+                .iter()
+                .map(move |c| (c.class.as_str(), r, c))
+        })
         .collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
     for (class, r, c) in rows {
@@ -303,7 +343,8 @@ fn markdown(results: &[DetectorResult], scored: u64, devices: usize, clean: usiz
 }
 
 fn write_classes_csv(path: &Path, results: &[DetectorResult]) -> anyhow::Result<()> {
-    let mut out = String::from("detector,level,class,events,detected,recall,f1,ttd_median,ttd_p90\n");
+    let mut out =
+        String::from("detector,level,class,events,detected,recall,f1,ttd_median,ttd_p90\n");
     for r in results {
         for c in &r.report.classes {
             out.push_str(&format!(

@@ -7,8 +7,8 @@ use plotters::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 use thingward_datasets::Labels;
-use thingward_models::{Datapoint, Metric};
 use thingward_models::time::EpochMillis;
+use thingward_models::{Datapoint, Metric};
 
 /// One sampled series: (device, metric) of an attack, with its datapoints and flags.
 #[derive(Debug)]
@@ -37,7 +37,9 @@ impl Samples {
             if s.series.len() >= n {
                 break;
             }
-            let (Some(device), Some(metric)) = (e.devices.first(), e.metrics.first()) else { continue };
+            let (Some(device), Some(metric)) = (e.devices.first(), e.metrics.first()) else {
+                continue;
+            };
             if !classes.insert(e.kind.as_str().to_owned()) {
                 continue;
             }
@@ -63,8 +65,13 @@ impl Samples {
         if self.series.is_empty() {
             return;
         }
-        if let Some(&i) = self.index.get(&(dp.thing.as_str().to_owned(), dp.metric.clone())) {
-            self.series[i].points.push((dp.timestamp, x, flags.to_vec()));
+        if let Some(&i) = self
+            .index
+            .get(&(dp.thing.as_str().to_owned(), dp.metric.clone()))
+        {
+            self.series[i]
+                .points
+                .push((dp.timestamp, x, flags.to_vec()));
         }
     }
 
@@ -72,7 +79,12 @@ impl Samples {
     ///
     /// # Errors
     /// When a file cannot be written.
-    pub(crate) fn render(&self, out: &Path, detectors: &[Box<dyn Detector>], _labels: &Labels) -> anyhow::Result<usize> {
+    pub(crate) fn render(
+        &self,
+        out: &Path,
+        detectors: &[Box<dyn Detector>],
+        _labels: &Labels,
+    ) -> anyhow::Result<usize> {
         let mut written = 0;
         for (i, s) in self.series.iter().enumerate() {
             if s.points.is_empty() {
@@ -117,18 +129,32 @@ fn draw(path: &Path, s: &Sample, detectors: &[Box<dyn Detector>]) -> anyhow::Res
     let (a, b) = (hours(s.start).max(0.0), hours(s.end).min(x_max));
     if a < b {
         chart
-            .draw_series(std::iter::once(Rectangle::new([(a, 0.0), (b, y_max)], RGBColor(255, 230, 200).filled())))?
+            .draw_series(std::iter::once(Rectangle::new(
+                [(a, 0.0), (b, y_max)],
+                RGBColor(255, 230, 200).filled(),
+            )))?
             .label("attack window")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], RGBColor(255, 230, 200).filled()));
+            .legend(|(x, y)| {
+                Rectangle::new(
+                    [(x, y - 5), (x + 10, y + 5)],
+                    RGBColor(255, 230, 200).filled(),
+                )
+            });
     }
     chart
-        .draw_series(LineSeries::new(s.points.iter().map(|p| (hours(p.0), p.1)), &BLUE))?
+        .draw_series(LineSeries::new(
+            s.points.iter().map(|p| (hours(p.0), p.1)),
+            &BLUE,
+        ))?
         .label("value")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLUE));
     for (k, d) in detectors.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
         if let Some(bound) = bounds[k] {
-            chart.draw_series(LineSeries::new(vec![(0.0, bound), (x_max, bound)], color.stroke_width(1)))?;
+            chart.draw_series(LineSeries::new(
+                vec![(0.0, bound), (x_max, bound)],
+                color.stroke_width(1),
+            ))?;
         }
         chart
             .draw_series(

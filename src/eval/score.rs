@@ -100,7 +100,11 @@ pub(crate) struct Report {
 }
 
 fn f1(p: f64, r: f64) -> f64 {
-    if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
 }
 
 /// Nearest-rank percentile of a non-empty sorted slice.
@@ -121,7 +125,12 @@ impl Judge {
             .filter(|e| !e.benign)
             .flat_map(|e| e.devices.iter().cloned())
             .collect();
-        Self { events, attacked, grace_ms, interval_ms: interval_ms.max(1) }
+        Self {
+            events,
+            attacked,
+            grace_ms,
+            interval_ms: interval_ms.max(1),
+        }
     }
 
     /// Whether a datapoint counts as clean (for the false-positive rate).
@@ -144,23 +153,41 @@ impl Judge {
 
     /// Scores one detector's episodes and clean-datapoint tally; `clean_device_days` is the
     /// number of clean-device days in the scored span.
-    pub(crate) fn score(&self, episodes: &[Episode], clean: CleanTally, clean_device_days: f64) -> Report {
+    pub(crate) fn score(
+        &self,
+        episodes: &[Episode],
+        clean: CleanTally,
+        clean_device_days: f64,
+    ) -> Report {
         let true_episodes = episodes
             .iter()
-            .filter(|ep| self.events.iter().any(|e| !e.benign && self.overlaps(e, ep, self.grace_ms)))
+            .filter(|ep| {
+                self.events
+                    .iter()
+                    .any(|e| !e.benign && self.overlaps(e, ep, self.grace_ms))
+            })
             .count();
         let benign_false_alarms = episodes
             .iter()
             .filter(|ep| {
-                self.events.iter().any(|e| e.benign && self.overlaps(e, ep, 0))
-                    && !self.events.iter().any(|e| !e.benign && self.overlaps(e, ep, self.grace_ms))
+                self.events
+                    .iter()
+                    .any(|e| e.benign && self.overlaps(e, ep, 0))
+                    && !self
+                        .events
+                        .iter()
+                        .any(|e| !e.benign && self.overlaps(e, ep, self.grace_ms))
             })
             .count();
         let clean_episodes = episodes
             .iter()
             .filter(|ep| self.is_clean(&ep.device, ep.start))
             .count();
-        let precision = if episodes.is_empty() { 0.0 } else { true_episodes as f64 / episodes.len() as f64 };
+        let precision = if episodes.is_empty() {
+            0.0
+        } else {
+            true_episodes as f64 / episodes.len() as f64
+        };
 
         let mut by_class: BTreeMap<&str, (usize, usize, Vec<f64>)> = BTreeMap::new();
         for e in self.events.iter().filter(|e| !e.benign) {
@@ -168,7 +195,10 @@ impl Judge {
             entry.0 += 1;
             let first = episodes
                 .iter()
-                .filter(|ep| e.touches(&ep.device, &ep.metric) && (e.start..=e.end + self.grace_ms).contains(&ep.start))
+                .filter(|ep| {
+                    e.touches(&ep.device, &ep.metric)
+                        && (e.start..=e.end + self.grace_ms).contains(&ep.start)
+                })
                 .map(|ep| ep.start)
                 .min();
             if let Some(t) = first {
@@ -193,11 +223,19 @@ impl Judge {
                 ttd_p90: percentile(&ttd, 0.9),
             });
         }
-        let recall = if all_events == 0 { 0.0 } else { all_detected as f64 / all_events as f64 };
+        let recall = if all_events == 0 {
+            0.0
+        } else {
+            all_detected as f64 / all_events as f64
+        };
         Report {
             clean_datapoints: clean.datapoints,
             clean_flagged: clean.flagged,
-            fpr: if clean.datapoints == 0 { 0.0 } else { clean.flagged as f64 / clean.datapoints as f64 },
+            fpr: if clean.datapoints == 0 {
+                0.0
+            } else {
+                clean.flagged as f64 / clean.datapoints as f64
+            },
             episodes: episodes.len(),
             true_episodes,
             precision,
@@ -225,22 +263,36 @@ pub(crate) struct EpisodeBuilder {
 impl EpisodeBuilder {
     /// The (device, metric) went into alarm at `at`.
     pub(crate) fn alarm(&mut self, device: &str, metric: &Metric, at: EpochMillis) {
-        self.open.entry((device.to_owned(), metric.clone())).or_insert(at);
+        self.open
+            .entry((device.to_owned(), metric.clone()))
+            .or_insert(at);
     }
 
     /// The (device, metric) cleared at `at`.
     pub(crate) fn clear(&mut self, device: &str, metric: &Metric, at: EpochMillis) {
         if let Some(start) = self.open.remove(&(device.to_owned(), metric.clone())) {
-            self.done.push(Episode { device: device.to_owned(), metric: metric.clone(), start, end: at });
+            self.done.push(Episode {
+                device: device.to_owned(),
+                metric: metric.clone(),
+                start,
+                end: at,
+            });
         }
     }
 
     /// Every episode, closing open ones at `data_end`, ordered by start.
     pub(crate) fn finish(mut self, data_end: EpochMillis) -> Vec<Episode> {
         for ((device, metric), start) in self.open.drain() {
-            self.done.push(Episode { device, metric, start, end: data_end });
+            self.done.push(Episode {
+                device,
+                metric,
+                start,
+                end: data_end,
+            });
         }
-        self.done.sort_by(|a, b| (a.start, &a.device, a.metric.as_str()).cmp(&(b.start, &b.device, b.metric.as_str())));
+        self.done.sort_by(|a, b| {
+            (a.start, &a.device, a.metric.as_str()).cmp(&(b.start, &b.device, b.metric.as_str()))
+        });
         self.done
     }
 }
@@ -263,13 +315,32 @@ mod tests {
     }
 
     fn ep(device: &str, metric: Metric, start: i64, end: i64) -> Episode {
-        Episode { device: device.into(), metric, start, end }
+        Episode {
+            device: device.into(),
+            metric,
+            start,
+            end,
+        }
     }
 
     #[test]
     fn perfect_detection_scores_one() {
-        let judge = Judge::new(vec![attack("ddos", "d1", Metric::AllBytesOut, 10 * MIN5, 20 * MIN5)], 0, MIN5);
-        let r = judge.score(&[ep("d1", Metric::AllBytesOut, 10 * MIN5, 20 * MIN5)], CleanTally::default(), 10.0);
+        let judge = Judge::new(
+            vec![attack(
+                "ddos",
+                "d1",
+                Metric::AllBytesOut,
+                10 * MIN5,
+                20 * MIN5,
+            )],
+            0,
+            MIN5,
+        );
+        let r = judge.score(
+            &[ep("d1", Metric::AllBytesOut, 10 * MIN5, 20 * MIN5)],
+            CleanTally::default(),
+            10.0,
+        );
         assert_eq!((r.precision, r.recall, r.f1), (1.0, 1.0, 1.0));
         assert_eq!(r.classes[0].ttd_median, Some(0.0));
         assert_eq!(r.alarms_per_1000_device_days, 0.0);
@@ -283,7 +354,13 @@ mod tests {
         let events = vec![
             attack("ddos", "d1", Metric::AllBytesOut, 100 * MIN5, 110 * MIN5),
             attack("ddos", "d2", Metric::AllBytesOut, 100 * MIN5, 110 * MIN5),
-            attack("port-scan", "d3", Metric::NumListeningTcpPorts, 50 * MIN5, 60 * MIN5),
+            attack(
+                "port-scan",
+                "d3",
+                Metric::NumListeningTcpPorts,
+                50 * MIN5,
+                60 * MIN5,
+            ),
         ];
         let judge = Judge::new(events, 3 * MIN5, MIN5);
         let episodes = [
@@ -292,7 +369,14 @@ mod tests {
             ep("d1", Metric::AllBytesIn, 104 * MIN5, 105 * MIN5),
             ep("clean", Metric::AllBytesOut, 10 * MIN5, 11 * MIN5),
         ];
-        let r = judge.score(&episodes, CleanTally { datapoints: 1000, flagged: 4 }, 2.0);
+        let r = judge.score(
+            &episodes,
+            CleanTally {
+                datapoints: 1000,
+                flagged: 4,
+            },
+            2.0,
+        );
         // precision = 2 true of 4; recall = 2 of 3 events.
         assert_eq!(r.true_episodes, 2);
         assert!((r.precision - 0.5).abs() < 1e-12);
@@ -300,7 +384,10 @@ mod tests {
         assert!((r.f1 - 2.0 * 0.5 * (2.0 / 3.0) / (0.5 + 2.0 / 3.0)).abs() < 1e-12);
         assert!((r.fpr - 0.004).abs() < 1e-12);
         let ddos = &r.classes[0];
-        assert_eq!((ddos.class.as_str(), ddos.events, ddos.detected), ("ddos", 2, 1));
+        assert_eq!(
+            (ddos.class.as_str(), ddos.events, ddos.detected),
+            ("ddos", 2, 1)
+        );
         assert_eq!(ddos.ttd_median, Some(3.0));
         let scan = &r.classes[1];
         assert_eq!((scan.detected, scan.ttd_median), (1, Some(12.0)));
@@ -310,8 +397,16 @@ mod tests {
 
     #[test]
     fn an_alarm_after_the_grace_period_is_a_miss_and_a_false_alarm() {
-        let judge = Judge::new(vec![attack("flood", "d1", Metric::NumMessagesSent, 0, 10 * MIN5)], MIN5, MIN5);
-        let r = judge.score(&[ep("d1", Metric::NumMessagesSent, 12 * MIN5, 13 * MIN5)], CleanTally::default(), 1.0);
+        let judge = Judge::new(
+            vec![attack("flood", "d1", Metric::NumMessagesSent, 0, 10 * MIN5)],
+            MIN5,
+            MIN5,
+        );
+        let r = judge.score(
+            &[ep("d1", Metric::NumMessagesSent, 12 * MIN5, 13 * MIN5)],
+            CleanTally::default(),
+            1.0,
+        );
         assert_eq!((r.recall, r.precision), (0.0, 0.0));
     }
 
@@ -329,7 +424,11 @@ mod tests {
         assert!(!judge.is_clean("d1", 5 * MIN5));
         assert!(judge.is_clean("d1", 11 * MIN5));
         assert!(judge.is_clean_device("d1"));
-        let r = judge.score(&[ep("d2", Metric::AllBytesIn, 2 * MIN5, 3 * MIN5)], CleanTally::default(), 1.0);
+        let r = judge.score(
+            &[ep("d2", Metric::AllBytesIn, 2 * MIN5, 3 * MIN5)],
+            CleanTally::default(),
+            1.0,
+        );
         assert_eq!(r.benign_false_alarms, 1);
         assert_eq!(r.precision, 0.0);
         // Benign-window episodes are not charged to the clean alarm rate.
@@ -345,6 +444,12 @@ mod tests {
         b.clear("d", &Metric::AllBytesOut, 40);
         b.alarm("e", &Metric::AllBytesIn, 35);
         let eps = b.finish(100);
-        assert_eq!(eps, vec![ep("d", Metric::AllBytesOut, 10, 30), ep("e", Metric::AllBytesIn, 35, 100)]);
+        assert_eq!(
+            eps,
+            vec![
+                ep("d", Metric::AllBytesOut, 10, 30),
+                ep("e", Metric::AllBytesIn, 35, 100)
+            ]
+        );
     }
 }
