@@ -744,27 +744,43 @@ pub struct Batches<'f> {
 }
 
 /// One device's day of datapoints, metric-major (the part-file order), appended to `out`.
-fn device_day(stream: &mut DeviceStream<'_>, day: u32, out: &mut Vec<Datapoint>) {
+/// `readings` is scratch space reused across devices (no per-slot allocation).
+fn device_day(
+    stream: &mut DeviceStream<'_>,
+    day: u32,
+    readings: &mut Vec<Reading>,
+    out: &mut Vec<Datapoint>,
+) {
     let fleet = stream.fleet;
     let first_slot = day * SLOTS_PER_DAY;
     let mut clean = Reading::default();
-    let mut readings: Vec<Reading> = Vec::with_capacity(SLOTS_PER_DAY as usize);
-    for _ in 0..SLOTS_PER_DAY {
-        let mut observed = Reading::default();
-        if stream.step(&mut clean, &mut observed).is_none() {
+    readings.resize_with(SLOTS_PER_DAY as usize, Reading::default);
+    let mut n = 0;
+    for observed in readings.iter_mut() {
+        if stream.step(&mut clean, observed).is_none() {
             break;
         }
-        readings.push(observed);
+        n += 1;
     }
     let thing = &stream.device.thing;
     for m in &METRICS {
-        for (k, r) in readings.iter().enumerate() {
+        for (k, r) in readings[..n].iter().enumerate() {
             let ts = fleet.slot_ms(first_slot + k as u32);
             if let Some(dp) = r.datapoint(m, thing, ts) {
                 out.push(dp);
             }
         }
     }
+}
+
+/// One batch's devices for one day, in device order.
+fn devices_day(streams: &mut [DeviceStream<'_>], day: u32) -> Vec<Datapoint> {
+    let mut out = Vec::with_capacity(streams.len() * METRICS.len() * SLOTS_PER_DAY as usize);
+    let mut readings = Vec::new();
+    for s in streams {
+        device_day(s, day, &mut readings, &mut out);
+    }
+    out
 }
 
 impl Iterator for Batches<'_> {
@@ -785,25 +801,12 @@ impl Iterator for Batches<'_> {
         let streams = &mut self.streams[devices.clone()];
         let per_thread = streams.len().div_ceil(self.threads);
         let datapoints = if self.threads == 1 || streams.len() < 2 {
-            let mut out = Vec::with_capacity(streams.len() * 16 * SLOTS_PER_DAY as usize);
-            for s in streams {
-                device_day(s, day, &mut out);
-            }
-            out
+            devices_day(streams, day)
         } else {
             let parts: Vec<Vec<Datapoint>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = streams
                     .chunks_mut(per_thread)
-                    .map(|chunk| {
-                        scope.spawn(move || {
-                            let mut out =
-                                Vec::with_capacity(chunk.len() * 16 * SLOTS_PER_DAY as usize);
-                            for s in chunk {
-                                device_day(s, day, &mut out);
-                            }
-                            out
-                        })
-                    })
+                    .map(|chunk| scope.spawn(move || devices_day(chunk, day)))
                     .collect();
                 handles
                     .into_iter()
