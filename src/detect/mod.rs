@@ -2,10 +2,12 @@
 //! security profiles apply to a thing, writes accepted datapoints to the history and records
 //! alarm transitions as violations.
 //!
-//! Data flow for one batch: resolve profiles → score (rules + alarm state) → append to the
-//! history WAL (group commit) → record violation changes in SQLite → wait for the WAL fsync →
-//! acknowledge. Scoring and the WAL append happen under one lock so the WAL order is the
-//! scoring order; only the fsync wait happens outside it.
+//! Data flow for one batch: decode and validate (outside the lock, against a snapshot of the
+//! registry; decoded again under the lock in the rare case the registry changed meanwhile) →
+//! resolve profiles → score (rules + alarm state) → append to the history WAL (group commit) →
+//! record violation changes in SQLite → wait for the WAL fsync → acknowledge. Scoring and the
+//! WAL append happen under one lock so the WAL order is the scoring order; decoding and the
+//! fsync wait happen outside it.
 
 mod registry_view;
 mod targeting;
@@ -83,6 +85,8 @@ pub(crate) struct Detect {
     store: Arc<Store>,
     history: Arc<History>,
     inner: Mutex<Inner>,
+    /// The registry snapshot of `inner.view`, readable without the engine lock (decoding).
+    current_view: Mutex<Arc<RegistryView>>,
     clock: Clock,
     stages: StageCounters,
 }
@@ -180,6 +184,7 @@ impl Detect {
             store,
             history,
             inner: Mutex::new(inner),
+            current_view: Mutex::new(Arc::new(RegistryView::default())),
             clock,
             stages: StageCounters::default(),
         };
@@ -215,7 +220,11 @@ impl Detect {
     /// # Errors
     /// A poisoned state.
     pub(crate) fn view(&self) -> Result<Arc<RegistryView>, DetectError> {
-        Ok(Arc::clone(&self.lock()?.view))
+        let view = self
+            .current_view
+            .lock()
+            .map_err(|_| DetectError::Poisoned)?;
+        Ok(Arc::clone(&view))
     }
 
     /// Re-reads profiles, attachments and the registry after a change through the API, and
@@ -281,6 +290,10 @@ impl Detect {
         // Invalidation records need the behavior as it was: take it from the old profiles.
         let records = records_for(&transitions, &inner.profiles);
         inner.profiles = profiles;
+        *self
+            .current_view
+            .lock()
+            .map_err(|_| DetectError::Poisoned)? = Arc::clone(&view);
         inner.view = view;
         inner.targeting = targeting;
         inner.thing_profiles.clear();
@@ -358,15 +371,23 @@ impl Detect {
         let report = report::parse_report(bytes, format, max_bytes)
             .map_err(|e| ReportRejection::Invalid(e.report_id(), e))?;
         let now = self.now();
+        let to_datapoints = |view: &RegistryView| {
+            report
+                .datapoints(thing, now, &|name| view.custom_type(name))
+                .map_err(|e| ReportRejection::Invalid(Some(report.report_id), e))
+        };
+        // Decoded outside the engine lock against the current registry snapshot.
+        let view = self.view().map_err(ReportRejection::Failed)?;
+        let mut datapoints = to_datapoints(&view)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         {
             let decoded = StageCounters::add(&self.stages.decode_ns, started);
             let mut inner = self.lock().map_err(ReportRejection::Failed)?;
             let locked = StageCounters::add(&self.stages.lock_wait_ns, decoded);
-            let custom = Arc::clone(&inner.view);
-            let datapoints = report
-                .datapoints(thing, now, &|name| custom.custom_type(name))
-                .map_err(|e| ReportRejection::Invalid(Some(report.report_id), e))?;
+            if !Arc::ptr_eq(&inner.view, &view) {
+                // The registry changed meanwhile: decode against the one scoring uses.
+                datapoints = to_datapoints(&Arc::clone(&inner.view))?;
+            }
             if !inner.report_ids.check_and_record(thing, report.report_id) {
                 return Err(ReportRejection::Invalid(
                     Some(report.report_id),
@@ -391,18 +412,24 @@ impl Detect {
     pub(crate) async fn ingest_batch(&self, bytes: &[u8]) -> Result<IngestOutcome, BatchRejection> {
         let started = Instant::now();
         let now = self.now();
+        let decode = |view: &RegistryView| {
+            crate::ingest::batch::decode_batch(bytes, now, &|name| view.custom_type(name))
+                .map_err(BatchRejection::Invalid)
+        };
+        // Decoded and validated outside the engine lock against the current registry snapshot;
+        // only the cumulative counters (state) are applied under it.
+        let view = self.view().map_err(BatchRejection::Failed)?;
+        let mut checked = decode(&view)?;
+        let decoded = StageCounters::add(&self.stages.decode_ns, started);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let outcome = {
             let mut inner = self.lock().map_err(BatchRejection::Failed)?;
-            let locked = StageCounters::add(&self.stages.lock_wait_ns, started);
-            let custom = Arc::clone(&inner.view);
-            let datapoints = crate::ingest::batch::parse_batch(
-                bytes,
-                now,
-                &|name| custom.custom_type(name),
-                &mut inner.counters,
-            )
-            .map_err(BatchRejection::Invalid)?;
+            let locked = StageCounters::add(&self.stages.lock_wait_ns, decoded);
+            if !Arc::ptr_eq(&inner.view, &view) {
+                // The registry changed meanwhile: decode against the one scoring uses.
+                checked = decode(&Arc::clone(&inner.view))?;
+            }
+            let datapoints = checked.into_datapoints(&mut inner.counters);
             StageCounters::add(&self.stages.decode_ns, locked);
             self.score_and_append(&mut inner, &datapoints, tx)
                 .map_err(BatchRejection::Failed)?

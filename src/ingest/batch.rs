@@ -11,6 +11,7 @@
 //! A batch is all or nothing: every datapoint is validated before anything (the cumulative
 //! counter state included) changes.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde::Deserialize;
@@ -28,26 +29,36 @@ const MAX_TIMESTAMP_SECONDS: f64 = 253_402_300_799.0;
 /// The longest MQTT topic name (MQTT 3.1.1 / 5 length prefix).
 const MAX_TOPIC_BYTES: usize = 65_535;
 
-/// The batch body.
+/// The batch body, for naming the datapoint at fault: each datapoint is kept as a JSON value
+/// and decoded on its own, so that a shape error can name its index.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBatch {
-    /// Kept as JSON values so that each datapoint is decoded on its own and a shape error can
-    /// name its index.
     datapoints: Vec<serde_json::Value>,
 }
 
-/// One datapoint as sent.
+/// The batch body decoded in one pass (the fast path). Any decoding error sends the body
+/// through [`RawBatch`] instead, which reports it exactly as before.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypedBatch<'a> {
+    #[serde(borrow)]
+    datapoints: Vec<RawDatapoint<'a>>,
+}
+
+/// One datapoint as sent. Strings borrow from the body where they have no escapes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawDatapoint {
-    thing_name: String,
-    metric: String,
+struct RawDatapoint<'a> {
+    #[serde(borrow)]
+    thing_name: Cow<'a, str>,
+    #[serde(borrow)]
+    metric: Cow<'a, str>,
     value: MetricValue,
     #[serde(default)]
     timestamp: Option<f64>,
-    #[serde(default)]
-    topic: Option<String>,
+    #[serde(default, borrow)]
+    topic: Option<Cow<'a, str>>,
     #[serde(default)]
     cumulative: Option<bool>,
 }
@@ -173,6 +184,10 @@ enum Checked {
     Cumulative { datapoint: Datapoint, total: f64 },
 }
 
+/// A batch that passed validation, not yet applied to the cumulative counter state.
+#[derive(Debug)]
+pub(crate) struct CheckedBatch(Vec<Checked>);
+
 /// Parses and validates a batch, then turns it into datapoints.
 ///
 /// Datapoints without `timestamp` are stamped `now`. `custom` resolves custom metric names to
@@ -183,54 +198,92 @@ enum Checked {
 /// # Errors
 /// [`BatchError::Body`] for a malformed body, [`BatchError::Datapoint`] naming the first invalid
 /// datapoint. On error nothing is recorded and `counters` is unchanged.
+#[cfg(test)]
 pub(crate) fn parse_batch(
     bytes: &[u8],
     now: EpochMillis,
     custom: &dyn Fn(&str) -> Option<CustomMetricType>,
     counters: &mut Counters,
 ) -> Result<Vec<Datapoint>, BatchError> {
-    let raw: RawBatch = serde_json::from_slice(bytes).map_err(BatchError::Body)?;
-    let checked = raw
-        .datapoints
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| {
-            check(v, now, custom).map_err(|problem| BatchError::Datapoint { index, problem })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    Ok(decode_batch(bytes, now, custom)?.into_datapoints(counters))
+}
 
-    // The whole batch is valid: only now does the counter state change.
-    let mut out = Vec::with_capacity(checked.len());
-    for c in checked {
-        match c {
-            Checked::Plain(dp) => out.push(dp),
-            Checked::Cumulative {
-                mut datapoint,
-                total,
-            } => {
-                let delta = counters.delta(
-                    &datapoint.thing,
-                    &datapoint.metric,
-                    datapoint.topic.as_deref(),
+/// Parses and validates a batch without touching any state, so it can run outside the engine
+/// lock; [`CheckedBatch::into_datapoints`] then applies the cumulative counters.
+///
+/// # Errors
+/// As [`parse_batch`].
+pub(crate) fn decode_batch(
+    bytes: &[u8],
+    now: EpochMillis,
+    custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+) -> Result<CheckedBatch, BatchError> {
+    // Fast path: one pass, borrowing strings from the body.
+    if let Ok(typed) = serde_json::from_slice::<TypedBatch<'_>>(bytes) {
+        return check_all(typed.datapoints.into_iter().map(Ok), now, custom);
+    }
+    // Something does not decode: find and name it (or accept what the typed pass refused but
+    // the per-datapoint decoding allows, such as a repeated key, where the last one wins).
+    let raw: RawBatch = serde_json::from_slice(bytes).map_err(BatchError::Body)?;
+    check_all(
+        raw.datapoints.iter().map(RawDatapoint::deserialize),
+        now,
+        custom,
+    )
+}
+
+/// Checks every datapoint, naming the first bad one by its index.
+fn check_all<'a>(
+    raws: impl Iterator<Item = Result<RawDatapoint<'a>, serde_json::Error>>,
+    now: EpochMillis,
+    custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+) -> Result<CheckedBatch, BatchError> {
+    raws.enumerate()
+        .map(|(index, raw)| {
+            raw.map_err(DatapointProblem::Shape)
+                .and_then(|raw| check(raw, now, custom))
+                .map_err(|problem| BatchError::Datapoint { index, problem })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(CheckedBatch)
+}
+
+impl CheckedBatch {
+    /// Applies the cumulative counters (the whole batch is valid: only now does their state
+    /// change) and returns the datapoints to record, in batch order.
+    pub(crate) fn into_datapoints(self, counters: &mut Counters) -> Vec<Datapoint> {
+        let mut out = Vec::with_capacity(self.0.len());
+        for c in self.0 {
+            match c {
+                Checked::Plain(dp) => out.push(dp),
+                Checked::Cumulative {
+                    mut datapoint,
                     total,
-                );
-                if let Some(delta) = delta {
-                    datapoint.value = Value::Number(delta);
-                    out.push(datapoint);
+                } => {
+                    let delta = counters.delta(
+                        &datapoint.thing,
+                        &datapoint.metric,
+                        datapoint.topic.as_deref(),
+                        total,
+                    );
+                    if let Some(delta) = delta {
+                        datapoint.value = Value::Number(delta);
+                        out.push(datapoint);
+                    }
                 }
             }
         }
+        out
     }
-    Ok(out)
 }
 
 fn check(
-    raw: serde_json::Value,
+    raw: RawDatapoint<'_>,
     now: EpochMillis,
     custom: &dyn Fn(&str) -> Option<CustomMetricType>,
 ) -> Result<Checked, DatapointProblem> {
-    let raw: RawDatapoint = serde_json::from_value(raw).map_err(DatapointProblem::Shape)?;
-    let thing = ThingName::try_from(raw.thing_name).map_err(DatapointProblem::ThingName)?;
+    let thing =
+        ThingName::try_from(raw.thing_name.into_owned()).map_err(DatapointProblem::ThingName)?;
     let metric = raw
         .metric
         .parse::<Metric>()
@@ -271,7 +324,7 @@ fn check(
     let datapoint = Datapoint {
         thing,
         metric,
-        topic: raw.topic,
+        topic: raw.topic.map(Cow::into_owned),
         timestamp,
         value,
     };
