@@ -441,15 +441,15 @@ fn print_stages(s: &StageTimes, wall: Duration) {
         per(s.wal_append)
     );
     println!(
-        "    violations SQLite  {}  (under the lock)",
+        "    violations         {}  (under the lock: records; SQLite too before the writer)",
         per(s.violations)
     );
     println!(
-        "    lock held          {}  (score + WAL + SQLite: the serial part)",
+        "    lock held          {}  (score + WAL + violations: the serial part)",
         per(locked)
     );
     println!(
-        "    fsync wait         {}  (outside the lock)",
+        "    durability wait    {}  (outside the lock: WAL fsync, SQLite commit, wake-up)",
         per(s.durable_wait)
     );
 }

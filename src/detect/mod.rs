@@ -5,12 +5,14 @@
 //! Data flow for one batch: decode and validate (outside the lock, against a snapshot of the
 //! registry; decoded again under the lock in the rare case the registry changed meanwhile) →
 //! resolve profiles → score (rules + alarm state) → append to the history WAL (group commit) →
-//! record violation changes in SQLite → wait for the WAL fsync → acknowledge. Scoring and the
-//! WAL append happen under one lock so the WAL order is the scoring order; decoding and the
-//! fsync wait happen outside it.
+//! queue violation changes for SQLite → wait for the WAL fsync and the SQLite commit →
+//! acknowledge. Scoring, the WAL append and queueing the violation changes happen under one lock
+//! so that the WAL and SQLite see changes in scoring order; decoding, both commits (each a group
+//! commit shared by concurrent batches) and the waits happen outside it.
 
 mod registry_view;
 mod targeting;
+mod violations;
 
 pub(crate) use registry_view::RegistryView;
 
@@ -28,6 +30,7 @@ use thingward_models::time::EpochMillis;
 use thingward_models::violation::ViolationEventType;
 use thingward_models::{Datapoint, ThingName};
 use thingward_scorer::{Change, CompiledProfile, Scorer, Transition};
+use violations::{ViolationWriter, WriterGone};
 
 /// A thing silent this long has its alarms invalidated (AWS: 2 days).
 pub(crate) const SILENCE_INVALIDATES_MS: i64 = 2 * 24 * 3600 * 1000;
@@ -52,6 +55,15 @@ pub(crate) enum DetectError {
     /// The committer went away before confirming durability (shutting down).
     #[error("history committer stopped before the write was confirmed")]
     CommitterGone,
+    /// Recording violation changes in SQLite failed (the whole group of batches is refused).
+    #[error("recording violations: {0}")]
+    Violations(Arc<StoreError>),
+    /// The violation writer thread is gone.
+    #[error(transparent)]
+    ViolationWriter(#[from] WriterGone),
+    /// A background thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// The state mutex was poisoned by a panic.
     #[error("detect state poisoned by an earlier panic")]
     Poisoned,
@@ -84,6 +96,8 @@ struct Inner {
 pub(crate) struct Detect {
     store: Arc<Store>,
     history: Arc<History>,
+    /// Commits violation changes off the engine lock, in scoring order.
+    violations: ViolationWriter,
     inner: Mutex<Inner>,
     /// The registry snapshot of `inner.view`, readable without the engine lock (decoding).
     current_view: Mutex<Arc<RegistryView>>,
@@ -118,9 +132,9 @@ pub(crate) struct StageTimes {
     pub(crate) score: Duration,
     /// Encoding the WAL record and queueing it for the committer (under the lock).
     pub(crate) wal_append: Duration,
-    /// Recording violation changes in SQLite (under the lock).
+    /// Turning transitions into violation records and queueing them for SQLite (under the lock).
     pub(crate) violations: Duration,
-    /// Waiting for the WAL fsync after the lock is released.
+    /// Waiting, after the lock is released, for the WAL fsync and the SQLite commit.
     pub(crate) durable_wait: Duration,
 }
 
@@ -152,6 +166,9 @@ impl std::fmt::Debug for Detect {
     }
 }
 
+/// Resolves once a batch's violation changes are committed.
+type Committed = tokio::sync::oneshot::Receiver<Result<(), Arc<StoreError>>>;
+
 /// What an accepted batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct IngestOutcome {
@@ -181,6 +198,7 @@ impl Detect {
             counters: Counters::default(),
         };
         let detect = Self {
+            violations: ViolationWriter::start(Arc::clone(&store)).map_err(DetectError::Thread)?,
             store,
             history,
             inner: Mutex::new(inner),
@@ -297,9 +315,11 @@ impl Detect {
         inner.view = view;
         inner.targeting = targeting;
         inner.thing_profiles.clear();
+        // Queued and committed before the lock is released, so that no batch scored under
+        // the new configuration is recorded before these.
+        let committed = self.violations.apply_blocking(records)?;
         drop(guard);
-        self.store.violations_apply(&records)?;
-        Ok(())
+        committed.map_err(DetectError::Violations)
     }
 
     fn score_and_append(
@@ -307,7 +327,7 @@ impl Detect {
         inner: &mut Inner,
         datapoints: &[Datapoint],
         durable: tokio::sync::oneshot::Sender<Result<(), thingward_history::Error>>,
-    ) -> Result<IngestOutcome, DetectError> {
+    ) -> Result<(IngestOutcome, Option<Committed>), DetectError> {
         let started = Instant::now();
         let mut transitions = Vec::new();
         for dp in datapoints {
@@ -332,27 +352,47 @@ impl Detect {
             .iter()
             .filter(|r| !matches!(r.change, ViolationChange::Touch))
             .count();
-        // Recorded under the lock so that violation changes reach SQLite in scoring order.
-        if !records.is_empty() {
-            self.store.violations_apply(&records)?;
-        }
+        // Queued under the lock so that violation changes reach SQLite in scoring order; the
+        // writer commits them off the lock, several batches per transaction.
+        let committed = if records.is_empty() {
+            None
+        } else {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.violations.submit(
+                records,
+                Box::new(move |result| {
+                    let _ = tx.send(result);
+                }),
+            )?;
+            Some(rx)
+        };
         StageCounters::add(&self.stages.violations_ns, appended);
         self.stages.batches.fetch_add(1, Ordering::Relaxed);
-        Ok(IngestOutcome {
+        let outcome = IngestOutcome {
             datapoints: datapoints.len(),
             violation_events,
-        })
+        };
+        Ok((outcome, committed))
     }
 
-    /// Waits for the committer to confirm that a batch appended under the lock is durable.
+    /// Waits until a batch handled under the lock is durable: its WAL record fsync'd and its
+    /// violation changes (if any) committed.
     async fn wait_durable(
         &self,
-        rx: tokio::sync::oneshot::Receiver<Result<(), thingward_history::Error>>,
+        wal: tokio::sync::oneshot::Receiver<Result<(), thingward_history::Error>>,
+        committed: Option<Committed>,
     ) -> Result<(), DetectError> {
         let started = Instant::now();
-        let result = rx.await.map_err(|_| DetectError::CommitterGone);
+        let wal = wal.await.map_err(|_| DetectError::CommitterGone);
+        let violations = match committed {
+            Some(rx) => rx
+                .await
+                .map_err(|_| DetectError::ViolationWriter(WriterGone)),
+            None => Ok(Ok(())),
+        };
         StageCounters::add(&self.stages.durable_wait_ns, started);
-        Ok(result??)
+        wal??;
+        violations?.map_err(DetectError::Violations)
     }
 
     /// Parses, validates and ingests one device report for `thing`. Returns the report id on
@@ -380,7 +420,7 @@ impl Detect {
         let view = self.view().map_err(ReportRejection::Failed)?;
         let mut datapoints = to_datapoints(&view)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        {
+        let (_, committed) = {
             let decoded = StageCounters::add(&self.stages.decode_ns, started);
             let mut inner = self.lock().map_err(ReportRejection::Failed)?;
             let locked = StageCounters::add(&self.stages.lock_wait_ns, decoded);
@@ -396,9 +436,9 @@ impl Detect {
             }
             StageCounters::add(&self.stages.decode_ns, locked);
             self.score_and_append(&mut inner, &datapoints, tx)
-                .map_err(ReportRejection::Failed)?;
-        }
-        self.wait_durable(rx)
+                .map_err(ReportRejection::Failed)?
+        };
+        self.wait_durable(rx, committed)
             .await
             .map_err(ReportRejection::Failed)?;
         Ok(Some(report.report_id))
@@ -422,7 +462,7 @@ impl Detect {
         let mut checked = decode(&view)?;
         let decoded = StageCounters::add(&self.stages.decode_ns, started);
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let outcome = {
+        let (outcome, committed) = {
             let mut inner = self.lock().map_err(BatchRejection::Failed)?;
             let locked = StageCounters::add(&self.stages.lock_wait_ns, decoded);
             if !Arc::ptr_eq(&inner.view, &view) {
@@ -434,7 +474,7 @@ impl Detect {
             self.score_and_append(&mut inner, &datapoints, tx)
                 .map_err(BatchRejection::Failed)?
         };
-        self.wait_durable(rx)
+        self.wait_durable(rx, committed)
             .await
             .map_err(BatchRejection::Failed)?;
         Ok(outcome)
@@ -452,8 +492,11 @@ impl Detect {
             .scorer
             .invalidate_silent(now, SILENCE_INVALIDATES_MS, &mut transitions);
         let records = records_for(&transitions, &inner.profiles);
-        self.store.violations_apply(&records)?;
-        Ok(records.len())
+        let n = records.len();
+        self.violations
+            .apply_blocking(records)?
+            .map_err(DetectError::Violations)?;
+        Ok(n)
     }
 }
 
