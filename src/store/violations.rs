@@ -197,38 +197,43 @@ impl Store {
                 let criteria = r.behavior.criteria_type().map(BehaviorCriteriaType::as_str);
                 let suppressed = r.behavior.suppressed();
                 let existing: Option<(String, Option<String>, Option<String>)> = tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT violation_id, verification_state, verification_description FROM active_violations WHERE thing = ?1 AND profile = ?2 AND behavior_name = ?3",
+                    )?
+                    .query_row(
                         params![r.thing, r.profile, r.behavior.name],
                         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                     )
                     .optional()?;
                 let (id, event) = match (&r.change, existing) {
                     (ViolationChange::Open, Some((id, _, _))) | (ViolationChange::Touch, Some((id, _, _))) => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE active_violations SET last_value = ?2, last_violation_ms = ?3 WHERE violation_id = ?1",
-                            params![id, value_json, r.at],
-                        )?;
+                        )?
+                        .execute(params![id, value_json, r.at])?;
                         (Some(id), None)
                     }
                     (ViolationChange::Open, None) => {
                         let id = uuid::Uuid::new_v4().simple().to_string();
-                        tx.execute(
+                        tx.prepare_cached(
                             "INSERT INTO active_violations (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, last_value, last_violation_ms, start_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-                            params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, r.at],
+                        )?
+                        .execute(params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, r.at],
                         )?;
                         (Some(id.clone()), Some((id, ViolationEventType::InAlarm, None, None)))
                     }
                     (ViolationChange::Touch, None) | (ViolationChange::Close(_), None) => (None, None),
                     (ViolationChange::Close(kind), Some((id, vstate, vdesc))) => {
-                        tx.execute("DELETE FROM active_violations WHERE violation_id = ?1", [&id])?;
+                        tx.prepare_cached("DELETE FROM active_violations WHERE violation_id = ?1")?
+                            .execute([&id])?;
                         (Some(id.clone()), Some((id, *kind, vstate, vdesc)))
                     }
                 };
                 if let Some((id, kind, vstate, vdesc)) = event {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, metric_value, event_type, event_ms, verification_state, verification_description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                        params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, kind.as_str(), r.at, vstate, vdesc],
+                    )?
+                    .execute(params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, kind.as_str(), r.at, vstate, vdesc],
                     )?;
                 }
                 ids.push(id);
