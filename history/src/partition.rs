@@ -353,11 +353,8 @@ pub(crate) fn files_overlapping(
     Ok(files)
 }
 
-/// Scans `files` lazily for the query's rows, oldest first, at most `limit`.
-pub(crate) fn scan(partitions: &Path, files: &[PathBuf], q: &Query<'_>) -> Result<Vec<Row>, Error> {
-    if files.is_empty() || q.limit == 0 {
-        return Ok(Vec::new());
-    }
+/// A lazy scan of part files, without hive columns (the day comes from the timestamp).
+fn scan_files(files: &[PathBuf]) -> Result<LazyFrame, Error> {
     let paths = files
         .iter()
         .map(|p| PlRefPath::try_from_path(p))
@@ -369,6 +366,14 @@ pub(crate) fn scan(partitions: &Path, files: &[PathBuf], q: &Query<'_>) -> Resul
         },
         ..Default::default()
     };
+    Ok(LazyFrame::scan_parquet_files(paths.into(), args)?)
+}
+
+/// Scans `files` lazily for the query's rows, oldest first, at most `limit`.
+pub(crate) fn scan(partitions: &Path, files: &[PathBuf], q: &Query<'_>) -> Result<Vec<Row>, Error> {
+    if files.is_empty() || q.limit == 0 {
+        return Ok(Vec::new());
+    }
     let mut predicate = col(columns::THING)
         .eq(lit(q.thing.as_str()))
         .and(col(columns::METRIC).eq(lit(q.metric.as_str())))
@@ -377,7 +382,7 @@ pub(crate) fn scan(partitions: &Path, files: &[PathBuf], q: &Query<'_>) -> Resul
     if let Some(topic) = q.topic {
         predicate = predicate.and(col(columns::TOPIC).eq(lit(topic)));
     }
-    let df = LazyFrame::scan_parquet_files(paths.into(), args)?
+    let df = scan_files(files)?
         .filter(predicate)
         .select([
             col(columns::TS).cast(DataType::Int64),
@@ -419,18 +424,7 @@ pub(crate) fn read_day(partitions: &Path, dir: &Path) -> Result<Vec<Datapoint>, 
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let paths = files
-        .iter()
-        .map(|p| PlRefPath::try_from_path(p))
-        .collect::<PolarsResult<Vec<_>>>()?;
-    let args = ScanArgsParquet {
-        hive_options: HiveOptions {
-            enabled: Some(false),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let df = LazyFrame::scan_parquet_files(paths.into(), args)?
+    let df = scan_files(&files)?
         .select([
             col(columns::THING),
             col(columns::METRIC),
