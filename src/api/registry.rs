@@ -190,24 +190,36 @@ async fn custom_metric_update(
     Ok(Json(custom_metric_json(&state, &m)))
 }
 
+/// Refuses to delete a custom metric or dimension that a security profile still refers to,
+/// naming the profiles.
+fn refuse_if_used(
+    state: &AppState,
+    kind: &str,
+    name: &str,
+    uses: fn(&thingward_models::profile::SecurityProfile, &str) -> bool,
+) -> Result<(), ApiError> {
+    let users: Vec<String> = state
+        .store
+        .profiles_all()?
+        .into_iter()
+        .filter(|p| uses(p, name))
+        .map(|p| p.security_profile_name)
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::InvalidRequest(format!(
+        "{kind} '{name}' is used by security profiles {}; remove it from them first",
+        users.join(", ")
+    )))
+}
+
 async fn custom_metric_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("metricName", &name)?;
-    let users: Vec<String> = state
-        .store
-        .profiles_all()?
-        .into_iter()
-        .filter(|p| profile_uses_metric(p, &name))
-        .map(|p| p.security_profile_name)
-        .collect();
-    if !users.is_empty() {
-        return Err(ApiError::InvalidRequest(format!(
-            "Custom metric '{name}' is used by security profiles {}; remove it from them first",
-            users.join(", ")
-        )));
-    }
+    refuse_if_used(&state, "Custom metric", &name, profile_uses_metric)?;
     if state.store.custom_metric_delete(&name)? {
         state.reload()?;
     }
@@ -341,19 +353,7 @@ async fn dimension_delete(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     check_resource_name("name", &name)?;
-    let users: Vec<String> = state
-        .store
-        .profiles_all()?
-        .into_iter()
-        .filter(|p| profile_uses_dimension(p, &name))
-        .map(|p| p.security_profile_name)
-        .collect();
-    if !users.is_empty() {
-        return Err(ApiError::InvalidRequest(format!(
-            "Dimension '{name}' is used by security profiles {}; remove it from them first",
-            users.join(", ")
-        )));
-    }
+    refuse_if_used(&state, "Dimension", &name, profile_uses_dimension)?;
     if state.store.dimension_delete(&name)? {
         state.reload()?;
     }
