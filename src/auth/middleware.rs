@@ -41,6 +41,7 @@ impl Authenticator {
     }
 
     /// The same authenticator with another clock.
+    #[cfg(test)]
     pub(crate) fn with_clock(self, clock: fn() -> DateTime<Utc>) -> Self {
         Self { clock, ..self }
     }

@@ -5,7 +5,6 @@
 //! - [`sigv4`]: signature verification that matches botocore's signer byte for byte;
 //! - [`bearer`]: `Authorization: Bearer <token>`;
 //! - [`middleware`]: the axum layer that applies them and records the [`Principal`].
-#![allow(dead_code)] // Wired into the router by the integrator.
 
 pub(crate) mod bearer;
 pub(crate) mod credentials;
@@ -16,13 +15,9 @@ use std::path::PathBuf;
 
 use crate::api::error::ApiError;
 
-// The integrator's router and `main` use these; until then they look unused.
-#[allow(unused_imports)]
 pub(crate) use self::{
-    bearer::verify_bearer,
-    credentials::{AccessKey, Credentials},
+    credentials::Credentials,
     middleware::{Authenticator, require_auth},
-    sigv4::verify_sigv4,
 };
 
 /// Who made an authenticated request; the middleware puts it in the request extensions.
@@ -43,6 +38,7 @@ pub(crate) enum Principal {
 
 impl Principal {
     /// A loggable name: the access key id, `token` or `anonymous`. Never a secret.
+    #[cfg(test)]
     pub(crate) fn name(&self) -> &str {
         match self {
             Self::AccessKey { access_key_id, .. } => access_key_id,

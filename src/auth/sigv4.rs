@@ -530,7 +530,7 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8>
 #[allow(clippy::unwrap_used)] // Tests may unwrap (STYLE.md: allow-unwrap-in-tests).
 pub(crate) mod tests {
     use super::*;
-    use crate::auth::AccessKey;
+    use crate::auth::credentials::AccessKey;
     use axum::http::{HeaderName, HeaderValue};
     use serde::Deserialize;
 

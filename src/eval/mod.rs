@@ -168,7 +168,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
         serde_json::to_vec_pretty(&summary)?,
     )?;
     write_classes_csv(&args.out.join("classes.csv"), &results)?;
-    let plots = samples.render(&args.out, &detectors, &labels)?;
+    let plots = samples.render(&args.out, &detectors)?;
 
     let mut stdout = std::io::stdout().lock();
     writeln!(

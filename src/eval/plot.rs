@@ -83,7 +83,6 @@ impl Samples {
         &self,
         out: &Path,
         detectors: &[Box<dyn Detector>],
-        _labels: &Labels,
     ) -> anyhow::Result<usize> {
         let mut written = 0;
         for (i, s) in self.series.iter().enumerate() {
