@@ -397,24 +397,51 @@ pub(crate) fn scan(partitions: &Path, files: &[PathBuf], q: &Query<'_>) -> Resul
         )
         .limit(IdxSize::try_from(q.limit).unwrap_or(IdxSize::MAX))
         .collect()?;
-    let ts = df.column(columns::TS)?.i64()?;
-    let topic = df.column(columns::TOPIC)?.str()?;
-    let kind = df.column(columns::KIND)?.str()?;
-    let value = df.column(columns::VALUE)?.f64()?;
-    let list = df.column(columns::LIST)?.str()?;
-    let invalid = |reason| Error::InvalidRow {
+    let cols = RowColumns::of(&df)?;
+    (0..df.height()).map(|i| cols.row(i, partitions)).collect()
+}
+
+/// The time, topic and value columns of a collected frame, decoded row by row.
+struct RowColumns<'a> {
+    ts: &'a Int64Chunked,
+    topic: &'a StringChunked,
+    kind: &'a StringChunked,
+    value: &'a Float64Chunked,
+    list: &'a StringChunked,
+}
+
+impl<'a> RowColumns<'a> {
+    fn of(df: &'a DataFrame) -> Result<Self, Error> {
+        Ok(Self {
+            ts: df.column(columns::TS)?.i64()?,
+            topic: df.column(columns::TOPIC)?.str()?,
+            kind: df.column(columns::KIND)?.str()?,
+            value: df.column(columns::VALUE)?.f64()?,
+            list: df.column(columns::LIST)?.str()?,
+        })
+    }
+
+    /// Row `i` as (timestamp, topic, value).
+    fn row(&self, i: usize, partitions: &Path) -> Result<Row, Error> {
+        let t = self
+            .ts
+            .get(i)
+            .ok_or_else(|| invalid(partitions, "null timestamp"))?;
+        let k = self
+            .kind
+            .get(i)
+            .ok_or_else(|| invalid(partitions, "null kind"))?;
+        let v = join_value(k, self.value.get(i), self.list.get(i))
+            .ok_or_else(|| invalid(partitions, "value does not match its kind"))?;
+        Ok((t, self.topic.get(i).map(str::to_owned), v))
+    }
+}
+
+fn invalid(partitions: &Path, reason: &'static str) -> Error {
+    Error::InvalidRow {
         path: partitions.to_owned(),
         reason,
-    };
-    let mut rows = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let t = ts.get(i).ok_or_else(|| invalid("null timestamp"))?;
-        let k = kind.get(i).ok_or_else(|| invalid("null kind"))?;
-        let v = join_value(k, value.get(i), list.get(i))
-            .ok_or_else(|| invalid("value does not match its kind"))?;
-        rows.push((t, topic.get(i).map(str::to_owned), v));
     }
-    Ok(rows)
 }
 
 /// Every datapoint of one day's partition, oldest first (rows with equal timestamps keep file
@@ -441,34 +468,26 @@ pub(crate) fn read_day(partitions: &Path, dir: &Path) -> Result<Vec<Datapoint>, 
         .collect()?;
     let thing = df.column(columns::THING)?.str()?;
     let metric = df.column(columns::METRIC)?.str()?;
-    let ts = df.column(columns::TS)?.i64()?;
-    let topic = df.column(columns::TOPIC)?.str()?;
-    let kind = df.column(columns::KIND)?.str()?;
-    let value = df.column(columns::VALUE)?.f64()?;
-    let list = df.column(columns::LIST)?.str()?;
-    let invalid = |reason| Error::InvalidRow {
-        path: partitions.to_owned(),
-        reason,
-    };
+    let cols = RowColumns::of(&df)?;
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
-        let name = thing.get(i).ok_or_else(|| invalid("null thing"))?;
-        let thing = ThingName::try_from(name).map_err(|_| invalid("invalid thing name"))?;
+        let name = thing
+            .get(i)
+            .ok_or_else(|| invalid(partitions, "null thing"))?;
+        let thing =
+            ThingName::try_from(name).map_err(|_| invalid(partitions, "invalid thing name"))?;
         let metric: Metric = metric
             .get(i)
-            .ok_or_else(|| invalid("null metric"))?
+            .ok_or_else(|| invalid(partitions, "null metric"))?
             .parse()
-            .map_err(|_| invalid("unknown metric"))?;
-        let t = ts.get(i).ok_or_else(|| invalid("null timestamp"))?;
-        let k = kind.get(i).ok_or_else(|| invalid("null kind"))?;
-        let v = join_value(k, value.get(i), list.get(i))
-            .ok_or_else(|| invalid("value does not match its kind"))?;
+            .map_err(|_| invalid(partitions, "unknown metric"))?;
+        let (timestamp, topic, value) = cols.row(i, partitions)?;
         out.push(Datapoint {
             thing,
             metric,
-            topic: topic.get(i).map(str::to_owned),
-            timestamp: t,
-            value: v,
+            topic,
+            timestamp,
+            value,
         });
     }
     Ok(out)
