@@ -69,8 +69,9 @@ fn check_token(token: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// Resolves an idempotent Create: the same token replayed gets the original result; another
-/// token on an existing name is a conflict.
+/// token on an existing name is a conflict. A new resource makes Detect reload the registry.
 fn idempotent(
+    state: &AppState,
     inserted: bool,
     stored_token: Option<&str>,
     token: Option<&str>,
@@ -78,7 +79,10 @@ fn idempotent(
     name: &str,
     arn: &str,
 ) -> Result<(), ApiError> {
-    if inserted || (token.is_some() && stored_token == token) {
+    if inserted {
+        return state.reload();
+    }
+    if token.is_some() && stored_token == token {
         return Ok(());
     }
     Err(ApiError::AlreadyExists {
@@ -148,6 +152,7 @@ async fn custom_metric_create(
     let arn = state.arn(&format!("custommetric/{name}"));
     let (stored, inserted) = state.store.custom_metric_insert(&rec, body.tags.as_ref())?;
     idempotent(
+        &state,
         inserted,
         stored.client_request_token.as_deref(),
         body.client_request_token.as_deref(),
@@ -155,9 +160,6 @@ async fn custom_metric_create(
         &name,
         &arn,
     )?;
-    if inserted {
-        state.reload()?;
-    }
     Ok(Json(json!({ "metricName": name, "metricArn": arn })))
 }
 
@@ -308,6 +310,7 @@ async fn dimension_create(
     let arn = state.arn(&format!("dimension/{name}"));
     let (stored, inserted) = state.store.dimension_insert(&rec, body.tags.as_ref())?;
     idempotent(
+        &state,
         inserted,
         stored.client_request_token.as_deref(),
         body.client_request_token.as_deref(),
@@ -315,9 +318,6 @@ async fn dimension_create(
         &name,
         &arn,
     )?;
-    if inserted {
-        state.reload()?;
-    }
     Ok(Json(json!({ "name": name, "arn": arn })))
 }
 
