@@ -6,8 +6,10 @@
 //! here so that nothing past the API boundary is a bare string.
 
 pub mod behavior;
+pub mod codec;
 pub mod datapoint;
 pub mod metric;
+pub mod ml;
 pub mod names;
 pub mod profile;
 pub mod time;

@@ -19,6 +19,7 @@
 
 use std::sync::Arc;
 use thingward_models::time::EpochMillis;
+use thingward_models::ml::MlExplanation;
 use thingward_models::{ThingName, Value, ViolationEventType};
 
 /// What happened to an alarm.
@@ -51,6 +52,9 @@ pub struct Transition {
     /// carry the value of the last compilation the scorer saw (`false` for an alarm that was
     /// only restored).
     pub suppressed: bool,
+    /// For ML behaviors going into or staying in alarm: why (expected range, baseline, level,
+    /// model version). Boxed so that rule transitions stay small.
+    pub explanation: Option<Box<MlExplanation>>,
 }
 
 /// The state of one (thing, profile, behavior).

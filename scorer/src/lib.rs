@@ -52,6 +52,7 @@
 
 pub mod alarm;
 pub mod dimension;
+pub mod ml;
 mod hash;
 pub mod profile;
 pub mod rules;
@@ -60,6 +61,7 @@ pub mod statistical;
 pub mod window;
 
 pub use alarm::{Change, Transition};
+pub use ml::{CompiledModel, Judgement, LiveModels, ModelError, ModelSet};
 pub use profile::{CompiledBehavior, CompiledProfile};
 pub use rules::Rule;
 pub use scorer::Scorer;

@@ -73,6 +73,18 @@ impl CompiledProfile {
             .any(|b| b.metric == *metric && !b.rule.is_machine_learning())
     }
 
+    /// Whether an ML behavior of this profile watches `metric`.
+    pub fn watches_ml(&self, metric: &Metric) -> bool {
+        self.behaviors
+            .iter()
+            .any(|b| b.metric == *metric && b.rule.is_machine_learning())
+    }
+
+    /// Whether the profile has any ML behavior.
+    pub fn has_ml(&self) -> bool {
+        self.behaviors.iter().any(|b| b.rule.is_machine_learning())
+    }
+
     /// The compiled behaviors, in the profile's order.
     pub fn behaviors(&self) -> &[CompiledBehavior] {
         &self.behaviors

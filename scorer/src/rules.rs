@@ -30,7 +30,9 @@
 use crate::Error;
 use std::net::IpAddr;
 use thingward_models::behavior::parse_cidr;
-use thingward_models::{BehaviorCriteria, ComparisonOperator, Statistic, Value, ValueKind};
+use thingward_models::{
+    BehaviorCriteria, ComparisonOperator, ConfidenceLevel, Statistic, Value, ValueKind,
+};
 
 /// A compiled criteria.
 #[derive(Debug, Clone)]
@@ -52,8 +54,8 @@ enum RuleKind {
     Strings { set: Vec<Box<str>>, inside: bool },
     /// `in-set` or `not-in-set` over numbers.
     Numbers { set: Vec<f64>, inside: bool },
-    /// ML Detect: not evaluated by rules.
-    MachineLearning,
+    /// ML Detect: not evaluated by rules; the level at which the behavior alarms.
+    MachineLearning { level: ConfidenceLevel },
 }
 
 /// The numeric comparison operators.
@@ -106,9 +108,11 @@ impl Rule {
         kind: ValueKind,
     ) -> Result<Self, Error> {
         let name = || behavior.to_owned();
-        if criteria.ml_detection_config.is_some() {
+        if let Some(ml) = &criteria.ml_detection_config {
             return Ok(Self {
-                kind: RuleKind::MachineLearning,
+                kind: RuleKind::MachineLearning {
+                    level: ml.confidence_level,
+                },
             });
         }
         if criteria.statistical_threshold.is_none() && criteria.value.is_none() {
@@ -261,7 +265,15 @@ impl Rule {
 
     /// Whether this is an ML Detect behavior, which Rules Detect skips.
     pub fn is_machine_learning(&self) -> bool {
-        matches!(self.kind, RuleKind::MachineLearning)
+        matches!(self.kind, RuleKind::MachineLearning { .. })
+    }
+
+    /// The `mlDetectionConfig.confidenceLevel` of an ML Detect behavior.
+    pub fn confidence_level(&self) -> Option<ConfidenceLevel> {
+        match self.kind {
+            RuleKind::MachineLearning { level } => Some(level),
+            _ => None,
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 
 use crate::alarm::{AlarmState, Change, Transition};
 use crate::hash::{IdMap, key_behavior, key_thing, pair_key};
+use crate::ml::ModelSet;
 use crate::profile::CompiledProfile;
 use crate::statistical::Pool;
 use crate::window::Window;
@@ -38,6 +39,8 @@ pub struct Scorer {
     alarms: IdMap<u64, AlarmState>,
     windows: IdMap<u64, Window>,
     pools: IdMap<u32, Pool>,
+    /// Per (thing, ML behavior): the drift test's running mean of residuals.
+    drifts: IdMap<u64, f32>,
 }
 
 /// Interned thing names. Keyed by device-chosen names, so the map keeps std's seeded hasher.
@@ -223,6 +226,7 @@ impl Scorer {
             alarms,
             windows,
             pools,
+            ..
         } = self;
         let thing = things.intern(&dp.thing, dp.timestamp);
         let ids = behaviors.ids_for(profile);
@@ -287,6 +291,94 @@ impl Scorer {
                     value: Some(windowed.map_or_else(|| dp.value.clone(), Value::Number)),
                     at: dp.timestamp,
                     suppressed: b.suppressed(),
+                    explanation: None,
+                });
+            }
+        }
+    }
+
+    /// Judges `dp` for every ML behavior of `profile` that watches its metric and has a model
+    /// in `models`, and pushes the resulting alarm changes to `out`. A behavior whose model is
+    /// not built yet (`PENDING_BUILD`) gives no verdict.
+    ///
+    /// Each datapoint gets the highest confidence level it reaches; it violates when that
+    /// reaches the behavior's `confidenceLevel`, and the alarm follows
+    /// `consecutiveDatapointsToAlarm` / `ToClear` like a rule. Transitions into and within
+    /// alarm carry an [`thingward_models::ml::MlExplanation`].
+    pub fn observe_ml(
+        &mut self,
+        profile: &CompiledProfile,
+        models: &ModelSet,
+        dp: &Datapoint,
+        out: &mut Vec<Transition>,
+    ) {
+        let Some(x) = dp.value.as_number().filter(|x| x.is_finite()) else {
+            self.things.touch(&dp.thing, dp.timestamp);
+            return;
+        };
+        if !profile.watches_ml(&dp.metric) {
+            self.things.touch(&dp.thing, dp.timestamp);
+            return;
+        }
+        let Self {
+            things,
+            behaviors,
+            alarms,
+            drifts,
+            ..
+        } = self;
+        let thing = things.intern(&dp.thing, dp.timestamp);
+        let ids = behaviors.ids_for(profile);
+        for (b, &bid) in profile.behaviors().iter().zip(ids) {
+            let Some(level) = b.rule().confidence_level() else {
+                continue;
+            };
+            if b.metric() != &dp.metric {
+                continue;
+            }
+            let Some(model) = models.get(profile.name(), b.name()) else {
+                continue;
+            };
+            let key = pair_key(thing, bid);
+            let drift = drifts.entry(key).or_insert(0.0);
+            let judgement = model.judge(dp.thing.as_str(), dp.timestamp, x, drift);
+            let violating = judgement.reaches(level);
+            let (to_alarm, to_clear) = (b.datapoints_to_alarm(), b.datapoints_to_clear());
+            let change = match alarms.entry(key) {
+                Entry::Occupied(mut e) => {
+                    let change = e.get_mut().step(violating, to_alarm, to_clear);
+                    if e.get().is_quiet() {
+                        e.remove();
+                    }
+                    change
+                }
+                Entry::Vacant(e) => {
+                    if !violating {
+                        continue;
+                    }
+                    let mut state = AlarmState::default();
+                    let change = state.step(violating, to_alarm, to_clear);
+                    if !state.is_quiet() {
+                        e.insert(state);
+                    }
+                    change
+                }
+            };
+            if let Some(change) = change {
+                let explanation = matches!(
+                    change,
+                    Change::StillInAlarm | Change::Event(ViolationEventType::InAlarm)
+                )
+                .then(|| Box::new(model.explain(dp.thing.as_str(), dp.timestamp, x, &judgement)));
+                out.push(Transition {
+                    thing: dp.thing.clone(),
+                    profile: profile.name_arc().clone(),
+                    behavior: b.name_arc().clone(),
+                    change,
+                    value: Some(dp.value.clone()),
+                    at: dp.timestamp,
+                    suppressed: b.suppressed(),
+                    explanation,
                 });
             }
         }
@@ -407,6 +499,7 @@ impl Scorer {
         for bid in ids {
             let key = pair_key(tid, bid);
             self.windows.remove(&key);
+            self.drifts.remove(&key);
             if let Some(pool) = self.pools.get_mut(&bid) {
                 pool.remove(tid);
             }
@@ -442,6 +535,7 @@ impl Scorer {
         out: &mut Vec<Transition>,
     ) {
         self.windows.retain(|&key, _| !doomed(key));
+        self.drifts.retain(|&key, _| !doomed(key));
         let mut invalidated = Vec::new();
         self.alarms.retain(|&key, state| {
             let doom = doomed(key);
@@ -471,6 +565,7 @@ impl Scorer {
             value: None,
             at: now,
             suppressed: behavior.suppressed,
+            explanation: None,
         });
     }
 }

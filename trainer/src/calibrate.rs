@@ -1,0 +1,1 @@
+//! Thresholds for a target false-positive rate.
