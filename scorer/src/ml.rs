@@ -175,8 +175,12 @@ impl CompiledModel {
                 let d = &m.devices[i as usize];
                 let c = &m.cohorts[usize::from(d.cohort)];
                 let r = (y - d.location - seasonal_at(&d.seasonal, bucket)) / d.scale;
-                let clip = m.residual_clip;
-                *drift += m.drift_lambda * (r.clamp(-clip, clip) - *drift);
+                // Point anomalies (spikes, bursts) stay out of the drift mean: it follows the
+                // unremarkable datapoints, where a slow ramp hides.
+                if r <= c.point[0] {
+                    let clip = m.residual_clip;
+                    *drift += m.drift_lambda * (r.clamp(-clip, clip) - *drift);
+                }
                 let point = level_of(r, &c.point);
                 let slow = level_of(*drift, &c.drift);
                 let (level, test) = match (point, slow) {

@@ -4,11 +4,12 @@
 use anyhow::{Context, bail};
 use std::collections::{HashMap, HashSet};
 use thingward_models::profile::SecurityProfile;
+use thingward_models::time::EpochMillis;
 use thingward_models::{CustomMetricType, Datapoint, Metric, ViolationEventType};
 use thingward_scorer::alarm::AlarmState;
 use thingward_scorer::{Change, CompiledProfile, Scorer};
 
-/// What a detector said about one datapoint.
+/// What a detector said about one datapoint (at one of its levels).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Verdict {
     /// The datapoint itself is anomalous (counts toward the false-positive rate).
@@ -19,22 +20,58 @@ pub(crate) struct Verdict {
     pub(crate) clear: bool,
 }
 
+/// One level a detector reports at: `rule` for detectors without levels, LOW/MEDIUM/HIGH for
+/// ML Detect.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Level {
+    /// Its name in reports.
+    pub(crate) name: String,
+    /// The per-datapoint false-positive target, when the level has one.
+    pub(crate) target_fpr: Option<f64>,
+}
+
+impl Level {
+    fn rule() -> Vec<Self> {
+        vec![Self {
+            name: "rule".into(),
+            target_fpr: None,
+        }]
+    }
+}
+
+/// The span the detectors learn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// First millisecond.
+    pub(crate) start: EpochMillis,
+    /// One past the last.
+    pub(crate) end: EpochMillis,
+}
+
 /// A detector under evaluation.
 pub(crate) trait Detector {
     /// Its name in reports.
     fn name(&self) -> String;
+    /// The levels it reports at; [`Detector::observe`] fills one verdict per level.
+    fn levels(&self) -> Vec<Level> {
+        Level::rule()
+    }
+    /// Sees one datapoint of the training span (detectors that learn per device keep it).
+    fn learn(&mut self, _dp: &Datapoint, _x: f64) {}
     /// Learns from the training span.
     ///
     /// # Errors
     /// When the training data cannot make a model.
-    fn train(&mut self, training: &TrainingSet) -> anyhow::Result<()>;
-    /// Judges one scored datapoint.
+    fn train(&mut self, training: &TrainingSet, span: Span) -> anyhow::Result<()>;
+    /// Judges one scored datapoint: one verdict per level, in [`Detector::levels`] order.
     ///
     /// # Errors
     /// When the detector cannot evaluate (a bug, not an anomaly).
-    fn observe(&mut self, dp: &Datapoint) -> anyhow::Result<Verdict>;
-    /// The upper edge of the normal range of `metric`, where the detector has one (plots).
-    fn upper_bound(&self, metric: &Metric) -> Option<f64>;
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()>;
+    /// The upper edge of the normal range of `thing`'s `metric` at `at` for level `level`,
+    /// where the detector has one (plots).
+    fn upper_bound(&self, thing: &str, metric: &Metric, at: EpochMillis, level: usize)
+    -> Option<f64>;
 }
 
 /// Builds a detector from its command-line name.
@@ -45,16 +82,35 @@ pub(crate) fn by_name(name: &str) -> anyhow::Result<Box<dyn Detector>> {
     match name {
         "rules-p999" => Ok(Box::new(Rules::new(RulesKind::FleetP999))),
         "rules-statistical" => Ok(Box::new(Rules::new(RulesKind::Statistical))),
+        "ml" => Ok(Box::new(super::ml::MlDetector::new(
+            thingward_trainer::FitParams::default(),
+        )?)),
         other => match other
             .strip_prefix("external:")
             .and_then(|s| s.split_once('='))
         {
             Some((label, path)) => Ok(Box::new(External::load(label, std::path::Path::new(path))?)),
             None => bail!(
-                "Unknown detector '{other}': use rules-p999, rules-statistical or external:NAME=ALARMS.csv"
+                "Unknown detector '{other}': use ml, rules-p999, rules-statistical or external:NAME=ALARMS.csv"
             ),
         },
     }
+}
+
+/// Sets `out[0]` from rule transitions (one level).
+pub(crate) fn verdict_of(transitions: &[thingward_scorer::Transition]) -> Verdict {
+    let mut v = Verdict::default();
+    for t in transitions {
+        match t.change {
+            Change::Event(ViolationEventType::InAlarm) => {
+                v.flagged = true;
+                v.alarm = true;
+            }
+            Change::StillInAlarm => v.flagged = true,
+            Change::Event(_) => v.clear = true,
+        }
+    }
+    v
 }
 
 /// At most this many training values are kept per metric (decimated beyond).
@@ -124,7 +180,7 @@ struct Rules {
 }
 
 /// No custom metrics or dimensions in the evaluation profiles.
-struct NoRegistry;
+pub(crate) struct NoRegistry;
 
 impl thingward_scorer::Registry for NoRegistry {
     fn custom_metric_type(&self, _: &str) -> Option<CustomMetricType> {
@@ -155,7 +211,7 @@ impl Detector for Rules {
         }
     }
 
-    fn train(&mut self, training: &TrainingSet) -> anyhow::Result<()> {
+    fn train(&mut self, training: &TrainingSet, _: Span) -> anyhow::Result<()> {
         let mut behaviors = Vec::new();
         for metric in training.metrics() {
             let criteria = match self.kind {
@@ -199,27 +255,17 @@ impl Detector for Rules {
         Ok(())
     }
 
-    fn observe(&mut self, dp: &Datapoint) -> anyhow::Result<Verdict> {
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()> {
         let Some(profile) = &self.profile else {
             bail!("{} was not trained", self.name());
         };
         self.transitions.clear();
         self.scorer.observe(profile, dp, &mut self.transitions);
-        let mut v = Verdict::default();
-        for t in &self.transitions {
-            match t.change {
-                Change::Event(ViolationEventType::InAlarm) => {
-                    v.flagged = true;
-                    v.alarm = true;
-                }
-                Change::StillInAlarm => v.flagged = true,
-                Change::Event(_) => v.clear = true,
-            }
-        }
-        Ok(v)
+        out[0] = verdict_of(&self.transitions);
+        Ok(())
     }
 
-    fn upper_bound(&self, metric: &Metric) -> Option<f64> {
+    fn upper_bound(&self, _: &str, metric: &Metric, _: EpochMillis, _: usize) -> Option<f64> {
         self.thresholds.get(metric).copied()
     }
 }
@@ -277,11 +323,11 @@ impl Detector for External {
         self.label.clone()
     }
 
-    fn train(&mut self, _: &TrainingSet) -> anyhow::Result<()> {
+    fn train(&mut self, _: &TrainingSet, _: Span) -> anyhow::Result<()> {
         Ok(())
     }
 
-    fn observe(&mut self, dp: &Datapoint) -> anyhow::Result<Verdict> {
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()> {
         let flagged = self.flags.contains(&(
             dp.thing.as_str().to_owned(),
             dp.metric.as_str().to_owned(),
@@ -292,17 +338,18 @@ impl Detector for External {
             .entry((dp.thing.as_str().to_owned(), dp.metric.clone()))
             .or_default();
         let change = state.step(flagged, 1, 1);
-        Ok(Verdict {
+        out[0] = Verdict {
             flagged,
             alarm: matches!(change, Some(Change::Event(ViolationEventType::InAlarm))),
             clear: matches!(
                 change,
                 Some(Change::Event(ViolationEventType::AlarmCleared))
             ),
-        })
+        };
+        Ok(())
     }
 
-    fn upper_bound(&self, _: &Metric) -> Option<f64> {
+    fn upper_bound(&self, _: &str, _: &Metric, _: EpochMillis, _: usize) -> Option<f64> {
         None
     }
 }
@@ -311,6 +358,12 @@ impl Detector for External {
 mod tests {
     use super::*;
     use thingward_models::{ThingName, Value};
+
+    fn observe(d: &mut dyn Detector, dp: &Datapoint) -> Verdict {
+        let mut out = [Verdict::default()];
+        d.observe(dp, &mut out).unwrap();
+        out[0]
+    }
 
     fn dp(thing: &str, metric: Metric, ts: i64, x: f64) -> Datapoint {
         Datapoint {
@@ -329,17 +382,17 @@ mod tests {
             training.push(&Metric::AllBytesOut, f64::from(i));
         }
         let mut d = by_name("rules-p999").unwrap();
-        d.train(&training).unwrap();
-        assert_eq!(d.upper_bound(&Metric::AllBytesOut), Some(998.0));
+        d.train(&training, Span { start: 0, end: 1 }).unwrap();
+        assert_eq!(d.upper_bound("a", &Metric::AllBytesOut, 0, 0), Some(998.0));
         assert_eq!(
-            d.observe(&dp("a", Metric::AllBytesOut, 0, 500.0)).unwrap(),
+            observe(&mut *d, &dp("a", Metric::AllBytesOut, 0, 500.0)),
             Verdict::default()
         );
-        let v = d.observe(&dp("a", Metric::AllBytesOut, 1, 5000.0)).unwrap();
+        let v = observe(&mut *d, &dp("a", Metric::AllBytesOut, 1, 5000.0));
         assert!(v.flagged && v.alarm && !v.clear);
-        let v = d.observe(&dp("a", Metric::AllBytesOut, 2, 6000.0)).unwrap();
+        let v = observe(&mut *d, &dp("a", Metric::AllBytesOut, 2, 6000.0));
         assert!(v.flagged && !v.alarm);
-        let v = d.observe(&dp("a", Metric::AllBytesOut, 3, 1.0)).unwrap();
+        let v = observe(&mut *d, &dp("a", Metric::AllBytesOut, 3, 1.0));
         assert!(!v.flagged && v.clear);
     }
 
@@ -354,11 +407,11 @@ mod tests {
         .unwrap();
         let mut d = by_name(&format!("external:iforest={}", path.display())).unwrap();
         assert_eq!(d.name(), "iforest");
-        let v = d.observe(&dp("a", Metric::AllBytesOut, 10, 1.0)).unwrap();
+        let v = observe(&mut *d, &dp("a", Metric::AllBytesOut, 10, 1.0));
         assert!(v.flagged && v.alarm);
-        let v = d.observe(&dp("a", Metric::AllBytesOut, 20, 1.0)).unwrap();
+        let v = observe(&mut *d, &dp("a", Metric::AllBytesOut, 20, 1.0));
         assert!(v.flagged && !v.alarm);
-        let v = d.observe(&dp("a", Metric::AllBytesOut, 30, 1.0)).unwrap();
+        let v = observe(&mut *d, &dp("a", Metric::AllBytesOut, 30, 1.0));
         assert!(!v.flagged && v.clear);
         std::fs::write(&path, "a,b\n").unwrap();
         assert!(by_name(&format!("external:x={}", path.display())).is_err());

@@ -7,6 +7,7 @@
 //! (`thingward_scorer::Scorer`), exactly the code path the service uses.
 
 mod detectors;
+mod ml;
 mod plot;
 pub(crate) mod score;
 
@@ -31,8 +32,9 @@ pub(crate) struct EvalArgs {
     /// The labels file for --data (format: docs/specs/labels.md).
     #[arg(long)]
     labels: Option<PathBuf>,
-    /// Detectors to run: rules-p999, rules-statistical, or external:NAME=ALARMS.csv (flags
-    /// written by another tool, e.g. notebooks/baselines.py). Repeatable; default: both rules.
+    /// Detectors to run: ml (ML Detect at LOW, MEDIUM and HIGH), rules-p999,
+    /// rules-statistical, or external:NAME=ALARMS.csv (flags written by another tool, e.g.
+    /// notebooks/baselines.py). Repeatable; default: ml and both rules.
     #[arg(long = "detector")]
     detectors: Vec<String>,
     /// Where to write eval.json, classes.csv and the plots.
@@ -56,6 +58,8 @@ struct DetectorResult {
     target_fpr: Option<f64>,
     #[serde(flatten)]
     report: Report,
+    /// False-positive rate per datapoint on clean devices, per metric.
+    fpr_by_metric: std::collections::BTreeMap<String, f64>,
 }
 
 /// Runs `thingward eval`.
@@ -70,7 +74,11 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
         .unwrap_or(labels.start_ms + 14 * 86_400_000);
     let slot_ms = labels.slot_ms.unwrap_or(300_000);
     let names = if args.detectors.is_empty() {
-        vec!["rules-p999".to_owned(), "rules-statistical".to_owned()]
+        vec![
+            "ml".to_owned(),
+            "rules-p999".to_owned(),
+            "rules-statistical".to_owned(),
+        ]
     } else {
         args.detectors.clone()
     };
@@ -87,9 +95,38 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
 
     let mut training = detectors::TrainingSet::default();
     let mut trained = false;
-    let mut runs: Vec<Run> = detectors.iter().map(|_| Run::default()).collect();
+    let levels: Vec<Vec<detectors::Level>> = detectors.iter().map(|d| d.levels()).collect();
+    let mut runs: Vec<Vec<Run>> = levels
+        .iter()
+        .map(|l| l.iter().map(|_| Run::default()).collect())
+        .collect();
+    let mut verdicts: Vec<Vec<detectors::Verdict>> = levels
+        .iter()
+        .map(|l| vec![detectors::Verdict::default(); l.len()])
+        .collect();
+    let columns: Vec<plot::Column> = detectors
+        .iter()
+        .zip(&levels)
+        .enumerate()
+        .flat_map(|(d, (det, ls))| {
+            ls.iter().enumerate().map(move |(l, level)| plot::Column {
+                label: if ls.len() == 1 {
+                    det.name()
+                } else {
+                    format!("{} {}", det.name(), level.name)
+                },
+                detector: d,
+                level: l,
+            })
+        })
+        .collect();
+    let span = detectors::Span {
+        start: labels.start_ms,
+        end: training_end,
+    };
     let mut devices = std::collections::HashSet::new();
     let mut flags = Vec::new();
+    let mut bounds = Vec::new();
     let mut last_ts = training_end;
     let mut scored = 0u64;
     source.for_each_day(&mut |batch: &[Datapoint]| {
@@ -97,11 +134,14 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
             let Some(x) = numeric_ml(dp) else { continue };
             if dp.timestamp < training_end {
                 training.push(&dp.metric, x);
+                for d in detectors.iter_mut() {
+                    d.learn(dp, x);
+                }
                 continue;
             }
             if !trained {
                 for d in detectors.iter_mut() {
-                    d.train(&training)?;
+                    d.train(&training, span)?;
                 }
                 training = detectors::TrainingSet::default();
                 trained = true;
@@ -110,24 +150,44 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
             last_ts = last_ts.max(dp.timestamp);
             scored += 1;
             let clean = judge.is_clean(dp.thing.as_str(), dp.timestamp);
-            flags.clear();
-            for (d, run) in detectors.iter_mut().zip(runs.iter_mut()) {
-                let verdict = d.observe(dp)?;
-                if clean {
-                    run.clean.datapoints += 1;
-                    run.clean.flagged += u64::from(verdict.flagged);
+            for ((d, det_runs), out) in detectors
+                .iter_mut()
+                .zip(runs.iter_mut())
+                .zip(verdicts.iter_mut())
+            {
+                d.observe(dp, out)?;
+                for (run, verdict) in det_runs.iter_mut().zip(out.iter()) {
+                    if clean {
+                        run.clean.datapoints += 1;
+                        run.clean.flagged += u64::from(verdict.flagged);
+                        let m = run.by_metric.entry(dp.metric.clone()).or_default();
+                        m.datapoints += 1;
+                        m.flagged += u64::from(verdict.flagged);
+                    }
+                    if verdict.alarm {
+                        run.episodes
+                            .alarm(dp.thing.as_str(), &dp.metric, dp.timestamp);
+                    }
+                    if verdict.clear {
+                        run.episodes
+                            .clear(dp.thing.as_str(), &dp.metric, dp.timestamp);
+                    }
                 }
-                if verdict.alarm {
-                    run.episodes
-                        .alarm(dp.thing.as_str(), &dp.metric, dp.timestamp);
-                }
-                if verdict.clear {
-                    run.episodes
-                        .clear(dp.thing.as_str(), &dp.metric, dp.timestamp);
-                }
-                flags.push(verdict.flagged);
             }
-            samples.record(dp, x, &flags);
+            if samples.wants(dp) {
+                flags.clear();
+                bounds.clear();
+                for c in &columns {
+                    flags.push(verdicts[c.detector][c.level].flagged);
+                    bounds.push(detectors[c.detector].upper_bound(
+                        dp.thing.as_str(),
+                        &dp.metric,
+                        dp.timestamp,
+                        c.level,
+                    ));
+                }
+                samples.record(dp, x, &flags, &bounds);
+            }
         }
         Ok(())
     })?;
@@ -141,15 +201,26 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
     let scored_days = (last_ts - training_end + slot_ms) as f64 / 86_400_000.0;
     let clean_device_days = clean_devices as f64 * scored_days;
     let mut results = Vec::new();
-    for (d, run) in detectors.iter().zip(runs) {
-        let episodes = run.episodes.finish(last_ts);
-        let report = judge.score(&episodes, run.clean, clean_device_days);
-        results.push(DetectorResult {
-            detector: d.name(),
-            level: "rule".into(),
-            target_fpr: None,
-            report,
-        });
+    for ((d, det_runs), det_levels) in detectors.iter().zip(runs).zip(&levels) {
+        for (run, level) in det_runs.into_iter().zip(det_levels) {
+            let episodes = run.episodes.finish(last_ts);
+            let report = judge.score(&episodes, run.clean, clean_device_days);
+            let fpr_by_metric = run
+                .by_metric
+                .iter()
+                .map(|(m, t)| {
+                    let rate = t.flagged as f64 / t.datapoints.max(1) as f64;
+                    (m.as_str().to_owned(), rate)
+                })
+                .collect();
+            results.push(DetectorResult {
+                detector: d.name(),
+                level: level.name.clone(),
+                target_fpr: level.target_fpr,
+                report,
+                fpr_by_metric,
+            });
+        }
     }
 
     std::fs::create_dir_all(&args.out)
@@ -168,7 +239,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
         serde_json::to_vec_pretty(&summary)?,
     )?;
     write_classes_csv(&args.out.join("classes.csv"), &results)?;
-    let plots = samples.render(&args.out, &detectors)?;
+    let plots = samples.render(&args.out, &columns)?;
 
     let mut stdout = std::io::stdout().lock();
     writeln!(
@@ -188,6 +259,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
 #[derive(Debug, Default)]
 struct Run {
     clean: CleanTally,
+    by_metric: std::collections::BTreeMap<thingward_models::Metric, CleanTally>,
     episodes: EpisodeBuilder,
 }
 
@@ -337,6 +409,27 @@ fn markdown(
             fmt_opt(c.ttd_median),
             fmt_opt(c.ttd_p90),
         ));
+    }
+    s.push_str("\nFalse-positive rate per datapoint on clean devices, per metric:\n\n| metric |");
+    for r in results {
+        s.push_str(&format!(" {} {} |", r.detector, r.level));
+    }
+    s.push_str("\n| --- |");
+    for _ in results {
+        s.push_str(" ---: |");
+    }
+    s.push('\n');
+    let metrics: std::collections::BTreeSet<&String> =
+        results.iter().flat_map(|r| r.fpr_by_metric.keys()).collect();
+    for m in metrics {
+        s.push_str(&format!("| {m} |"));
+        for r in results {
+            match r.fpr_by_metric.get(m) {
+                Some(v) => s.push_str(&format!(" {v:.1e} |")),
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
     }
     s.push_str("\nTTD: datapoints (5-minute slots) from attack onset to the first alarm.");
     s

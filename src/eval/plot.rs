@@ -1,7 +1,6 @@
 //! SVG plots of a few sample devices: the metric, each detector's normal range (where it has
 //! one), the attack window and the datapoints each detector flagged.
 
-use super::detectors::Detector;
 use anyhow::Context;
 use plotters::prelude::*;
 use std::collections::HashMap;
@@ -18,7 +17,21 @@ struct Sample {
     class: String,
     start: EpochMillis,
     end: EpochMillis,
-    points: Vec<(EpochMillis, f64, Vec<bool>)>,
+    /// (time, value, flag per column, upper bound per column)
+    points: Vec<Point>,
+}
+
+type Point = (EpochMillis, f64, Vec<bool>, Vec<Option<f64>>);
+
+/// One plotted (detector, level).
+#[derive(Debug, Clone)]
+pub(crate) struct Column {
+    /// Legend label.
+    pub(crate) label: String,
+    /// Index of the detector.
+    pub(crate) detector: usize,
+    /// Index of its level.
+    pub(crate) level: usize,
 }
 
 /// The series recorded for plotting.
@@ -60,18 +73,24 @@ impl Samples {
         s
     }
 
-    /// Records a scored datapoint if it belongs to a sample.
-    pub(crate) fn record(&mut self, dp: &Datapoint, x: f64, flags: &[bool]) {
-        if self.series.is_empty() {
-            return;
-        }
+    /// Whether `dp` belongs to a sample.
+    pub(crate) fn wants(&self, dp: &Datapoint) -> bool {
+        !self.series.is_empty()
+            && self
+                .index
+                .contains_key(&(dp.thing.as_str().to_owned(), dp.metric.clone()))
+    }
+
+    /// Records a scored datapoint if it belongs to a sample, with each column's flag and
+    /// upper bound.
+    pub(crate) fn record(&mut self, dp: &Datapoint, x: f64, flags: &[bool], bounds: &[Option<f64>]) {
         if let Some(&i) = self
             .index
             .get(&(dp.thing.as_str().to_owned(), dp.metric.clone()))
         {
             self.series[i]
                 .points
-                .push((dp.timestamp, x, flags.to_vec()));
+                .push((dp.timestamp, x, flags.to_vec(), bounds.to_vec()));
         }
     }
 
@@ -82,7 +101,7 @@ impl Samples {
     pub(crate) fn render(
         &self,
         out: &Path,
-        detectors: &[Box<dyn Detector>],
+        columns: &[Column],
     ) -> anyhow::Result<usize> {
         let mut written = 0;
         for (i, s) in self.series.iter().enumerate() {
@@ -90,26 +109,35 @@ impl Samples {
                 continue;
             }
             let path = out.join(format!("sample-{i}-{}.svg", s.class));
-            draw(&path, s, detectors).with_context(|| format!("Cannot draw {}", path.display()))?;
+            draw(&path, s, columns).with_context(|| format!("Cannot draw {}", path.display()))?;
             written += 1;
         }
         Ok(written)
     }
 }
 
-const COLORS: [RGBColor; 4] = [RED, MAGENTA, GREEN, CYAN];
+const COLORS: [RGBColor; 6] = [
+    RED,
+    MAGENTA,
+    GREEN,
+    CYAN,
+    RGBColor(255, 140, 0),
+    RGBColor(120, 60, 0),
+];
 
-fn draw(path: &Path, s: &Sample, detectors: &[Box<dyn Detector>]) -> anyhow::Result<()> {
+fn draw(path: &Path, s: &Sample, columns: &[Column]) -> anyhow::Result<()> {
     let t0 = s.points.first().map_or(0, |p| p.0);
     let hours = |t: EpochMillis| (t - t0) as f64 / 3_600_000.0;
     let x_max = hours(s.points.last().map_or(t0, |p| p.0)).max(1.0);
-    let bounds: Vec<Option<f64>> = detectors.iter().map(|d| d.upper_bound(&s.metric)).collect();
+    // The y range follows the values and the bounds of the first levels, not a HIGH bound far
+    // above everything.
+    let value_max = s.points.iter().map(|p| p.1).fold(1.0_f64, f64::max);
     let y_max = s
         .points
         .iter()
-        .map(|p| p.1)
-        .chain(bounds.iter().flatten().copied())
-        .fold(1.0_f64, f64::max)
+        .flat_map(|p| p.3.iter().flatten().copied())
+        .filter(|b| *b <= value_max * 3.0)
+        .fold(value_max, f64::max)
         * 1.1;
     let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -147,13 +175,15 @@ fn draw(path: &Path, s: &Sample, detectors: &[Box<dyn Detector>]) -> anyhow::Res
         ))?
         .label("value")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLUE));
-    for (k, d) in detectors.iter().enumerate() {
+    for (k, column) in columns.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
-        if let Some(bound) = bounds[k] {
-            chart.draw_series(LineSeries::new(
-                vec![(0.0, bound), (x_max, bound)],
-                color.stroke_width(1),
-            ))?;
+        let bound: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter_map(|p| p.3.get(k).copied().flatten().map(|b| (hours(p.0), b.min(y_max))))
+            .collect();
+        if !bound.is_empty() {
+            chart.draw_series(LineSeries::new(bound, color.stroke_width(1)))?;
         }
         chart
             .draw_series(
@@ -162,7 +192,7 @@ fn draw(path: &Path, s: &Sample, detectors: &[Box<dyn Detector>]) -> anyhow::Res
                     .filter(|p| p.2.get(k).copied().unwrap_or(false))
                     .map(|p| Circle::new((hours(p.0), p.1), 3, color.filled())),
             )?
-            .label(format!("{} alarms", d.name()))
+            .label(format!("{} alarms (line: upper bound)", column.label))
             .legend(move |(x, y)| Circle::new((x + 5, y), 3, color.filled()));
     }
     chart

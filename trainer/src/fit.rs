@@ -1,18 +1,150 @@
-//! Fitting a behavior model.
+//! Fitting one (profile, behavior) model from its training window.
+//!
+//! For each device, in the transformed space `y = ln(1 + x)`:
+//! 1. **location**: the median of `y`;
+//! 2. **seasonal offsets**: an hour-of-day profile (median of `y − location` per UTC hour,
+//!    168 points each over 14 days) plus an hour-of-week correction (median of what is left per
+//!    hour of the week, 24 points each), both shrunk toward zero by `n / (n + κ)`; device-local
+//!    time zones need no modelling because every device has its own profile;
+//! 3. **scale**: 1.4826 × the MAD of the residuals, floored.
+//!
+//! Devices are clustered into cohorts of similar behaviour (linfa k-means on standardised
+//! location, log scale and daily amplitude), so that gateways and sensors each get their own
+//! tail thresholds and a device with little history is shrunk toward devices like it.
+//!
+//! **Calibration** uses held-out data: the window's days are split by parity (each half holds
+//! one of every weekday), a baseline is fitted on each half and the other half's residuals are
+//! pooled per cohort. The point thresholds are the residual quantiles at each level's target
+//! (× `1 − drift_share`), the drift thresholds Gaussian tails of the residuals' exponentially
+//! weighted mean (× `drift_share`), so the two tests together meet the target. What the
+//! held-out data shows at those thresholds is recorded as [`ExpectedRates`].
+
+use crate::calibrate::{gaussian_threshold, upper_threshold};
 use crate::{Error, TrainingData};
-use thingward_models::ml::BehaviorModel;
+use linfa::prelude::*;
+use linfa_clustering::KMeans;
+use ndarray::Array2;
+use thingward_models::ml::{
+    BehaviorModel, CohortModel, DeviceModel, ExpectedRates, LevelTargets, Transform, WEEK_BUCKETS,
+    hour_of_week,
+};
 use thingward_models::time::EpochMillis;
 
-/// Unchecked fit parameters.
+const DAY_MS: i64 = 86_400_000;
+/// Devices with fewer training datapoints are judged against their cohort.
+const MIN_DEVICE_DATAPOINTS: usize = 24;
+
+/// Unchecked fit parameters (see [`FitParams::check`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct FitParams {}
+pub struct FitParams {
+    /// Per-datapoint false-positive targets per level (LOW, MEDIUM, HIGH).
+    pub targets: LevelTargets,
+    /// κ of the location and scale shrinkage toward the cohort, in datapoints.
+    pub shrinkage: f64,
+    /// κ of the seasonal offsets' shrinkage toward zero, in datapoints per bucket.
+    pub seasonal_shrinkage: f64,
+    /// Smallest residual scale (transformed units).
+    pub min_scale: f64,
+    /// Most cohorts.
+    pub max_cohorts: usize,
+    /// Fewest devices per cohort (fewer devices, fewer cohorts).
+    pub min_cohort_devices: usize,
+    /// Smoothing of the drift mean per datapoint (1/144: a half-day memory at 5 minutes).
+    pub drift_lambda: f64,
+    /// Residual clip before the drift mean.
+    pub residual_clip: f64,
+    /// Share of each level's target given to the drift test.
+    pub drift_share: f64,
+}
+
+impl Default for FitParams {
+    fn default() -> Self {
+        Self {
+            targets: LevelTargets::default(),
+            shrinkage: 30.0,
+            seasonal_shrinkage: 4.0,
+            min_scale: 0.05,
+            max_cohorts: 4,
+            min_cohort_devices: 15,
+            drift_lambda: 1.0 / 144.0,
+            residual_clip: 4.0,
+            drift_share: 0.2,
+        }
+    }
+}
+
+/// Why fit parameters were refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitParamsError {
+    /// Targets must lie in (0, 0.5) and decrease from LOW to HIGH.
+    #[error("targets must lie in (0, 0.5) and decrease from LOW to HIGH, got {0:?}")]
+    Targets([f64; 3]),
+    /// A parameter is out of its range.
+    #[error("{name} must be in {range}, got {value}")]
+    OutOfRange {
+        /// The parameter.
+        name: &'static str,
+        /// Its range.
+        range: &'static str,
+        /// The value given.
+        value: f64,
+    },
+}
+
 /// Checked fit parameters.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FitValidParams {}
-/// Invalid parameters.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid")]
-pub struct FitParamsError;
+pub struct FitValidParams(FitParams);
+
+impl FitValidParams {
+    /// The parameters.
+    pub fn params(&self) -> &FitParams {
+        &self.0
+    }
+}
+
+impl FitParams {
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// [`FitParamsError`] naming the first bad parameter.
+    pub fn check(self) -> Result<FitValidParams, FitParamsError> {
+        let t = self.targets.0;
+        if !(t.iter().all(|&a| a > 0.0 && a < 0.5) && t[0] >= t[1] && t[1] >= t[2]) {
+            return Err(FitParamsError::Targets(t));
+        }
+        let ranges: [(&'static str, &'static str, f64, bool); 7] = [
+            ("shrinkage", "[0, 1e6]", self.shrinkage, (0.0..=1e6).contains(&self.shrinkage)),
+            (
+                "seasonal_shrinkage",
+                "[0, 1e6]",
+                self.seasonal_shrinkage,
+                (0.0..=1e6).contains(&self.seasonal_shrinkage),
+            ),
+            ("min_scale", "(0, 10]", self.min_scale, self.min_scale > 0.0 && self.min_scale <= 10.0),
+            (
+                "max_cohorts",
+                "[1, 64]",
+                self.max_cohorts as f64,
+                (1..=64).contains(&self.max_cohorts),
+            ),
+            (
+                "drift_lambda",
+                "(0, 1]",
+                self.drift_lambda,
+                self.drift_lambda > 0.0 && self.drift_lambda <= 1.0,
+            ),
+            ("residual_clip", "(0, 100]", self.residual_clip, self.residual_clip > 0.0 && self.residual_clip <= 100.0),
+            ("drift_share", "[0, 0.9]", self.drift_share, (0.0..=0.9).contains(&self.drift_share)),
+        ];
+        for (name, range, value, ok) in ranges {
+            if !ok {
+                return Err(FitParamsError::OutOfRange { name, range, value });
+            }
+        }
+        Ok(FitValidParams(self))
+    }
+}
+
 /// Which model is being built.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelIdentity {
@@ -27,10 +159,397 @@ pub struct ModelIdentity {
     /// When it is trained.
     pub trained_at: EpochMillis,
 }
-/// Fits.
+
+/// A device's transformed training values and their buckets.
+struct Prepared<'a> {
+    thing: &'a str,
+    y: Vec<f32>,
+    week: Vec<u8>,
+    /// Day parity within the window (0 or 1).
+    half: Vec<u8>,
+}
+
+/// A baseline fitted on (part of) one device's values.
+#[derive(Debug, Clone)]
+struct Baseline {
+    location: f32,
+    scale: f32,
+    seasonal: Vec<f32>,
+    n: usize,
+}
+
+fn median(v: &mut [f32]) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f32::total_cmp);
+    *m
+}
+
+/// Median and 1.4826 × MAD of `v` (reordered).
+fn median_scale(v: &mut [f32]) -> (f32, f32) {
+    let m = median(v);
+    for x in v.iter_mut() {
+        *x = (*x - m).abs();
+    }
+    (m, 1.482_6 * median(v))
+}
+
+/// Fits a baseline on the points of `p` that `keep` selects, unshrunk.
+fn fit_raw(p: &Prepared<'_>, keep: impl Fn(usize) -> bool, kappa_s: f32) -> Baseline {
+    let idx: Vec<usize> = (0..p.y.len()).filter(|&i| keep(i)).collect();
+    let mut buf: Vec<f32> = idx.iter().map(|&i| p.y[i]).collect();
+    let location = median(&mut buf);
+    // Hour of day (UTC), then hour of week on what is left.
+    let mut by_hour: Vec<Vec<f32>> = vec![Vec::new(); 24];
+    for &i in &idx {
+        by_hour[usize::from(p.week[i]) % 24].push(p.y[i] - location);
+    }
+    let hour: Vec<f32> = by_hour
+        .iter_mut()
+        .map(|v| {
+            let n = v.len() as f32;
+            median(v) * n / (n + kappa_s)
+        })
+        .collect();
+    let mut by_week: Vec<Vec<f32>> = vec![Vec::new(); WEEK_BUCKETS];
+    for &i in &idx {
+        let b = usize::from(p.week[i]);
+        by_week[b].push(p.y[i] - location - hour[b % 24]);
+    }
+    let seasonal: Vec<f32> = by_week
+        .iter_mut()
+        .enumerate()
+        .map(|(b, v)| {
+            let n = v.len() as f32;
+            hour[b % 24] + median(v) * n / (n + kappa_s)
+        })
+        .collect();
+    let mut res: Vec<f32> = idx
+        .iter()
+        .map(|&i| p.y[i] - location - seasonal[usize::from(p.week[i])])
+        .collect();
+    let (_, scale) = median_scale(&mut res);
+    Baseline {
+        location,
+        scale,
+        seasonal,
+        n: idx.len(),
+    }
+}
+
+/// The cohort prior a device's baseline is shrunk toward.
+#[derive(Debug, Clone, Copy)]
+struct Prior {
+    location: f32,
+    scale: f32,
+}
+
+fn shrink(b: &Baseline, prior: Prior, kappa: f32, min_scale: f32) -> Baseline {
+    let n = b.n as f32;
+    let w = n / (n + kappa);
+    Baseline {
+        location: w * b.location + (1.0 - w) * prior.location,
+        scale: (w * b.scale + (1.0 - w) * prior.scale).max(min_scale),
+        seasonal: b.seasonal.clone(),
+        n: b.n,
+    }
+}
+
+#[inline]
+fn residual(b: &Baseline, y: f32, week: u8) -> f32 {
+    (y - b.location - b.seasonal.get(usize::from(week)).copied().unwrap_or(0.0)) / b.scale
+}
+
+/// Cohort labels for the devices' baselines (0-based), via k-means on standardised features.
+fn cohorts(baselines: &[Baseline], params: &FitParams) -> Result<(usize, Vec<usize>), Error> {
+    let n = baselines.len();
+    let k = (n / params.min_cohort_devices.max(1)).clamp(1, params.max_cohorts);
+    if k <= 1 {
+        return Ok((1, vec![0; n]));
+    }
+    let mut features = Array2::<f64>::zeros((n, 3));
+    for (i, b) in baselines.iter().enumerate() {
+        let hours = &b.seasonal[..b.seasonal.len().min(24)];
+        let mean = hours.iter().sum::<f32>() / hours.len().max(1) as f32;
+        let amplitude = (hours.iter().map(|h| (h - mean).powi(2)).sum::<f32>()
+            / hours.len().max(1) as f32)
+            .sqrt();
+        features[[i, 0]] = f64::from(b.location);
+        features[[i, 1]] = f64::from(b.scale.max(1e-3)).ln();
+        features[[i, 2]] = f64::from(amplitude);
+    }
+    for mut col in features.columns_mut() {
+        let mean = col.mean().unwrap_or(0.0);
+        let sd = col.std(0.0);
+        col.mapv_inplace(|x| if sd > 1e-9 { (x - mean) / sd } else { 0.0 });
+    }
+    let data = DatasetBase::from(features.clone());
+    let model = KMeans::params(k)
+        .max_n_iterations(200)
+        .tolerance(1e-6)
+        .fit(&data)
+        .map_err(Error::Cohorts)?;
+    let labels = model.predict(&features);
+    // Renumber by first appearance so labels are stable and dense.
+    let mut map = vec![usize::MAX; k];
+    let mut next = 0;
+    let labels: Vec<usize> = labels
+        .iter()
+        .map(|&l| {
+            if map[l] == usize::MAX {
+                map[l] = next;
+                next += 1;
+            }
+            map[l]
+        })
+        .collect();
+    Ok((next, labels))
+}
+
+fn monotone(mut t: [f32; 3]) -> [f32; 3] {
+    t[1] = t[1].max(t[0]);
+    t[2] = t[2].max(t[1]);
+    t
+}
+
+fn thresholds(sorted: &[f32], targets: [f64; 3], f: fn(&[f32], f64) -> Option<f32>) -> [f32; 3] {
+    let t = targets.map(|p| f(sorted, p).unwrap_or(f32::MAX));
+    monotone(t)
+}
+
+/// Fits the model of one (profile, behavior) from its training window.
 ///
 /// # Errors
-/// No data.
-pub fn fit(_p: &FitValidParams, _id: &ModelIdentity, _data: &TrainingData) -> Result<BehaviorModel, Error> {
-    Err(Error::NoData)
+/// [`Error::NoData`] when no device has a datapoint; [`Error::Cohorts`] when clustering fails.
+pub fn fit(
+    params: &FitValidParams,
+    identity: &ModelIdentity,
+    data: &TrainingData,
+) -> Result<BehaviorModel, Error> {
+    let params = params.params();
+    let transform = Transform::Log1p;
+    let kappa_s = params.seasonal_shrinkage as f32;
+    let min_scale = params.min_scale as f32;
+    let prepared: Vec<Prepared<'_>> = data
+        .devices
+        .iter()
+        .filter(|d| d.values.len() >= MIN_DEVICE_DATAPOINTS)
+        .map(|d| {
+            let mut p = Prepared {
+                thing: &d.thing,
+                y: Vec::with_capacity(d.values.len()),
+                week: Vec::with_capacity(d.values.len()),
+                half: Vec::with_capacity(d.values.len()),
+            };
+            for (&ts, &x) in d.timestamps.iter().zip(&d.values) {
+                if !x.is_finite() {
+                    continue;
+                }
+                p.y.push(transform.apply(x) as f32);
+                p.week.push(hour_of_week(ts) as u8);
+                p.half.push(((ts - data.window_start).div_euclid(DAY_MS) & 1) as u8);
+            }
+            p
+        })
+        .filter(|p| p.y.len() >= MIN_DEVICE_DATAPOINTS)
+        .collect();
+    if prepared.is_empty() {
+        return Err(Error::NoData);
+    }
+
+    // 1. Unshrunk device baselines, and the cohorts they fall into.
+    let raw: Vec<Baseline> = prepared.iter().map(|p| fit_raw(p, |_| true, kappa_s)).collect();
+    let (k, labels) = cohorts(&raw, params)?;
+    let members = |c: usize| labels.iter().enumerate().filter(move |(_, l)| **l == c).map(|(i, _)| i);
+    let priors: Vec<Prior> = (0..k)
+        .map(|c| {
+            let mut locs: Vec<f32> = members(c).map(|i| raw[i].location).collect();
+            let mut scales: Vec<f32> = members(c).map(|i| raw[i].scale).collect();
+            Prior {
+                location: median(&mut locs),
+                scale: median(&mut scales).max(min_scale),
+            }
+        })
+        .collect();
+    let kappa = params.shrinkage as f32;
+    let finals: Vec<Baseline> = raw
+        .iter()
+        .zip(&labels)
+        .map(|(b, &c)| shrink(b, priors[c], kappa, min_scale))
+        .collect();
+
+    // 2. Held-out residuals: fit on one day parity, judge the other.
+    let point_targets = params.targets.0.map(|a| a * (1.0 - params.drift_share));
+    let drift_targets = params.targets.0.map(|a| a * params.drift_share.max(1e-9));
+    let held_out: Vec<Vec<f32>> = prepared
+        .iter()
+        .zip(&labels)
+        .zip(&finals)
+        .map(|((p, &c), full)| {
+            let halves: Vec<Option<Baseline>> = (0..2u8)
+                .map(|h| {
+                    let count = p.half.iter().filter(|&&x| x == h).count();
+                    (count >= MIN_DEVICE_DATAPOINTS).then(|| {
+                        shrink(&fit_raw(p, |i| p.half[i] == h, kappa_s), priors[c], kappa, min_scale)
+                    })
+                })
+                .collect();
+            (0..p.y.len())
+                .map(|i| {
+                    let other = usize::from(1 - p.half[i]);
+                    let b = halves[other].as_ref().unwrap_or(full);
+                    residual(b, p.y[i], p.week[i])
+                })
+                .collect()
+        })
+        .collect();
+    let mut point = vec![[f32::MAX; 3]; k];
+    for (c, t) in point.iter_mut().enumerate() {
+        let mut pooled: Vec<f32> = members(c).flat_map(|i| held_out[i].iter().copied()).collect();
+        pooled.sort_unstable_by(f32::total_cmp);
+        *t = thresholds(&pooled, point_targets, upper_threshold);
+    }
+
+    // 3. The drift mean over the held-out residuals (skipping point anomalies, as the scorer
+    //    does), after a warm-up of 1/λ datapoints.
+    let lambda = params.drift_lambda as f32;
+    let clip = params.residual_clip as f32;
+    let warmup = (1.0 / params.drift_lambda).ceil() as usize;
+    let drift_series = |i: usize, low: f32| -> Vec<f32> {
+        let mut e = 0.0f32;
+        let mut out = Vec::with_capacity(held_out[i].len().saturating_sub(warmup));
+        for (j, &r) in held_out[i].iter().enumerate() {
+            if r <= low {
+                e += lambda * (r.clamp(-clip, clip) - e);
+            }
+            if j >= warmup {
+                out.push(e);
+            }
+        }
+        out
+    };
+    let mut drift = vec![[f32::MAX; 3]; k];
+    for (c, t) in drift.iter_mut().enumerate() {
+        let mut pooled: Vec<f32> = members(c).flat_map(|i| drift_series(i, point[c][0])).collect();
+        pooled.sort_unstable_by(f32::total_cmp);
+        if params.drift_share > 0.0 {
+            *t = thresholds(&pooled, drift_targets, gaussian_threshold);
+        }
+    }
+
+    // 4. What the held-out data shows at these thresholds.
+    let mut flagged = [0u64; 3];
+    let mut total = 0u64;
+    for (i, &c) in labels.iter().enumerate() {
+        let mut e = 0.0f32;
+        for (j, &r) in held_out[i].iter().enumerate() {
+            if r <= point[c][0] {
+                e += lambda * (r.clamp(-clip, clip) - e);
+            }
+            total += 1;
+            for l in 0..3 {
+                if r > point[c][l] || (j >= warmup && e > drift[c][l]) {
+                    flagged[l] += 1;
+                }
+            }
+        }
+    }
+    let expected = ExpectedRates {
+        datapoint: flagged.map(|f| f as f64 / total.max(1) as f64),
+        calibration_datapoints: total,
+    };
+
+    // 5. Cohort (and fleet) baselines for devices the model has not seen.
+    let group_model = |name: String, idx: &[usize]| -> CohortModel {
+        let mut locs: Vec<f32> = idx.iter().map(|&i| finals[i].location).collect();
+        let location = median(&mut locs);
+        let seasonal: Vec<f32> = (0..WEEK_BUCKETS)
+            .map(|b| {
+                let mut v: Vec<f32> = idx.iter().map(|&i| finals[i].seasonal[b]).collect();
+                median(&mut v)
+            })
+            .collect();
+        let mut res: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| {
+                let p = &prepared[i];
+                let seasonal = &seasonal;
+                p.y.iter()
+                    .zip(&p.week)
+                    .map(move |(&y, &w)| y - location - seasonal[usize::from(w)])
+            })
+            .collect();
+        let (centre, spread) = median_scale(&mut res.clone());
+        let scale = spread.max(min_scale);
+        for r in res.iter_mut() {
+            *r = (*r - centre) / scale;
+        }
+        res.sort_unstable_by(f32::total_cmp);
+        CohortModel {
+            name,
+            devices: idx.len() as u32,
+            location: location + centre,
+            scale,
+            seasonal,
+            point: [f32::MAX; 3],
+            drift: [f32::MAX; 3],
+            cohort_point: thresholds(&res, params.targets.0, upper_threshold),
+        }
+    };
+    let all: Vec<usize> = (0..prepared.len()).collect();
+    let mut fleet = group_model("fleet".into(), &all);
+    let mut cohort_models = Vec::with_capacity(k + 1);
+    if k == 1 {
+        // One cohort: the fleet is it.
+        fleet.point = point[0];
+        fleet.drift = drift[0];
+        cohort_models.push(fleet);
+    } else {
+        cohort_models.push(fleet);
+        for c in 0..k {
+            let idx: Vec<usize> = members(c).collect();
+            let mut m = group_model(format!("cohort-{}", c + 1), &idx);
+            m.point = point[c];
+            m.drift = drift[c];
+            cohort_models.push(m);
+        }
+    }
+    let cohort_index = |c: usize| if k == 1 { 0u16 } else { (c + 1) as u16 };
+
+    let mut devices: Vec<DeviceModel> = prepared
+        .iter()
+        .zip(&finals)
+        .zip(&labels)
+        .map(|((p, b), &c)| DeviceModel {
+            thing: p.thing.to_owned(),
+            cohort: cohort_index(c),
+            location: b.location,
+            scale: b.scale,
+            seasonal: b.seasonal.clone(),
+            datapoints: p.y.len() as u32,
+        })
+        .collect();
+    devices.sort_by(|a, b| a.thing.cmp(&b.thing));
+    devices.dedup_by(|a, b| a.thing == b.thing);
+
+    Ok(BehaviorModel {
+        profile: identity.profile.clone(),
+        behavior: identity.behavior.clone(),
+        metric: identity.metric.clone(),
+        version: identity.version,
+        trained_at: identity.trained_at,
+        window_start: data.window_start,
+        window_end: data.window_end,
+        datapoints: data.datapoints(),
+        excluded_datapoints: data.excluded,
+        transform,
+        targets: params.targets,
+        drift_lambda: lambda,
+        residual_clip: clip,
+        cohorts: cohort_models,
+        devices,
+        expected,
+    })
 }

@@ -76,7 +76,7 @@ pub enum Error {
     NoData,
     /// Clustering devices into cohorts failed.
     #[error("clustering devices into cohorts: {0}")]
-    Cohorts(String),
+    Cohorts(#[source] linfa_clustering::KMeansError),
 }
 
 #[cfg(test)]

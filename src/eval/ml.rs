@@ -1,0 +1,177 @@
+//! ML Detect as an evaluation detector: the trainer's `fit` on the training span, then the
+//! scorer's `observe_ml` — the code path `thingward serve` runs — at LOW, MEDIUM and HIGH.
+
+use super::detectors::{Detector, Level, NoRegistry, Span, TrainingSet, Verdict, verdict_of};
+use anyhow::Context;
+use std::collections::HashMap;
+use std::sync::Arc;
+use thingward_models::ml::LEVELS;
+use thingward_models::profile::SecurityProfile;
+use thingward_models::time::EpochMillis;
+use thingward_models::{Datapoint, Metric};
+use thingward_scorer::{CompiledModel, CompiledProfile, ModelSet, Scorer, Transition};
+use thingward_trainer::{DeviceSeries, FitParams, FitValidParams, ModelIdentity, TrainingData};
+
+/// The evaluation profile's name.
+const PROFILE: &str = "ml";
+
+/// ML Detect with one behavior per ML metric, evaluated at every confidence level.
+pub(crate) struct MlDetector {
+    params: FitValidParams,
+    series: HashMap<Metric, HashMap<String, DeviceSeries>>,
+    models: ModelSet,
+    /// Per level: the profile whose behaviors alarm at that level, and its own alarm state.
+    levels: Vec<(CompiledProfile, Scorer)>,
+    transitions: Vec<Transition>,
+}
+
+impl MlDetector {
+    /// A detector fitting with `params`.
+    ///
+    /// # Errors
+    /// Invalid parameters.
+    pub(crate) fn new(params: FitParams) -> anyhow::Result<Self> {
+        Ok(Self {
+            params: params.check()?,
+            series: HashMap::new(),
+            models: ModelSet::default(),
+            levels: Vec::new(),
+            transitions: Vec::new(),
+        })
+    }
+}
+
+fn profile_at(level: &str, metrics: &[Metric]) -> anyhow::Result<CompiledProfile> {
+    let behaviors: Vec<serde_json::Value> = metrics
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "name": m.as_str(),
+                "metric": m.as_str(),
+                "criteria": { "mlDetectionConfig": { "confidenceLevel": level } },
+            })
+        })
+        .collect();
+    let profile: SecurityProfile = serde_json::from_value(serde_json::json!({
+        "securityProfileName": PROFILE,
+        "securityProfileArn": format!("arn:aws:iot:eval:000000000000:securityprofile/{PROFILE}"),
+        "version": 1,
+        "creationDate": 0,
+        "lastModifiedDate": 0,
+        "behaviors": behaviors,
+    }))
+    .context("Building the ML evaluation profile")?;
+    Ok(CompiledProfile::compile(&profile, &NoRegistry)?)
+}
+
+impl Detector for MlDetector {
+    fn name(&self) -> String {
+        "ml".into()
+    }
+
+    fn levels(&self) -> Vec<Level> {
+        let targets = self.params.params().targets;
+        LEVELS
+            .iter()
+            .map(|&l| Level {
+                name: format!("{l:?}").to_uppercase(),
+                target_fpr: Some(targets.of(l)),
+            })
+            .collect()
+    }
+
+    fn learn(&mut self, dp: &Datapoint, x: f64) {
+        let s = self
+            .series
+            .entry(dp.metric.clone())
+            .or_default()
+            .entry(dp.thing.as_str().to_owned())
+            .or_insert_with(|| DeviceSeries {
+                thing: dp.thing.as_str().to_owned(),
+                ..DeviceSeries::default()
+            });
+        s.timestamps.push(dp.timestamp);
+        s.values.push(x);
+    }
+
+    fn train(&mut self, _: &TrainingSet, span: Span) -> anyhow::Result<()> {
+        let mut jobs: Vec<(Metric, TrainingData)> = std::mem::take(&mut self.series)
+            .into_iter()
+            .map(|(metric, devices)| {
+                let mut devices: Vec<DeviceSeries> = devices.into_values().collect();
+                devices.sort_by(|a, b| a.thing.cmp(&b.thing));
+                let data = TrainingData {
+                    window_start: span.start,
+                    window_end: span.end,
+                    devices,
+                    excluded: 0,
+                };
+                (metric, data)
+            })
+            .collect();
+        jobs.sort_by(|a, b| a.0.cmp(&b.0));
+        let metrics: Vec<Metric> = jobs.iter().map(|(m, _)| m.clone()).collect();
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let params = &self.params;
+        let fitted: Vec<anyhow::Result<CompiledModel>> = std::thread::scope(|scope| {
+            let chunks: Vec<_> = jobs
+                .chunks(jobs.len().div_ceil(workers).max(1))
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|(metric, data)| {
+                                let identity = ModelIdentity {
+                                    profile: PROFILE.into(),
+                                    behavior: metric.as_str().into(),
+                                    metric: metric.as_str().into(),
+                                    version: 1,
+                                    trained_at: span.end,
+                                };
+                                let model = thingward_trainer::fit(params, &identity, data)
+                                    .with_context(|| format!("Training {metric}"))?;
+                                Ok(CompiledModel::new(model)?)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            chunks
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| vec![Err(anyhow::anyhow!("a training thread panicked"))])
+                })
+                .collect()
+        });
+        for model in fitted {
+            self.models.insert(Arc::new(model?));
+        }
+        self.levels = self
+            .levels()
+            .iter()
+            .map(|l| Ok((profile_at(&l.name, &metrics)?, Scorer::new())))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(())
+    }
+
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()> {
+        for ((profile, scorer), verdict) in self.levels.iter_mut().zip(out.iter_mut()) {
+            self.transitions.clear();
+            scorer.observe_ml(profile, &self.models, dp, &mut self.transitions);
+            *verdict = verdict_of(&self.transitions);
+        }
+        Ok(())
+    }
+
+    fn upper_bound(
+        &self,
+        thing: &str,
+        metric: &Metric,
+        at: EpochMillis,
+        level: usize,
+    ) -> Option<f64> {
+        let model = self.models.get(PROFILE, metric.as_str())?;
+        Some(model.expected_range(thing, at).1[level.min(2)])
+    }
+}
