@@ -119,6 +119,7 @@ impl Target {
             max_body_bytes: 64 * 1024 * 1024,
             // No roll during the measurement: shutdown rolls once, outside the timed phase.
             roll_interval_seconds: 3600,
+            train_at: crate::training::TrainAt::default(),
         };
         let Started { service, .. } = Service::start(&args).await?;
         let base = format!("http://{}", service.local_addr());

@@ -11,6 +11,8 @@ mod mqtt;
 mod nab;
 mod serve;
 mod store;
+mod train;
+mod training;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +39,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Score detectors on a labelled fleet (a scenario, or recorded data with labels).
     Eval(eval::EvalArgs),
+    /// Run ML Detect training on a data directory now, outside the server.
+    Train(train::TrainArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Command::Nab(args) => nab::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Train(args) => train::run(args),
     }
 }

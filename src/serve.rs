@@ -5,6 +5,7 @@ use crate::api::{self, AppState};
 use crate::auth::{Authenticator, Credentials};
 use crate::detect::{Detect, system_clock};
 use crate::store::Store;
+use crate::training::{Models, TrainAt, Training};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub(crate) struct ServeArgs {
     /// How often the history write-ahead log is rolled into Parquet partitions, in seconds.
     #[arg(long, default_value_t = 300)]
     pub(crate) roll_interval_seconds: u64,
+    /// UTC time of day (HH:MM) of the nightly ML Detect training run.
+    #[arg(long, env = "THINGWARD_TRAIN_AT", default_value = "02:00")]
+    pub(crate) train_at: TrainAt,
 }
 
 /// A running service: HTTP API, MQTT ingestion (when configured) and background tasks, all on
@@ -91,11 +95,25 @@ impl Service {
             History::open(&args.data_dir.join("history"), HistoryOptions::default())
                 .context("Cannot open the datapoint history")?,
         );
+        let clock = system_clock();
+        let models = Arc::new(Models::new(&args.data_dir));
         let detect = Arc::new(Detect::open(
             Arc::clone(&store),
             Arc::clone(&history),
-            system_clock(),
+            Arc::clone(&models),
+            clock.clone(),
         )?);
+        let serving = models
+            .load(&store)
+            .context("Cannot read the models index")?;
+        tracing::info!(models = serving, "Loaded the ML Detect models");
+        let training = Arc::new(Training::new(
+            Arc::clone(&store),
+            Arc::clone(&history),
+            models,
+            clock,
+            crate::training::default_fit_params()?,
+        ));
         let mqtt_opts = args
             .mqtt_url
             .as_deref()
@@ -118,6 +136,7 @@ impl Service {
             store: Arc::clone(&store),
             detect: Arc::clone(&detect),
             history: Arc::clone(&history),
+            training: Arc::clone(&training),
             region: args.region.as_str().into(),
             account: args.account_id.as_str().into(),
             max_report_bytes: args.max_report_bytes,
@@ -138,6 +157,12 @@ impl Service {
             Arc::clone(&detect),
             Arc::clone(&history),
             args.roll_interval_seconds,
+            stop_rx.clone(),
+        ));
+        tasks.spawn(crate::training::schedule::run_loop(
+            Arc::clone(&training),
+            args.train_at,
+            crate::training::schedule::TICK,
             stop_rx.clone(),
         ));
 
@@ -185,6 +210,7 @@ impl Service {
         tracing::info!("Shutting down: finishing in-flight requests");
         let _ = self.stop_tx.send(true);
         let _ = self.server.await;
+        // A training run in progress finishes (it is blocking work) before the history closes.
         while self.tasks.join_next().await.is_some() {}
         let history = Arc::clone(&self.history);
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {

@@ -7,13 +7,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// A device on the broker: publishes reports, collects the replies.
-struct Device {
+pub(crate) struct Device {
     client: AsyncClient,
     replies: mpsc::UnboundedReceiver<(String, Value)>,
 }
 
 impl Device {
-    async fn connect(port: u16, thing: &str) -> Self {
+    pub(crate) async fn connect(port: u16, thing: &str) -> Self {
         let mut opts = MqttOptions::new(format!("dev-{thing}"), "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(30));
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
@@ -47,7 +47,7 @@ impl Device {
         Self { client, replies }
     }
 
-    async fn send(&mut self, thing: &str, payload: Vec<u8>) -> (String, Value) {
+    pub(crate) async fn send(&mut self, thing: &str, payload: Vec<u8>) -> (String, Value) {
         self.client
             .publish(
                 format!("$aws/things/{thing}/defender/metrics/json"),
@@ -64,7 +64,7 @@ impl Device {
     }
 }
 
-fn report(id: i64, bytes_out: u64, ports: &[u16]) -> Vec<u8> {
+pub(crate) fn report(id: i64, bytes_out: u64, ports: &[u16]) -> Vec<u8> {
     let ports: Vec<Value> = ports
         .iter()
         .map(|p| json!({"port": p, "interface": "eth0"}))

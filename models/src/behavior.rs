@@ -42,6 +42,14 @@ impl Behavior {
     pub fn suppressed(&self) -> bool {
         self.suppress_alerts.unwrap_or(false)
     }
+
+    /// The `mlDetectionConfig.confidenceLevel` of an ML behavior (None for a rule).
+    pub fn confidence_level(&self) -> Option<ConfidenceLevel> {
+        self.criteria
+            .as_ref()
+            .and_then(|c| c.ml_detection_config)
+            .map(|m| m.confidence_level)
+    }
 }
 
 /// A `TOPIC_FILTER` dimension applied to a behavior's metric.

@@ -1,6 +1,7 @@
 //! Violations: their states, event types and the AWS `ActiveViolation` / `ViolationEvent` shapes.
 
 use crate::behavior::{Behavior, ConfidenceLevel};
+use crate::ml::MlExplanation;
 use crate::time::{EpochMillis, epoch_seconds, epoch_seconds_opt};
 use crate::value::MetricValue;
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,10 @@ pub struct ActiveViolation {
     /// When the alarm began.
     #[serde(with = "epoch_seconds")]
     pub violation_start_time: EpochMillis,
+    /// thingward's extra for ML violations: why the last violating datapoint was anomalous
+    /// (AWS clients ignore the field).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ml_explanation: Option<MlExplanation>,
 }
 
 /// The AWS `ViolationEvent` shape.
@@ -149,4 +154,8 @@ pub struct ViolationEvent {
     /// When the transition happened.
     #[serde(with = "epoch_seconds")]
     pub violation_event_time: EpochMillis,
+    /// thingward's extra on the `in-alarm` event of an ML violation: why the datapoint that
+    /// opened it was anomalous (AWS clients ignore the field).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ml_explanation: Option<MlExplanation>,
 }

@@ -6,6 +6,7 @@ mod extract;
 mod ingest;
 mod profiles;
 mod registry;
+mod training;
 mod violations;
 
 #[cfg(test)]
@@ -29,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) detect: Arc<Detect>,
     pub(crate) history: Arc<History>,
+    /// The ML Detect training job (summaries, runs on demand).
+    pub(crate) training: Arc<crate::training::Training>,
     /// The region used in ARNs.
     pub(crate) region: Arc<str>,
     /// The account id used in ARNs.
@@ -58,6 +61,7 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
         .merge(profiles::routes())
         .merge(registry::routes())
         .merge(violations::routes())
+        .merge(training::routes())
         .merge(ingest::routes())
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));

@@ -9,6 +9,7 @@ use super::{AppState, app};
 use crate::auth::{Authenticator, Credentials};
 use crate::detect::{Clock, Detect};
 use crate::store::Store;
+use crate::training::{Models, Training};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -34,6 +35,8 @@ struct TestApp {
     router: Router,
     clock: Arc<AtomicI64>,
     detect: Arc<Detect>,
+    training: Arc<Training>,
+    store: Arc<Store>,
     _dir: tempfile::TempDir,
 }
 
@@ -103,13 +106,29 @@ impl TestApp {
             let now = Arc::clone(&now);
             Arc::new(move || now.load(Ordering::SeqCst))
         };
+        let models = Arc::new(Models::new(dir.path()));
         let detect = Arc::new(
-            Detect::open(Arc::clone(&store), Arc::clone(&history), clock).expect("detect"),
+            Detect::open(
+                Arc::clone(&store),
+                Arc::clone(&history),
+                Arc::clone(&models),
+                clock.clone(),
+            )
+            .expect("detect"),
         );
+        models.load(&store).expect("load models");
+        let training = Arc::new(Training::new(
+            Arc::clone(&store),
+            Arc::clone(&history),
+            models,
+            clock,
+            crate::training::default_fit_params().expect("fit params"),
+        ));
         let state = AppState {
-            store,
+            store: Arc::clone(&store),
             detect: Arc::clone(&detect),
             history,
+            training: Arc::clone(&training),
             region: REGION.into(),
             account: ACCOUNT.into(),
             max_report_bytes: 128 * 1024,
@@ -123,6 +142,8 @@ impl TestApp {
             router: app(state, auth, max_body_bytes),
             clock: now,
             detect,
+            training,
+            store,
             _dir: dir,
         }
     }
@@ -134,10 +155,14 @@ impl TestApp {
             router,
             clock,
             detect,
+            training,
+            store,
             _dir: dir,
         } = self;
         drop(router);
         drop(detect);
+        drop(training);
+        drop(store);
         Self::build(dir, clock, 1024 * 1024)
     }
 
@@ -2616,3 +2641,5 @@ async fn list_metric_values_answers_in_each_metric_value_shape() {
         );
     }
 }
+
+mod ml;

@@ -1,10 +1,12 @@
-//! Detect: the running Rules Detect engine. It owns the scorer's state, resolves which
+//! Detect: the running Detect engine (rules and ML). It owns the scorer's state, resolves which
 //! security profiles apply to a thing, writes accepted datapoints to the history and records
-//! alarm transitions as violations.
+//! alarm transitions as violations. ML behaviors are judged against the models in service
+//! ([`crate::training::Models`]): one lock-free snapshot per batch, so a model installed by the
+//! nightly run takes over from the next batch on.
 //!
 //! Data flow for one batch: decode and validate (outside the lock, against a snapshot of the
 //! registry; decoded again under the lock in the rare case the registry changed meanwhile) →
-//! resolve profiles → score (rules + alarm state) → append to the history WAL (group commit) →
+//! resolve profiles → score (rules, ML models, alarm state) → append to the history WAL (group commit) →
 //! queue violation changes for SQLite → wait for the WAL fsync and the SQLite commit →
 //! acknowledge. Scoring, the WAL append and queueing the violation changes happen under one lock
 //! so that the WAL and SQLite see changes in scoring order; decoding, both commits (each a group
@@ -15,15 +17,16 @@ mod targeting;
 mod violations;
 
 pub(crate) use registry_view::RegistryView;
+pub(crate) use targeting::Targeting;
 
 use crate::ingest::counters::{Counters, ReportIds};
 use crate::ingest::report::{self, Format, ReportError};
 use crate::store::{Store, StoreError, ViolationChange, ViolationRecord};
+use crate::training::Models;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use targeting::Targeting;
 use thingward_history::History;
 use thingward_models::profile::SecurityProfile;
 use thingward_models::time::EpochMillis;
@@ -96,6 +99,8 @@ struct Inner {
 pub(crate) struct Detect {
     store: Arc<Store>,
     history: Arc<History>,
+    /// The ML models in service and their files.
+    models: Arc<Models>,
     /// Commits violation changes off the engine lock, in scoring order.
     violations: ViolationWriter,
     inner: Mutex<Inner>,
@@ -186,6 +191,7 @@ impl Detect {
     pub(crate) fn open(
         store: Arc<Store>,
         history: Arc<History>,
+        models: Arc<Models>,
         clock: Clock,
     ) -> Result<Self, DetectError> {
         let inner = Inner {
@@ -201,6 +207,7 @@ impl Detect {
             violations: ViolationWriter::start(Arc::clone(&store)).map_err(DetectError::Thread)?,
             store,
             history,
+            models,
             inner: Mutex::new(inner),
             current_view: Mutex::new(Arc::new(RegistryView::default())),
             clock,
@@ -272,6 +279,8 @@ impl Detect {
         }
         let targeting = Targeting::load(&self.store)?;
         let now = self.now();
+        let definitions: Vec<&SecurityProfile> = profiles.values().map(|p| &p.definition).collect();
+        self.models.sync(&self.store, &definitions, now)?;
         let mut guard = self.lock()?;
         let inner = &mut *guard;
         let mut transitions = Vec::new();
@@ -330,11 +339,18 @@ impl Detect {
     ) -> Result<(IngestOutcome, Option<Committed>), DetectError> {
         let started = Instant::now();
         let mut transitions = Vec::new();
+        // One snapshot per batch: a model swapped in meanwhile serves from the next batch on.
+        let models = self.models.live().snapshot();
         for dp in datapoints {
             let applicable = inner.applicable(&dp.thing);
             for profile in applicable.iter() {
                 if profile.watches(&dp.metric) {
                     inner.scorer.observe(profile, dp, &mut transitions);
+                }
+                if profile.watches_ml(&dp.metric) {
+                    inner
+                        .scorer
+                        .observe_ml(profile, &models, dp, &mut transitions);
                 }
             }
         }
@@ -565,6 +581,7 @@ fn records_for(
                 if let Some(&i) = last_touch.get(&key) {
                     out[i].value = value;
                     out[i].at = t.at;
+                    out[i].explanation.clone_from(&t.explanation);
                     continue;
                 }
                 last_touch.insert(key, out.len());
@@ -586,6 +603,7 @@ fn records_for(
             change,
             value,
             at: t.at,
+            explanation: t.explanation.clone(),
         });
     }
     out

@@ -4,10 +4,12 @@
 //! One connection behind a mutex: every statement here is short, and the hot path (datapoints)
 //! never touches SQLite — only alarm transitions do.
 
+mod models;
 mod profiles;
 mod registry;
 mod violations;
 
+pub(crate) use models::ModelEntry;
 pub(crate) use registry::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
 pub(crate) use violations::{EventFilter, ViolationChange, ViolationFilter, ViolationRecord};
 
@@ -118,7 +120,49 @@ CREATE TABLE IF NOT EXISTS violation_events (
 );
 CREATE INDEX IF NOT EXISTS violation_events_by_time ON violation_events (event_ms);
 CREATE INDEX IF NOT EXISTS violation_events_by_id ON violation_events (violation_id);
+CREATE TABLE IF NOT EXISTS behavior_models (
+    profile TEXT NOT NULL,
+    behavior TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    status TEXT NOT NULL,
+    collection_start_ms INTEGER,
+    last_refresh_ms INTEGER,
+    version INTEGER NOT NULL,
+    datapoints INTEGER NOT NULL,
+    retries INTEGER NOT NULL,
+    failing_since_ms INTEGER,
+    last_attempt_ms INTEGER,
+    last_error TEXT,
+    artifact TEXT,
+    expected TEXT,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (profile, behavior)
+);
 "#;
+
+/// Columns added after the first release, as (table, column, type): added to an existing
+/// database at open (SQLite's `ALTER TABLE … ADD COLUMN`; new rows fill them, old rows read NULL).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("active_violations", "ml_explanation", "TEXT"),
+    ("violation_events", "ml_explanation", "TEXT"),
+];
+
+/// Adds the [`ADDED_COLUMNS`] a database made by an older thingward lacks.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let present = stmt
+            .query_map([], |r| r.get::<_, String>(1))?
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .any(|c| c == column);
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            tracing::info!(table, column, "Migrated the metadata store: added a column");
+        }
+    }
+    Ok(())
+}
 
 impl Store {
     /// Opens (creating) the SQLite database at `path` and brings its schema up to date.
@@ -133,6 +177,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -151,4 +196,154 @@ impl Store {
 /// Serializes tags (kept verbatim, returned by no Describe call but kept for exports).
 fn tags_json(tags: Option<&serde_json::Value>) -> Option<String> {
     tags.map(ToString::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The violation tables as thingward wrote them before ML Detect (no `ml_explanation`).
+    const OLD_VIOLATIONS: &str = r#"
+CREATE TABLE active_violations (
+    violation_id TEXT PRIMARY KEY, thing TEXT NOT NULL, profile TEXT NOT NULL,
+    behavior_name TEXT NOT NULL, behavior TEXT NOT NULL, criteria_type TEXT,
+    suppressed INTEGER NOT NULL, last_value TEXT, last_violation_ms INTEGER,
+    start_ms INTEGER NOT NULL, verification_state TEXT, verification_description TEXT,
+    UNIQUE (thing, profile, behavior_name)
+);
+CREATE TABLE violation_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, violation_id TEXT NOT NULL, thing TEXT NOT NULL,
+    profile TEXT NOT NULL, behavior_name TEXT NOT NULL, behavior TEXT NOT NULL,
+    criteria_type TEXT, suppressed INTEGER NOT NULL, metric_value TEXT,
+    event_type TEXT NOT NULL, event_ms INTEGER NOT NULL, verification_state TEXT,
+    verification_description TEXT
+);
+INSERT INTO active_violations VALUES ('v1', 'cam', 'p', 'b', '{"name":"b","metric":"aws:all-bytes-out","criteria":{"mlDetectionConfig":{"confidenceLevel":"LOW"}}}', 'MACHINE_LEARNING', 0, '{"count":9}', 5, 5, NULL, NULL);
+INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, metric_value, event_type, event_ms) VALUES ('v1', 'cam', 'p', 'b', '{"name":"b","metric":"aws:all-bytes-out","criteria":{"mlDetectionConfig":{"confidenceLevel":"LOW"}}}', 'MACHINE_LEARNING', 0, '{"count":9}', 'in-alarm', 5);
+"#;
+
+    fn record(
+        thing: &str,
+        profile: &str,
+        behavior: &str,
+        metric: &str,
+        change: ViolationChange,
+        at: i64,
+    ) -> ViolationRecord {
+        ViolationRecord {
+            thing: thing.into(),
+            profile: profile.into(),
+            behavior: serde_json::from_value(serde_json::json!({
+                "name": behavior, "metric": metric,
+                "criteria": { "mlDetectionConfig": { "confidenceLevel": "LOW" } }
+            }))
+            .expect("behavior"),
+            change,
+            value: None,
+            at,
+            explanation: None,
+        }
+    }
+
+    #[test]
+    fn training_excludes_the_behaviors_alarms_and_true_positives_of_its_metric() {
+        use thingward_models::violation::{VerificationState, ViolationEventType};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let out = "aws:all-bytes-out";
+        let closed = ViolationChange::Close(ViolationEventType::AlarmCleared);
+        let ids = store
+            .violations_apply(&[
+                // The behavior's own alarms: one closed, one still active.
+                record("a", "p", "b", out, ViolationChange::Open, 10),
+                record("a", "p", "b", out, closed.clone(), 20),
+                record("c", "p", "b", out, ViolationChange::Open, 50),
+                // Other behaviors: same metric (to verify TRUE_POSITIVE / FALSE_POSITIVE),
+                // another metric (TRUE_POSITIVE, ignored).
+                record("a", "q", "x", out, ViolationChange::Open, 30),
+                record("a", "q", "x", out, closed.clone(), 40),
+                record("d", "q", "y", out, ViolationChange::Open, 60),
+                record("d", "q", "y", out, closed.clone(), 70),
+                record("a", "q", "z", "aws:all-bytes-in", ViolationChange::Open, 80),
+                record("a", "q", "z", "aws:all-bytes-in", closed, 90),
+            ])
+            .expect("apply");
+        let id = |i: usize| ids[i].clone().expect("violation id");
+        assert!(
+            store
+                .verification_set(&id(3), VerificationState::TruePositive, None)
+                .expect("verify")
+        );
+        assert!(
+            store
+                .verification_set(&id(5), VerificationState::FalsePositive, None)
+                .expect("verify")
+        );
+        assert!(
+            store
+                .verification_set(&id(7), VerificationState::TruePositive, None)
+                .expect("verify")
+        );
+        let mut got: Vec<(String, i64, i64)> = store
+            .violation_intervals("p", "b", out, 100)
+            .expect("intervals")
+            .into_iter()
+            .map(|i| (i.thing, i.start, i.end))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("a".into(), 10, 20),
+                ("a".into(), 30, 40),
+                ("c".into(), 50, 100)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_older_database_gains_the_explanation_columns_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("thingward.db");
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch(OLD_VIOLATIONS)
+            .expect("old schema");
+        let store = Store::open(&path).expect("migrates");
+        let active = store
+            .violations_active(&ViolationFilter::default(), 0, 10)
+            .expect("list");
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].violation_id, "v1");
+        assert_eq!(active[0].ml_explanation, None);
+        // An ML violation reports its confidence level as AWS does.
+        assert_eq!(
+            active[0]
+                .violation_event_additional_info
+                .and_then(|i| i.confidence_level),
+            Some(thingward_models::ConfidenceLevel::Low)
+        );
+        let events = store
+            .violation_events(
+                &EventFilter {
+                    common: ViolationFilter::default(),
+                    start_ms: 0,
+                    end_ms: 10,
+                },
+                0,
+                10,
+            )
+            .expect("events");
+        assert_eq!(events.len(), 1);
+        drop(store);
+        // Opening again finds the columns present and changes nothing.
+        let store = Store::open(&path).expect("reopens");
+        assert_eq!(
+            store
+                .violations_active(&ViolationFilter::default(), 0, 10)
+                .expect("list")
+                .len(),
+            1
+        );
+    }
 }

@@ -4,10 +4,12 @@ use super::{Store, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use thingward_models::behavior::{Behavior, BehaviorCriteriaType};
+use thingward_models::ml::MlExplanation;
 use thingward_models::time::EpochMillis;
 use thingward_models::value::MetricValue;
 use thingward_models::violation::{
-    ActiveViolation, VerificationState, ViolationEvent, ViolationEventType,
+    ActiveViolation, VerificationState, ViolationEvent, ViolationEventAdditionalInfo,
+    ViolationEventType,
 };
 
 /// What happened to a violation, to be recorded.
@@ -30,6 +32,8 @@ pub(crate) struct ViolationRecord {
     pub(crate) change: ViolationChange,
     pub(crate) value: Option<MetricValue>,
     pub(crate) at: EpochMillis,
+    /// Why an ML behavior judged the datapoint anomalous (ML in-alarm and still-in-alarm only).
+    pub(crate) explanation: Option<Box<MlExplanation>>,
 }
 
 /// Filters of ListActiveViolations.
@@ -92,6 +96,7 @@ type ActiveRow = (
     i64,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 fn active_row(r: &Row<'_>) -> rusqlite::Result<ActiveRow> {
@@ -105,7 +110,17 @@ fn active_row(r: &Row<'_>) -> rusqlite::Result<ActiveRow> {
         r.get(6)?,
         r.get(7)?,
         r.get(8)?,
+        r.get(9)?,
     ))
+}
+
+/// `violationEventAdditionalInfo` as AWS fills it: the confidence level of an ML behavior.
+fn additional_info(behavior: &Behavior) -> Option<ViolationEventAdditionalInfo> {
+    behavior
+        .confidence_level()
+        .map(|level| ViolationEventAdditionalInfo {
+            confidence_level: Some(level),
+        })
 }
 
 fn active_from(row: ActiveRow) -> Result<ActiveViolation, StoreError> {
@@ -119,14 +134,17 @@ fn active_from(row: ActiveRow) -> Result<ActiveViolation, StoreError> {
         start_ms,
         vstate,
         vdesc,
+        explanation,
     ) = row;
+    let behavior: Behavior = serde_json::from_str(&behavior)?;
     Ok(ActiveViolation {
         violation_id,
         thing_name,
         security_profile_name,
-        behavior: serde_json::from_str(&behavior)?,
+        violation_event_additional_info: additional_info(&behavior),
+        behavior,
         last_violation_value: parse_json(last_value)?,
-        violation_event_additional_info: None,
+        ml_explanation: parse_json(explanation)?,
         verification_state: vstate.as_deref().and_then(VerificationState::parse),
         verification_state_description: vdesc,
         last_violation_time: last_ms,
@@ -144,6 +162,7 @@ type EventRow = (
     i64,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
@@ -157,19 +176,32 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
         r.get(6)?,
         r.get(7)?,
         r.get(8)?,
+        r.get(9)?,
     ))
 }
 
 fn event_from(row: EventRow) -> Result<ViolationEvent, StoreError> {
-    let (violation_id, thing_name, security_profile_name, behavior, value, kind, at, vstate, vdesc) =
-        row;
+    let (
+        violation_id,
+        thing_name,
+        security_profile_name,
+        behavior,
+        value,
+        kind,
+        at,
+        vstate,
+        vdesc,
+        explanation,
+    ) = row;
+    let behavior: Behavior = serde_json::from_str(&behavior)?;
     Ok(ViolationEvent {
         violation_id,
         thing_name,
         security_profile_name,
-        behavior: serde_json::from_str(&behavior)?,
+        violation_event_additional_info: additional_info(&behavior),
+        behavior,
         metric_value: parse_json(value)?,
-        violation_event_additional_info: None,
+        ml_explanation: parse_json(explanation)?,
         violation_event_type: ViolationEventType::parse(&kind)
             .unwrap_or(ViolationEventType::InAlarm),
         verification_state: vstate.as_deref().and_then(VerificationState::parse),
@@ -194,6 +226,11 @@ impl Store {
             for r in records {
                 let behavior_json = serde_json::to_string(&r.behavior)?;
                 let value_json = r.value.as_ref().map(serde_json::to_string).transpose()?;
+                let explanation_json = r
+                    .explanation
+                    .as_deref()
+                    .map(serde_json::to_string)
+                    .transpose()?;
                 let criteria = r.behavior.criteria_type().map(BehaviorCriteriaType::as_str);
                 let suppressed = r.behavior.suppressed();
                 let existing: Option<(String, Option<String>, Option<String>)> = tx
@@ -208,17 +245,17 @@ impl Store {
                 let (id, event) = match (&r.change, existing) {
                     (ViolationChange::Open, Some((id, _, _))) | (ViolationChange::Touch, Some((id, _, _))) => {
                         tx.prepare_cached(
-                            "UPDATE active_violations SET last_value = ?2, last_violation_ms = ?3 WHERE violation_id = ?1",
+                            "UPDATE active_violations SET last_value = ?2, last_violation_ms = ?3, ml_explanation = COALESCE(?4, ml_explanation) WHERE violation_id = ?1",
                         )?
-                        .execute(params![id, value_json, r.at])?;
+                        .execute(params![id, value_json, r.at, explanation_json])?;
                         (Some(id), None)
                     }
                     (ViolationChange::Open, None) => {
                         let id = uuid::Uuid::new_v4().simple().to_string();
                         tx.prepare_cached(
-                            "INSERT INTO active_violations (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, last_value, last_violation_ms, start_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                            "INSERT INTO active_violations (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, last_value, last_violation_ms, start_ms, ml_explanation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
                         )?
-                        .execute(params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, r.at],
+                        .execute(params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, r.at, explanation_json],
                         )?;
                         (Some(id.clone()), Some((id, ViolationEventType::InAlarm, None, None)))
                     }
@@ -231,9 +268,9 @@ impl Store {
                 };
                 if let Some((id, kind, vstate, vdesc)) = event {
                     tx.prepare_cached(
-                        "INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, metric_value, event_type, event_ms, verification_state, verification_description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        "INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behavior, criteria_type, suppressed, metric_value, event_type, event_ms, verification_state, verification_description, ml_explanation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                     )?
-                    .execute(params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, kind.as_str(), r.at, vstate, vdesc],
+                    .execute(params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, kind.as_str(), r.at, vstate, vdesc, explanation_json],
                     )?;
                 }
                 ids.push(id);
@@ -256,7 +293,7 @@ impl Store {
         let mut args = Vec::new();
         let cond = where_clause(f, &mut args);
         let sql = format!(
-            "SELECT violation_id, thing, profile, behavior, last_value, last_violation_ms, start_ms, verification_state, verification_description FROM active_violations WHERE {cond} ORDER BY start_ms DESC, violation_id LIMIT {limit} OFFSET {offset}"
+            "SELECT violation_id, thing, profile, behavior, last_value, last_violation_ms, start_ms, verification_state, verification_description, ml_explanation FROM active_violations WHERE {cond} ORDER BY start_ms DESC, violation_id LIMIT {limit} OFFSET {offset}"
         );
         self.with(|c| {
             let mut stmt = c.prepare(&sql)?;
@@ -301,7 +338,7 @@ impl Store {
         args.push(SqlValue::Integer(f.end_ms));
         let n = args.len();
         let sql = format!(
-            "SELECT violation_id, thing, profile, behavior, metric_value, event_type, event_ms, verification_state, verification_description FROM violation_events WHERE {cond} AND event_ms >= ?{} AND event_ms <= ?{n} ORDER BY event_ms, seq LIMIT {limit} OFFSET {offset}",
+            "SELECT violation_id, thing, profile, behavior, metric_value, event_type, event_ms, verification_state, verification_description, ml_explanation FROM violation_events WHERE {cond} AND event_ms >= ?{} AND event_ms <= ?{n} ORDER BY event_ms, seq LIMIT {limit} OFFSET {offset}",
             n - 1
         );
         self.with(|c| {

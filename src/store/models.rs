@@ -1,0 +1,266 @@
+//! The models index: one row per (security profile, ML behavior) with its lifecycle state and
+//! the artifact that serves it, and the violation intervals training leaves out.
+
+use super::{Store, StoreError};
+use rusqlite::{Row, params};
+use std::collections::HashMap;
+use thingward_models::behavior::Behavior;
+use thingward_models::ml::ExpectedRates;
+use thingward_models::time::EpochMillis;
+use thingward_models::violation::VerificationState;
+use thingward_trainer::lifecycle::{LifecycleState, ModelStatus};
+
+/// One (profile, ML behavior) of the models index.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ModelEntry {
+    pub(crate) profile: String,
+    pub(crate) behavior: String,
+    /// The behavior's metric (wire name) when the entry was made; a behavior whose metric
+    /// changes starts over.
+    pub(crate) metric: String,
+    pub(crate) state: LifecycleState,
+    /// Datapoints in the trailing window at the last attempt.
+    pub(crate) datapoints: u64,
+    /// The last nightly attempt (None: never attempted).
+    pub(crate) last_attempt: Option<EpochMillis>,
+    /// Why the last attempt failed.
+    pub(crate) last_error: Option<String>,
+    /// The current artifact, relative to the models directory.
+    pub(crate) artifact: Option<String>,
+    /// What calibration of the current model expects per level.
+    pub(crate) expected: Option<ExpectedRates>,
+    /// When the entry was made.
+    pub(crate) created: EpochMillis,
+}
+
+/// A violation interval: a thing's datapoints of `metric` in `[start, end]` are left out of
+/// training.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ViolationInterval {
+    pub(crate) thing: String,
+    pub(crate) start: EpochMillis,
+    pub(crate) end: EpochMillis,
+}
+
+/// An event row for [`Store::violation_intervals`]: violation id, thing, profile, behavior
+/// name, behavior JSON, time.
+type EventRow = (String, String, String, String, String, EpochMillis);
+
+const COLUMNS: &str = "profile, behavior, metric, status, collection_start_ms, last_refresh_ms, version, datapoints, retries, failing_since_ms, last_attempt_ms, last_error, artifact, expected, created_ms";
+
+fn entry_row(r: &Row<'_>) -> rusqlite::Result<(ModelEntry, String, Option<String>)> {
+    let status: String = r.get(3)?;
+    let expected: Option<String> = r.get(13)?;
+    let entry = ModelEntry {
+        profile: r.get(0)?,
+        behavior: r.get(1)?,
+        metric: r.get(2)?,
+        state: LifecycleState {
+            status: ModelStatus::PendingBuild,
+            collection_start: r.get(4)?,
+            last_refresh: r.get(5)?,
+            version: r.get::<_, i64>(6)?.max(0) as u64,
+            failing_since: r.get(9)?,
+            retries: r.get::<_, i64>(8)?.clamp(0, i64::from(u32::MAX)) as u32,
+        },
+        datapoints: r.get::<_, i64>(7)?.max(0) as u64,
+        last_attempt: r.get(10)?,
+        last_error: r.get(11)?,
+        artifact: r.get(12)?,
+        expected: None,
+        created: r.get(14)?,
+    };
+    Ok((entry, status, expected))
+}
+
+fn finish(row: (ModelEntry, String, Option<String>)) -> Result<ModelEntry, StoreError> {
+    let (mut entry, status, expected) = row;
+    entry.state.status = ModelStatus::parse(&status).unwrap_or(ModelStatus::PendingBuild);
+    entry.expected = expected.map(|e| serde_json::from_str(&e)).transpose()?;
+    Ok(entry)
+}
+
+impl Store {
+    /// Brings the models index in line with the ML behaviors of the stored profiles
+    /// (`behaviors`: profile, behavior, metric): new ones get a PENDING_BUILD entry, entries
+    /// whose behavior is gone or watches another metric are dropped. Returns the dropped
+    /// (profile, behavior) pairs.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn models_sync(
+        &self,
+        behaviors: &[(String, String, String)],
+        now: EpochMillis,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let wanted: HashMap<(&str, &str), &str> = behaviors
+            .iter()
+            .map(|(p, b, m)| ((p.as_str(), b.as_str()), m.as_str()))
+            .collect();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let existing: Vec<(String, String, String)> = {
+                let mut stmt = tx.prepare("SELECT profile, behavior, metric FROM behavior_models")?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?
+            };
+            let mut dropped = Vec::new();
+            for (p, b, m) in &existing {
+                if wanted.get(&(p.as_str(), b.as_str())) != Some(&m.as_str()) {
+                    tx.execute(
+                        "DELETE FROM behavior_models WHERE profile = ?1 AND behavior = ?2",
+                        params![p, b],
+                    )?;
+                    dropped.push((p.clone(), b.clone()));
+                }
+            }
+            for (p, b, m) in behaviors {
+                tx.execute(
+                    "INSERT OR IGNORE INTO behavior_models (profile, behavior, metric, status, version, datapoints, retries, created_ms) VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5)",
+                    params![p, b, m, ModelStatus::PendingBuild.as_str(), now],
+                )?;
+            }
+            tx.commit()?;
+            Ok(dropped)
+        })
+    }
+
+    /// Every entry of the models index (optionally of one profile), by profile then behavior.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn models_all(&self, profile: Option<&str>) -> Result<Vec<ModelEntry>, StoreError> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM behavior_models WHERE ?1 IS NULL OR profile = ?1 ORDER BY profile, behavior"
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map([profile], entry_row)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(finish(row?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// One entry.
+    ///
+    /// # Errors
+    /// Storage failures.
+    #[cfg(test)]
+    pub(crate) fn model_get(
+        &self,
+        profile: &str,
+        behavior: &str,
+    ) -> Result<Option<ModelEntry>, StoreError> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM behavior_models WHERE profile = ?1 AND behavior = ?2"
+            );
+            use rusqlite::OptionalExtension as _;
+            let row = c
+                .prepare(&sql)?
+                .query_row(params![profile, behavior], entry_row)
+                .optional()?;
+            row.map(finish).transpose()
+        })
+    }
+
+    /// Writes an entry's state back; returns false when the entry is gone (its behavior was
+    /// removed while it trained), in which case nothing is written.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn model_update(&self, e: &ModelEntry) -> Result<bool, StoreError> {
+        let expected = e.expected.as_ref().map(serde_json::to_string).transpose()?;
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE behavior_models SET status = ?3, collection_start_ms = ?4, last_refresh_ms = ?5, version = ?6, datapoints = ?7, retries = ?8, failing_since_ms = ?9, last_attempt_ms = ?10, last_error = ?11, artifact = ?12, expected = ?13 WHERE profile = ?1 AND behavior = ?2 AND metric = ?14",
+                params![
+                    e.profile,
+                    e.behavior,
+                    e.state.status.as_str(),
+                    e.state.collection_start,
+                    e.state.last_refresh,
+                    i64::try_from(e.state.version).unwrap_or(i64::MAX),
+                    i64::try_from(e.datapoints).unwrap_or(i64::MAX),
+                    i64::from(e.state.retries),
+                    e.state.failing_since,
+                    e.last_attempt,
+                    e.last_error,
+                    e.artifact,
+                    expected,
+                    e.metric,
+                ],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// The intervals training of (`profile`, `behavior`) on `metric` leaves out: every alarm
+    /// of that behavior (from its `in-alarm` event to the event that ended it, or `now` while
+    /// active), and every violation verified `TRUE_POSITIVE` on a behavior of the same metric
+    /// (any profile), for the thing it concerns.
+    ///
+    /// # Errors
+    /// Storage failures, or a stored behavior that does not decode.
+    pub(crate) fn violation_intervals(
+        &self,
+        profile: &str,
+        behavior: &str,
+        metric: &str,
+        now: EpochMillis,
+    ) -> Result<Vec<ViolationInterval>, StoreError> {
+        let rows: Vec<EventRow> =
+            self.with(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT violation_id, thing, profile, behavior_name, behavior, event_ms FROM violation_events WHERE (profile = ?1 AND behavior_name = ?2) OR verification_state = ?3 ORDER BY seq",
+                )?;
+                let rows = stmt.query_map(
+                    params![profile, behavior, VerificationState::TruePositive.as_str()],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    },
+                )?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })?;
+        // Per violation id: thing, first and last event time, whether it has ended.
+        let mut spans: HashMap<String, (String, EpochMillis, EpochMillis, bool)> = HashMap::new();
+        let mut order = Vec::new();
+        for (id, thing, p, b, behavior_json, at) in rows {
+            if !(p == profile && b == behavior) {
+                let def: Behavior = serde_json::from_str(&behavior_json)?;
+                if def.metric.as_ref().map(|m| m.as_str()) != Some(metric) {
+                    continue;
+                }
+            }
+            match spans.get_mut(&id) {
+                Some(span) => {
+                    span.2 = span.2.max(at);
+                    span.3 = true;
+                }
+                None => {
+                    order.push(id.clone());
+                    spans.insert(id, (thing, at, at, false));
+                }
+            }
+        }
+        Ok(order
+            .into_iter()
+            .filter_map(|id| spans.remove(&id))
+            .map(|(thing, start, end, ended)| ViolationInterval {
+                thing,
+                start,
+                end: if ended { end } else { now.max(start) },
+            })
+            .collect())
+    }
+}
