@@ -70,9 +70,21 @@ fn eval_of_generated_data_matches_eval_of_the_scenario() {
     // The same fleet read back from Parquet scores exactly as the generated stream.
     assert_eq!(a["scored_datapoints"], b["scored_datapoints"]);
     assert_eq!(a["results"], b["results"]);
-    let p999 = &a["results"][0];
-    assert_eq!(p999["detector"], "rules-p999");
+    let all = a["results"].as_array().expect("results");
+    let p999 = all
+        .iter()
+        .find(|r| r["detector"] == "rules-p999")
+        .expect("rules-p999 runs by default");
     assert!(p999["recall"].as_f64().expect("recall") > 0.0, "{p999}");
+    // ML Detect runs by default too, once per confidence level, each with its target.
+    let ml: Vec<&serde_json::Value> = all.iter().filter(|r| r["detector"] == "ml").collect();
+    let levels: Vec<&str> = ml
+        .iter()
+        .map(|r| r["level"].as_str().expect("level"))
+        .collect();
+    assert_eq!(levels, ["LOW", "MEDIUM", "HIGH"]);
+    assert_eq!(ml[1]["target_fpr"].as_f64(), Some(1e-4));
+    assert!(ml[0]["recall"].as_f64().expect("recall") > 0.0, "{}", ml[0]);
     assert!(direct.read_dir().expect("out dir").any(|e| {
         e.expect("entry")
             .path()

@@ -83,8 +83,8 @@ pub enum Error {
 /// # Errors
 /// [`Error::Encode`] when bincode refuses the value (it does not for these types).
 pub fn encode(model: &BehaviorModel) -> Result<Vec<u8>, Error> {
-    let payload = bincode::serde::encode_to_vec(model, bincode::config::standard())
-        .map_err(Error::Encode)?;
+    let payload =
+        bincode::serde::encode_to_vec(model, bincode::config::standard()).map_err(Error::Encode)?;
     let mut out = Vec::with_capacity(HEADER_BYTES + payload.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -212,16 +212,16 @@ mod tests {
             prop::collection::vec(-10f32..10.0, 0..3),
             any::<u32>(),
         )
-            .prop_map(
-                |(thing, cohort, location, scale, seasonal, datapoints)| DeviceModel {
+            .prop_map(|(thing, cohort, location, scale, seasonal, datapoints)| {
+                DeviceModel {
                     thing,
                     cohort,
                     location,
                     scale,
                     seasonal,
                     datapoints,
-                },
-            )
+                }
+            })
     }
 
     proptest! {
@@ -260,7 +260,10 @@ mod tests {
     #[test]
     fn header_errors_name_the_problem() {
         let bytes = encode(&model(vec![], vec![])).unwrap();
-        assert!(matches!(decode(b"PK\x03\x04 zip file"), Err(Error::BadMagic)));
+        assert!(matches!(
+            decode(b"PK\x03\x04 zip file"),
+            Err(Error::BadMagic)
+        ));
         let mut newer = bytes.clone();
         newer[8] = 2;
         assert!(matches!(
@@ -272,7 +275,10 @@ mod tests {
         ));
         let mut other = bytes.clone();
         other[10] = 9;
-        assert!(matches!(decode(&other), Err(Error::WrongKind { found: 9, .. })));
+        assert!(matches!(
+            decode(&other),
+            Err(Error::WrongKind { found: 9, .. })
+        ));
         let mut padded = bytes.clone();
         padded.push(0);
         assert!(matches!(

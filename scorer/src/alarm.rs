@@ -18,8 +18,8 @@
 //! or has a streak going: the normal, quiet case costs nothing.
 
 use std::sync::Arc;
-use thingward_models::time::EpochMillis;
 use thingward_models::ml::MlExplanation;
+use thingward_models::time::EpochMillis;
 use thingward_models::{ThingName, Value, ViolationEventType};
 
 /// What happened to an alarm.

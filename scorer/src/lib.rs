@@ -52,8 +52,8 @@
 
 pub mod alarm;
 pub mod dimension;
-pub mod ml;
 mod hash;
+pub mod ml;
 pub mod profile;
 pub mod rules;
 mod scorer;

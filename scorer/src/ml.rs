@@ -119,7 +119,9 @@ impl CompiledModel {
                 return Err(invalid("a cohort's seasonal profile is malformed"));
             }
             if !(c.location.is_finite() && c.scale.is_finite() && c.scale > 0.0) {
-                return Err(invalid("a cohort's location or scale is not a positive finite number"));
+                return Err(invalid(
+                    "a cohort's location or scale is not a positive finite number",
+                ));
             }
             if !(monotone(&c.point) && monotone(&c.drift) && monotone(&c.cohort_point)) {
                 return Err(invalid("thresholds must not decrease from LOW to HIGH"));
@@ -137,7 +139,9 @@ impl CompiledModel {
                 return Err(invalid("a device's seasonal profile is malformed"));
             }
             if !(d.location.is_finite() && d.scale.is_finite() && d.scale > 0.0) {
-                return Err(invalid("a device's location or scale is not a positive finite number"));
+                return Err(invalid(
+                    "a device's location or scale is not a positive finite number",
+                ));
             }
             if index.insert(d.thing.as_str().into(), i as u32).is_some() {
                 return Err(invalid("a device appears twice"));

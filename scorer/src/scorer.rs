@@ -333,7 +333,7 @@ impl Scorer {
             let Some(level) = b.rule().confidence_level() else {
                 continue;
             };
-            if b.metric() != &dp.metric {
+            if b.metric() != &dp.metric || !b.sees(dp.topic.as_deref(), dp.thing.as_str()) {
                 continue;
             }
             let Some(model) = models.get(profile.name(), b.name()) else {

@@ -70,8 +70,13 @@ pub(crate) trait Detector {
     fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()>;
     /// The upper edge of the normal range of `thing`'s `metric` at `at` for level `level`,
     /// where the detector has one (plots).
-    fn upper_bound(&self, thing: &str, metric: &Metric, at: EpochMillis, level: usize)
-    -> Option<f64>;
+    fn upper_bound(
+        &self,
+        thing: &str,
+        metric: &Metric,
+        at: EpochMillis,
+        level: usize,
+    ) -> Option<f64>;
 }
 
 /// Builds a detector from its command-line name.

@@ -139,8 +139,9 @@ impl Detector for MlDetector {
             chunks
                 .into_iter()
                 .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| vec![Err(anyhow::anyhow!("a training thread panicked"))])
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(anyhow::anyhow!("a training thread panicked"))]
+                    })
                 })
                 .collect()
         });

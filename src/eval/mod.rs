@@ -419,8 +419,10 @@ fn markdown(
         s.push_str(" ---: |");
     }
     s.push('\n');
-    let metrics: std::collections::BTreeSet<&String> =
-        results.iter().flat_map(|r| r.fpr_by_metric.keys()).collect();
+    let metrics: std::collections::BTreeSet<&String> = results
+        .iter()
+        .flat_map(|r| r.fpr_by_metric.keys())
+        .collect();
     for m in metrics {
         s.push_str(&format!("| {m} |"));
         for r in results {

@@ -83,7 +83,13 @@ impl Samples {
 
     /// Records a scored datapoint if it belongs to a sample, with each column's flag and
     /// upper bound.
-    pub(crate) fn record(&mut self, dp: &Datapoint, x: f64, flags: &[bool], bounds: &[Option<f64>]) {
+    pub(crate) fn record(
+        &mut self,
+        dp: &Datapoint,
+        x: f64,
+        flags: &[bool],
+        bounds: &[Option<f64>],
+    ) {
         if let Some(&i) = self
             .index
             .get(&(dp.thing.as_str().to_owned(), dp.metric.clone()))
@@ -98,11 +104,7 @@ impl Samples {
     ///
     /// # Errors
     /// When a file cannot be written.
-    pub(crate) fn render(
-        &self,
-        out: &Path,
-        columns: &[Column],
-    ) -> anyhow::Result<usize> {
+    pub(crate) fn render(&self, out: &Path, columns: &[Column]) -> anyhow::Result<usize> {
         let mut written = 0;
         for (i, s) in self.series.iter().enumerate() {
             if s.points.is_empty() {
@@ -180,7 +182,12 @@ fn draw(path: &Path, s: &Sample, columns: &[Column]) -> anyhow::Result<()> {
         let bound: Vec<(f64, f64)> = s
             .points
             .iter()
-            .filter_map(|p| p.3.get(k).copied().flatten().map(|b| (hours(p.0), b.min(y_max))))
+            .filter_map(|p| {
+                p.3.get(k)
+                    .copied()
+                    .flatten()
+                    .map(|b| (hours(p.0), b.min(y_max)))
+            })
             .collect();
         if !bound.is_empty() {
             chart.draw_series(LineSeries::new(bound, color.stroke_width(1)))?;

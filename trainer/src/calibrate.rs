@@ -22,6 +22,13 @@ fn order_statistic(sorted: &[f32], q: f64) -> f32 {
     sorted[rank - 1]
 }
 
+/// The empirical threshold for exceedance probability `p`, only where the sample holds at
+/// least [`MIN_TAIL_POINTS`] points beyond it; None otherwise (or for an empty sample).
+pub fn empirical_threshold(sorted: &[f32], p: f64) -> Option<f32> {
+    let n = sorted.len() as f64;
+    (n * p >= MIN_TAIL_POINTS && p < 1.0).then(|| order_statistic(sorted, 1.0 - p))
+}
+
 /// The threshold `t` such that a value of the population `sorted` (ascending, finite)
 /// exceeds `t` with probability about `p`. None for an empty sample.
 pub fn upper_threshold(sorted: &[f32], p: f64) -> Option<f32> {
@@ -31,7 +38,23 @@ pub fn upper_threshold(sorted: &[f32], p: f64) -> Option<f32> {
     }
     let nf = n as f64;
     if nf * p >= MIN_TAIL_POINTS {
-        return Some(order_statistic(sorted, 1.0 - p));
+        let q = order_statistic(sorted, 1.0 - p);
+        // On small-integer metrics the quantile sits on an atom (every device's "one event"):
+        // `> q` may flag far fewer than `p`, `≥ q` a few more. Take `≥ q` (a threshold just
+        // below q) when that lands closer to `p` without passing 2p.
+        let above = exceedance(sorted, q);
+        let at_or_above = (n - sorted.partition_point(|&x| x < q)) as f64 / nf;
+        let miss = |rate: f64| {
+            if rate > 0.0 {
+                (rate / p).ln().abs()
+            } else {
+                f64::INFINITY
+            }
+        };
+        if at_or_above <= 2.0 * p && miss(at_or_above) < miss(above) {
+            return Some(q.next_down());
+        }
+        return Some(q);
     }
     // Peaks over threshold: the top k points, k = 2 % of the sample (at least 50, at most half).
     let k = ((nf * 0.02) as usize).clamp(50.min(n / 2), n / 2);
@@ -92,15 +115,18 @@ fn gpd_pwm(excesses: &[f64]) -> Option<(f64, f64)> {
 }
 
 /// The threshold a roughly Gaussian statistic exceeds with probability `p`: the median plus
-/// z(1 − p) robust standard deviations (1.4826 × MAD). None for an empty sample.
+/// z(1 − p) robust standard deviations (the larger of 1.4826 × MAD and 1.2533 × the mean
+/// absolute deviation, so that a point mass at the median does not collapse it). None for an
+/// empty sample.
 pub fn gaussian_threshold(sorted: &[f32], p: f64) -> Option<f32> {
     if sorted.is_empty() || !(p > 0.0 && p < 1.0) {
         return None;
     }
     let median = order_statistic(sorted, 0.5);
     let mut dev: Vec<f32> = sorted.iter().map(|&x| (x - median).abs()).collect();
+    let mean_ad = dev.iter().map(|&d| f64::from(d)).sum::<f64>() / dev.len() as f64;
     dev.sort_unstable_by(f32::total_cmp);
-    let sigma = 1.4826 * f64::from(order_statistic(&dev, 0.5));
+    let sigma = (1.4826 * f64::from(order_statistic(&dev, 0.5))).max(1.2533 * mean_ad);
     let z = Normal::standard().inverse_cdf(1.0 - p);
     Some((f64::from(median) + z * sigma.max(1e-4)) as f32)
 }
@@ -143,6 +169,23 @@ mod tests {
         let t = upper_threshold(&s, 1e-6).unwrap();
         assert!((t - 13.8155).abs() < 0.7, "{t}");
         assert!(t > s[s.len() - 1], "extrapolates past the maximum");
+    }
+
+    #[test]
+    fn an_atom_at_the_quantile_is_included_when_that_is_closer_to_the_target() {
+        // 99.85 % zeros, 0.15 % ones: `> 1` flags nothing, `≥ 1` flags 1.5e-3 (target 1e-3).
+        let mut s = vec![0.0f32; 100_000];
+        for x in s.iter_mut().skip(99_850) {
+            *x = 1.0;
+        }
+        let t = upper_threshold(&s, 1e-3).unwrap();
+        assert!(t < 1.0 && t > 0.0, "{t}");
+        assert!((exceedance(&s, t) - 1.5e-3).abs() < 1e-9);
+        // 0.5 % ones: `≥ 1` would flag 5× the target, so the ones stay normal.
+        for x in s.iter_mut().skip(99_500) {
+            *x = 1.0;
+        }
+        assert_eq!(upper_threshold(&s, 1e-3), Some(1.0));
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! weighted mean (× `drift_share`), so the two tests together meet the target. What the
 //! held-out data shows at those thresholds is recorded as [`ExpectedRates`].
 
-use crate::calibrate::{gaussian_threshold, upper_threshold};
+use crate::calibrate::{empirical_threshold, exceedance, gaussian_threshold, upper_threshold};
 use crate::{Error, TrainingData};
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
@@ -31,6 +31,12 @@ use thingward_models::ml::{
 use thingward_models::time::EpochMillis;
 
 const DAY_MS: i64 = 86_400_000;
+/// Smallest point thresholds (residual-scale units) per level: a constant metric (listening
+/// ports) has held-out residuals of exactly zero, whose quantiles would flag float noise.
+const POINT_FLOOR: [f32; 3] = [1.5, 2.0, 2.5];
+/// Smallest drift thresholds (residual-scale units) per level: sustained shifts below these
+/// are within what 14 days of baseline can resolve.
+const DRIFT_FLOOR: [f32; 3] = [0.25, 0.35, 0.5];
 /// Devices with fewer training datapoints are judged against their cohort.
 const MIN_DEVICE_DATAPOINTS: usize = 24;
 
@@ -68,7 +74,7 @@ impl Default for FitParams {
             min_cohort_devices: 15,
             drift_lambda: 1.0 / 144.0,
             residual_clip: 4.0,
-            drift_share: 0.2,
+            drift_share: 0.1,
         }
     }
 }
@@ -113,14 +119,24 @@ impl FitParams {
             return Err(FitParamsError::Targets(t));
         }
         let ranges: [(&'static str, &'static str, f64, bool); 7] = [
-            ("shrinkage", "[0, 1e6]", self.shrinkage, (0.0..=1e6).contains(&self.shrinkage)),
+            (
+                "shrinkage",
+                "[0, 1e6]",
+                self.shrinkage,
+                (0.0..=1e6).contains(&self.shrinkage),
+            ),
             (
                 "seasonal_shrinkage",
                 "[0, 1e6]",
                 self.seasonal_shrinkage,
                 (0.0..=1e6).contains(&self.seasonal_shrinkage),
             ),
-            ("min_scale", "(0, 10]", self.min_scale, self.min_scale > 0.0 && self.min_scale <= 10.0),
+            (
+                "min_scale",
+                "(0, 10]",
+                self.min_scale,
+                self.min_scale > 0.0 && self.min_scale <= 10.0,
+            ),
             (
                 "max_cohorts",
                 "[1, 64]",
@@ -133,8 +149,18 @@ impl FitParams {
                 self.drift_lambda,
                 self.drift_lambda > 0.0 && self.drift_lambda <= 1.0,
             ),
-            ("residual_clip", "(0, 100]", self.residual_clip, self.residual_clip > 0.0 && self.residual_clip <= 100.0),
-            ("drift_share", "[0, 0.9]", self.drift_share, (0.0..=0.9).contains(&self.drift_share)),
+            (
+                "residual_clip",
+                "(0, 100]",
+                self.residual_clip,
+                self.residual_clip > 0.0 && self.residual_clip <= 100.0,
+            ),
+            (
+                "drift_share",
+                "[0, 0.9]",
+                self.drift_share,
+                (0.0..=0.9).contains(&self.drift_share),
+            ),
         ];
         for (name, range, value, ok) in ranges {
             if !ok {
@@ -187,20 +213,43 @@ fn median(v: &mut [f32]) -> f32 {
     *m
 }
 
-/// Median and 1.4826 × MAD of `v` (reordered).
+/// The interquartile mean of `v` (reordered): the mean of its middle half. As robust as the
+/// median to outliers, but it moves smoothly on small-integer data, where the median jumps
+/// between neighbouring counts.
+fn iq_mean(v: &mut [f32]) -> f32 {
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    v.sort_unstable_by(f32::total_cmp);
+    let cut = n / 4;
+    let mid = &v[cut..n - cut];
+    mid.iter().sum::<f32>() / mid.len() as f32
+}
+
+/// Centre and robust scale of `v` (reordered): the median, and the larger of 1.4826 × MAD and
+/// 1.2533 × the mean absolute deviation (both σ for Gaussian data). The MAD collapses to 0 on
+/// small-integer data whenever half the values tie; the mean absolute deviation does not.
 fn median_scale(v: &mut [f32]) -> (f32, f32) {
     let m = median(v);
+    let mut sum = 0.0f64;
     for x in v.iter_mut() {
         *x = (*x - m).abs();
+        sum += f64::from(*x);
     }
-    (m, 1.482_6 * median(v))
+    let mean_ad = if v.is_empty() {
+        0.0
+    } else {
+        (sum / v.len() as f64) as f32
+    };
+    (m, (1.482_6 * median(v)).max(1.253_3 * mean_ad))
 }
 
 /// Fits a baseline on the points of `p` that `keep` selects, unshrunk.
 fn fit_raw(p: &Prepared<'_>, keep: impl Fn(usize) -> bool, kappa_s: f32) -> Baseline {
     let idx: Vec<usize> = (0..p.y.len()).filter(|&i| keep(i)).collect();
     let mut buf: Vec<f32> = idx.iter().map(|&i| p.y[i]).collect();
-    let location = median(&mut buf);
+    let location = iq_mean(&mut buf);
     // Hour of day (UTC), then hour of week on what is left.
     let mut by_hour: Vec<Vec<f32>> = vec![Vec::new(); 24];
     for &i in &idx {
@@ -210,7 +259,7 @@ fn fit_raw(p: &Prepared<'_>, keep: impl Fn(usize) -> bool, kappa_s: f32) -> Base
         .iter_mut()
         .map(|v| {
             let n = v.len() as f32;
-            median(v) * n / (n + kappa_s)
+            iq_mean(v) * n / (n + kappa_s)
         })
         .collect();
     let mut by_week: Vec<Vec<f32>> = vec![Vec::new(); WEEK_BUCKETS];
@@ -223,7 +272,7 @@ fn fit_raw(p: &Prepared<'_>, keep: impl Fn(usize) -> bool, kappa_s: f32) -> Base
         .enumerate()
         .map(|(b, v)| {
             let n = v.len() as f32;
-            hour[b % 24] + median(v) * n / (n + kappa_s)
+            hour[b % 24] + iq_mean(v) * n / (n + kappa_s)
         })
         .collect();
     let mut res: Vec<f32> = idx
@@ -349,7 +398,8 @@ pub fn fit(
                 }
                 p.y.push(transform.apply(x) as f32);
                 p.week.push(hour_of_week(ts) as u8);
-                p.half.push(((ts - data.window_start).div_euclid(DAY_MS) & 1) as u8);
+                p.half
+                    .push(((ts - data.window_start).div_euclid(DAY_MS) & 1) as u8);
             }
             p
         })
@@ -360,9 +410,18 @@ pub fn fit(
     }
 
     // 1. Unshrunk device baselines, and the cohorts they fall into.
-    let raw: Vec<Baseline> = prepared.iter().map(|p| fit_raw(p, |_| true, kappa_s)).collect();
+    let raw: Vec<Baseline> = prepared
+        .iter()
+        .map(|p| fit_raw(p, |_| true, kappa_s))
+        .collect();
     let (k, labels) = cohorts(&raw, params)?;
-    let members = |c: usize| labels.iter().enumerate().filter(move |(_, l)| **l == c).map(|(i, _)| i);
+    let members = |c: usize| {
+        labels
+            .iter()
+            .enumerate()
+            .filter(move |(_, l)| **l == c)
+            .map(|(i, _)| i)
+    };
     let priors: Vec<Prior> = (0..k)
         .map(|c| {
             let mut locs: Vec<f32> = members(c).map(|i| raw[i].location).collect();
@@ -392,7 +451,12 @@ pub fn fit(
                 .map(|h| {
                     let count = p.half.iter().filter(|&&x| x == h).count();
                     (count >= MIN_DEVICE_DATAPOINTS).then(|| {
-                        shrink(&fit_raw(p, |i| p.half[i] == h, kappa_s), priors[c], kappa, min_scale)
+                        shrink(
+                            &fit_raw(p, |i| p.half[i] == h, kappa_s),
+                            priors[c],
+                            kappa,
+                            min_scale,
+                        )
                     })
                 })
                 .collect();
@@ -405,11 +469,31 @@ pub fn fit(
                 .collect()
         })
         .collect();
+    // Held-out residuals come from baselines fitted on half the window, whose hour-of-week
+    // offsets rest on half the points: their spread is wider than the final model's by the
+    // offsets' estimation noise (variance ≈ 1.5 σ²/n per bucket for an interquartile mean).
+    // Scale the thresholds back by the ratio of standard deviations.
+    let per_bucket = prepared.iter().map(|p| p.y.len()).sum::<usize>() as f64
+        / (prepared.len() * WEEK_BUCKETS) as f64;
+    let half_window_correction = (((1.0 + 1.5 / per_bucket.max(1.0))
+        / (1.0 + 1.5 / (per_bucket / 2.0).max(0.5)))
+    .sqrt()) as f32;
     let mut point = vec![[f32::MAX; 3]; k];
     for (c, t) in point.iter_mut().enumerate() {
-        let mut pooled: Vec<f32> = members(c).flat_map(|i| held_out[i].iter().copied()).collect();
+        let mut pooled: Vec<f32> = members(c)
+            .flat_map(|i| held_out[i].iter().copied())
+            .collect();
         pooled.sort_unstable_by(f32::total_cmp);
-        *t = thresholds(&pooled, point_targets, upper_threshold);
+        let q = thresholds(&pooled, point_targets, upper_threshold);
+        *t = monotone([0, 1, 2].map(|l| {
+            // Not across an atom: on small-integer metrics the threshold sits just below a
+            // count (every device's "one event" residual), which has no estimation noise to
+            // correct for, and moving it would flag the whole atom.
+            let corrected = q[l] * half_window_correction;
+            let keep = exceedance(&pooled, corrected)
+                <= 2.0 * point_targets[l].max(exceedance(&pooled, q[l]));
+            (if keep { corrected } else { q[l] }).max(POINT_FLOOR[l])
+        }));
     }
 
     // 3. The drift mean over the held-out residuals (skipping point anomalies, as the scorer
@@ -432,10 +516,20 @@ pub fn fit(
     };
     let mut drift = vec![[f32::MAX; 3]; k];
     for (c, t) in drift.iter_mut().enumerate() {
-        let mut pooled: Vec<f32> = members(c).flat_map(|i| drift_series(i, point[c][0])).collect();
+        let mut pooled: Vec<f32> = members(c)
+            .flat_map(|i| drift_series(i, point[c][0]))
+            .collect();
         pooled.sort_unstable_by(f32::total_cmp);
         if params.drift_share > 0.0 {
-            *t = thresholds(&pooled, drift_targets, gaussian_threshold);
+            // The drift mean is near-Gaussian for busy metrics but has a point mass at 0 and a
+            // long tail for sparse counts (one rare event moves it for hours): take the larger
+            // of the Gaussian tail and the empirical quantile where the data reaches it (its
+            // neighbours are too correlated for a Pareto fit), and never less than a shift the
+            // baseline can resolve.
+            let gaussian = thresholds(&pooled, drift_targets, gaussian_threshold);
+            let empirical =
+                drift_targets.map(|p| empirical_threshold(&pooled, p).unwrap_or(f32::NEG_INFINITY));
+            *t = monotone([0, 1, 2].map(|l| gaussian[l].max(empirical[l]).max(DRIFT_FLOOR[l])));
         }
     }
 
@@ -495,7 +589,10 @@ pub fn fit(
             seasonal,
             point: [f32::MAX; 3],
             drift: [f32::MAX; 3],
-            cohort_point: thresholds(&res, params.targets.0, upper_threshold),
+            cohort_point: {
+                let q = thresholds(&res, params.targets.0, upper_threshold);
+                monotone([0, 1, 2].map(|l| q[l].max(POINT_FLOOR[l])))
+            },
         }
     };
     let all: Vec<usize> = (0..prepared.len()).collect();
