@@ -81,6 +81,8 @@ enum DetectorChoice {
     /// Rules Detect's statisticalThreshold: not applicable (needs a fleet, NAB has one device).
     #[value(name = "rules-statistical")]
     RulesStatistical,
+    /// ML Detect: the trainer's model of the probation rows, scored by the service's scorer.
+    Ml,
 }
 
 /// The detectors `thingward nab` knows.
@@ -92,16 +94,18 @@ enum DetectorKind {
     RulesP999TwoSided,
     RulesP999Onset,
     RulesStatistical,
+    Ml,
 }
 
 impl DetectorKind {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Null,
         Self::Perfect,
         Self::RulesP999,
         Self::RulesP999TwoSided,
         Self::RulesP999Onset,
         Self::RulesStatistical,
+        Self::Ml,
     ];
 
     fn name(self) -> &'static str {
@@ -112,6 +116,7 @@ impl DetectorKind {
             Self::RulesP999TwoSided => "rules-p999-two-sided",
             Self::RulesP999Onset => "rules-p999-onset",
             Self::RulesStatistical => "rules-statistical",
+            Self::Ml => "ml",
         }
     }
 
@@ -123,6 +128,7 @@ impl DetectorKind {
             Self::RulesP999 => Ok(Box::new(RulesDetector::new(Sides::Upper, Mark::InAlarm))),
             Self::RulesP999TwoSided => Ok(Box::new(RulesDetector::new(Sides::Both, Mark::InAlarm))),
             Self::RulesP999Onset => Ok(Box::new(RulesDetector::new(Sides::Upper, Mark::Onset))),
+            Self::Ml => Ok(Box::new(MlDetector::default())),
             Self::RulesStatistical => Err(
                 "statisticalThreshold compares a device with a percentile over the fleet's \
                  devices; each NAB series is a one-device fleet, where that percentile is the \
@@ -142,6 +148,7 @@ impl DetectorChoice {
             Self::RulesP999TwoSided => vec![DetectorKind::RulesP999TwoSided],
             Self::RulesP999Onset => vec![DetectorKind::RulesP999Onset],
             Self::RulesStatistical => vec![DetectorKind::RulesStatistical],
+            Self::Ml => vec![DetectorKind::Ml],
         }
     }
 }
@@ -189,8 +196,8 @@ pub(crate) fn run(args: NabArgs) -> anyhow::Result<()> {
 /// probation rows, then asked for a score in `[0, 1]` for every row in order (probation rows
 /// included; their scores are not counted). ML Detect plugs in here.
 trait SeriesDetector {
-    /// Learns from the probation rows' values.
-    fn fit(&mut self, probation: &[f64]) -> Result<(), FitError>;
+    /// Learns from the probation rows (timestamps and values).
+    fn fit(&mut self, timestamps: &[EpochMillis], probation: &[f64]) -> Result<(), FitError>;
     /// The anomaly score of the next row, in `[0, 1]`.
     fn score(&mut self, timestamp: EpochMillis, value: f64) -> f64;
 }
@@ -204,6 +211,15 @@ enum FitError {
     /// The security profile built from the fitted thresholds did not compile.
     #[error("the fitted security profile does not compile: {0}")]
     Compile(#[from] thingward_scorer::Error),
+    /// The ML fit parameters are invalid.
+    #[error("ML fit parameters: {0}")]
+    MlParams(#[source] thingward_trainer::FitParamsError),
+    /// The ML trainer failed.
+    #[error("ML training: {0}")]
+    MlFit(#[from] thingward_trainer::Error),
+    /// The fitted ML model is unusable.
+    #[error("ML model: {0}")]
+    MlModel(#[from] thingward_scorer::ModelError),
 }
 
 /// Why a detector run failed.
@@ -230,7 +246,7 @@ enum RunError {
 struct NullDetector;
 
 impl SeriesDetector for NullDetector {
-    fn fit(&mut self, _: &[f64]) -> Result<(), FitError> {
+    fn fit(&mut self, _: &[EpochMillis], _: &[f64]) -> Result<(), FitError> {
         Ok(())
     }
 
@@ -260,7 +276,7 @@ impl PerfectDetector {
 }
 
 impl SeriesDetector for PerfectDetector {
-    fn fit(&mut self, _: &[f64]) -> Result<(), FitError> {
+    fn fit(&mut self, _: &[EpochMillis], _: &[f64]) -> Result<(), FitError> {
         Ok(())
     }
 
@@ -370,7 +386,7 @@ impl RulesDetector {
 }
 
 impl SeriesDetector for RulesDetector {
-    fn fit(&mut self, probation: &[f64]) -> Result<(), FitError> {
+    fn fit(&mut self, _: &[EpochMillis], probation: &[f64]) -> Result<(), FitError> {
         let mut sorted = probation.to_vec();
         sorted.sort_by(f64::total_cmp);
         let upper = quantile(&sorted, UPPER_QUANTILE).ok_or(FitError::EmptyProbation)?;
@@ -447,6 +463,127 @@ impl SeriesDetector for RulesDetector {
     }
 }
 
+/// ML Detect on one series, as the service runs it: the trainer's `fit` on the probation rows
+/// (a one-device fleet), the scorer's `CompiledModel::judge` on every row, and a nightly
+/// refresh on the trailing 14 days of rows seen so far, leaving out the rows that were
+/// anomalous (as the service leaves out datapoints in alarm).
+///
+/// NAB wants one score in `[0, 1]` per row and sweeps a single threshold over the corpus. The
+/// score is `x / (1 + x)` with `x` the larger of |residual| and |drift mean|, each over its LOW
+/// threshold (so 0.5 is the LOW edge), given at the row where such an excursion starts; rows
+/// inside an excursion score 0 (NAB counts every flagged row outside a window as a false
+/// positive and only the first detection in a window as a true one). NAB labels drops as
+/// anomalies too, so this adapter reads the residual on both sides; the service alarms only
+/// above the expected range.
+#[derive(Debug, Default)]
+struct MlDetector {
+    model: Option<thingward_scorer::CompiledModel>,
+    drift: f32,
+    excursion: bool,
+    /// Rows seen (timestamp, value), anomalous ones left out.
+    kept: VecDeque<(EpochMillis, f64)>,
+    next_refresh: EpochMillis,
+    version: u64,
+}
+
+/// The thing name of a NAB series inside its one-device model.
+const NAB_THING: &str = "nab";
+/// The trailing training window of a refresh.
+const NAB_WINDOW_MS: i64 = 14 * 86_400_000;
+/// Refresh period (the service retrains nightly).
+const NAB_REFRESH_MS: i64 = 86_400_000;
+
+impl MlDetector {
+    fn train(&mut self, rows: &[(EpochMillis, f64)]) -> Result<(), FitError> {
+        let Some(&(first, _)) = rows.first() else {
+            return Err(FitError::EmptyProbation);
+        };
+        let mut rows = rows.to_vec();
+        rows.sort_by_key(|r| r.0);
+        let last = rows[rows.len() - 1].0;
+        let data = thingward_trainer::TrainingData {
+            window_start: first,
+            window_end: last + 1,
+            devices: vec![thingward_trainer::DeviceSeries {
+                thing: NAB_THING.into(),
+                timestamps: rows.iter().map(|r| r.0).collect(),
+                values: rows.iter().map(|r| r.1).collect(),
+            }],
+            excluded: 0,
+        };
+        self.version += 1;
+        let identity = thingward_trainer::ModelIdentity {
+            profile: "nab".into(),
+            behavior: "ml".into(),
+            metric: RULES_METRIC.into(),
+            version: self.version,
+            trained_at: data.window_end,
+        };
+        let params = thingward_trainer::FitParams::default()
+            .check()
+            .map_err(FitError::MlParams)?;
+        let model = thingward_trainer::fit(&params, &identity, &data)?;
+        self.model = Some(thingward_scorer::CompiledModel::new(model)?);
+        self.next_refresh = last + NAB_REFRESH_MS;
+        Ok(())
+    }
+}
+
+impl SeriesDetector for MlDetector {
+    fn fit(&mut self, timestamps: &[EpochMillis], probation: &[f64]) -> Result<(), FitError> {
+        let rows: Vec<(EpochMillis, f64)> = timestamps
+            .iter()
+            .copied()
+            .zip(probation.iter().copied())
+            .filter(|r| r.1.is_finite())
+            .collect();
+        self.train(&rows)?;
+        self.kept = rows.into();
+        Ok(())
+    }
+
+    fn score(&mut self, timestamp: EpochMillis, value: f64) -> f64 {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        if self.model.is_some() && timestamp >= self.next_refresh {
+            while self
+                .kept
+                .front()
+                .is_some_and(|r| r.0 < timestamp - NAB_WINDOW_MS)
+            {
+                self.kept.pop_front();
+            }
+            let rows: Vec<(EpochMillis, f64)> = self.kept.iter().copied().collect();
+            // A failed refresh keeps the previous model, as in the service.
+            if self.train(&rows).is_err() {
+                self.next_refresh = timestamp + NAB_REFRESH_MS;
+            }
+        }
+        let Some(model) = &self.model else {
+            return 0.0;
+        };
+        let j = model.judge(NAB_THING, timestamp, value, &mut self.drift);
+        let cohort = &model.model().cohorts[0];
+        let x = f64::max(
+            f64::from(j.residual.abs() / cohort.point[0]),
+            f64::from(j.drift.abs() / cohort.drift[0]),
+        )
+        .max(0.0);
+        let over = x > 1.0;
+        if !over {
+            self.kept.push_back((timestamp, value));
+        }
+        let starts = over && !self.excursion;
+        self.excursion = over;
+        if over && !starts {
+            0.0
+        } else {
+            x / (1.0 + x)
+        }
+    }
+}
+
 /// The `q` quantile of ascending `sorted`, interpolating linearly between order statistics
 /// (numpy's default); None when empty.
 fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
@@ -466,7 +603,7 @@ fn detector_scores(corpus: &Corpus, kind: DetectorKind) -> Result<Option<Vec<Vec
         };
         let probation = probation_rows(series.len());
         detector
-            .fit(&series.values[..probation])
+            .fit(&series.timestamps[..probation], &series.values[..probation])
             .map_err(|source| RunError::Fit {
                 detector: kind.name(),
                 series: series.name.clone(),
@@ -1251,13 +1388,14 @@ mod tests {
     fn rules_detector_alarms_through_the_rules_engine() {
         // Probation 0..=999: p99.9 = 998.001, p0.1 = 0.999 (linear interpolation).
         let probation: Vec<f64> = (0..1000).map(f64::from).collect();
+        let times: Vec<EpochMillis> = (0..1000).map(|i| i * 300_000).collect();
         let mut sorted = probation.clone();
         sorted.sort_by(f64::total_cmp);
         assert!(close(quantile(&sorted, 0.999).unwrap(), 998.001));
         assert!(close(quantile(&sorted, 0.001).unwrap(), 0.999));
 
         let mut upper = RulesDetector::new(Sides::Upper, Mark::InAlarm);
-        upper.fit(&probation).unwrap();
+        upper.fit(&times, &probation).unwrap();
         let seen: Vec<f64> = [500.0, 998.0, 999.0, 1e6, 10.0, -50.0]
             .iter()
             .enumerate()
@@ -1266,7 +1404,7 @@ mod tests {
         assert_eq!(seen, [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
 
         let mut both = RulesDetector::new(Sides::Both, Mark::InAlarm);
-        both.fit(&probation).unwrap();
+        both.fit(&times, &probation).unwrap();
         let seen: Vec<f64> = [500.0, 999.0, 10.0, -50.0, 0.5, 1.0]
             .iter()
             .enumerate()
@@ -1276,7 +1414,7 @@ mod tests {
 
         // Onsets only: the second of two violating rows in a row is not a new alarm.
         let mut onset = RulesDetector::new(Sides::Upper, Mark::Onset);
-        onset.fit(&probation).unwrap();
+        onset.fit(&times, &probation).unwrap();
         let seen: Vec<f64> = [500.0, 999.0, 1e6, 10.0, 1e6]
             .iter()
             .enumerate()
@@ -1285,7 +1423,7 @@ mod tests {
         assert_eq!(seen, [0.0, 1.0, 0.0, 0.0, 1.0]);
 
         assert!(matches!(
-            RulesDetector::new(Sides::Upper, Mark::InAlarm).fit(&[]),
+            RulesDetector::new(Sides::Upper, Mark::InAlarm).fit(&[], &[]),
             Err(FitError::EmptyProbation)
         ));
     }
