@@ -2,6 +2,7 @@
 
 mod golden;
 mod invalidation;
+mod ml;
 mod observe;
 mod properties;
 mod util;

@@ -1,0 +1,3 @@
+//! Integration tests of thingward-models.
+
+mod golden;
