@@ -19,7 +19,9 @@
 //! weighted mean (× `drift_share`), so the two tests together meet the target. What the
 //! held-out data shows at those thresholds is recorded as [`ExpectedRates`].
 
-use crate::calibrate::{empirical_threshold, exceedance, gaussian_threshold, upper_threshold};
+use crate::calibrate::{
+    Tail, empirical_threshold, exceedance, gaussian_threshold, upper_threshold,
+};
 use crate::{Error, TrainingData};
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
@@ -245,39 +247,64 @@ fn median_scale(v: &mut [f32]) -> (f32, f32) {
     (m, (1.482_6 * median(v)).max(1.253_3 * mean_ad))
 }
 
+/// Groups `values` by `bucket` (< `buckets`) into one flat buffer; returns the buffer and
+/// each bucket's range in it (a counting sort: no per-bucket allocation).
+fn group(values: &[f32], bucket: &[u8], buckets: usize) -> (Vec<f32>, Vec<(usize, usize)>) {
+    let mut counts = vec![0usize; buckets];
+    for &b in bucket {
+        counts[usize::from(b)] += 1;
+    }
+    let mut ranges = Vec::with_capacity(buckets);
+    let mut at = 0;
+    for &c in &counts {
+        ranges.push((at, at + c));
+        at += c;
+    }
+    let mut next: Vec<usize> = ranges.iter().map(|r| r.0).collect();
+    let mut flat = vec![0.0f32; values.len()];
+    for (&v, &b) in values.iter().zip(bucket) {
+        let slot = &mut next[usize::from(b)];
+        flat[*slot] = v;
+        *slot += 1;
+    }
+    (flat, ranges)
+}
+
 /// Fits a baseline on the points of `p` that `keep` selects, unshrunk.
 fn fit_raw(p: &Prepared<'_>, keep: impl Fn(usize) -> bool, kappa_s: f32) -> Baseline {
     let idx: Vec<usize> = (0..p.y.len()).filter(|&i| keep(i)).collect();
     let mut buf: Vec<f32> = idx.iter().map(|&i| p.y[i]).collect();
     let location = iq_mean(&mut buf);
+    let week: Vec<u8> = idx.iter().map(|&i| p.week[i]).collect();
     // Hour of day (UTC), then hour of week on what is left.
-    let mut by_hour: Vec<Vec<f32>> = vec![Vec::new(); 24];
-    for &i in &idx {
-        by_hour[usize::from(p.week[i]) % 24].push(p.y[i] - location);
-    }
-    let hour: Vec<f32> = by_hour
-        .iter_mut()
-        .map(|v| {
-            let n = v.len() as f32;
-            iq_mean(v) * n / (n + kappa_s)
-        })
-        .collect();
-    let mut by_week: Vec<Vec<f32>> = vec![Vec::new(); WEEK_BUCKETS];
-    for &i in &idx {
-        let b = usize::from(p.week[i]);
-        by_week[b].push(p.y[i] - location - hour[b % 24]);
-    }
-    let seasonal: Vec<f32> = by_week
-        .iter_mut()
-        .enumerate()
-        .map(|(b, v)| {
-            let n = v.len() as f32;
-            hour[b % 24] + iq_mean(v) * n / (n + kappa_s)
-        })
-        .collect();
-    let mut res: Vec<f32> = idx
+    let centred: Vec<f32> = idx.iter().map(|&i| p.y[i] - location).collect();
+    let hours: Vec<u8> = week.iter().map(|&w| w % 24).collect();
+    let (mut flat, ranges) = group(&centred, &hours, 24);
+    let hour: Vec<f32> = ranges
         .iter()
-        .map(|&i| p.y[i] - location - seasonal[usize::from(p.week[i])])
+        .map(|&(a, b)| {
+            let n = (b - a) as f32;
+            iq_mean(&mut flat[a..b]) * n / (n + kappa_s)
+        })
+        .collect();
+    let rest: Vec<f32> = centred
+        .iter()
+        .zip(&week)
+        .map(|(&c, &w)| c - hour[usize::from(w) % 24])
+        .collect();
+    let (mut flat, ranges) = group(&rest, &week, WEEK_BUCKETS);
+    let seasonal: Vec<f32> = ranges
+        .iter()
+        .enumerate()
+        .map(|(b, &(lo, hi))| {
+            let n = (hi - lo) as f32;
+            hour[b % 24] + iq_mean(&mut flat[lo..hi]) * n / (n + kappa_s)
+        })
+        .collect();
+    let mut res: Vec<f32> = centred
+        .iter()
+        .zip(&week)
+        .map(|(&c, &w)| c - seasonal[usize::from(w)])
         .collect();
     let (_, scale) = median_scale(&mut res);
     Baseline {
@@ -357,14 +384,42 @@ fn cohorts(baselines: &[Baseline], params: &FitParams) -> Result<(usize, Vec<usi
     Ok((next, labels))
 }
 
+/// `f` over `items` on all cores (the per-device work of a fit is independent), in order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    if workers <= 1 || items.len() < 64 {
+        return items.iter().enumerate().map(|(i, x)| f(i, x)).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                let f = &f;
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, x)| f(c * chunk + i, x))
+                        .collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 fn monotone(mut t: [f32; 3]) -> [f32; 3] {
     t[1] = t[1].max(t[0]);
     t[2] = t[2].max(t[1]);
     t
 }
 
-fn thresholds(sorted: &[f32], targets: [f64; 3], f: fn(&[f32], f64) -> Option<f32>) -> [f32; 3] {
-    let t = targets.map(|p| f(sorted, p).unwrap_or(f32::MAX));
+fn thresholds(tail: &Tail, targets: [f64; 3], f: fn(&Tail, f64) -> Option<f32>) -> [f32; 3] {
+    let t = targets.map(|p| f(tail, p).unwrap_or(f32::MAX));
     monotone(t)
 }
 
@@ -442,11 +497,9 @@ pub fn fit(
     // 2. Held-out residuals: fit on one day parity, judge the other.
     let point_targets = params.targets.0.map(|a| a * (1.0 - params.drift_share));
     let drift_targets = params.targets.0.map(|a| a * params.drift_share.max(1e-9));
-    let held_out: Vec<Vec<f32>> = prepared
-        .iter()
-        .zip(&labels)
-        .zip(&finals)
-        .map(|((p, &c), full)| {
+    let held_out: Vec<Vec<f32>> = par_map(&prepared, |i, p| {
+        let (c, full) = (labels[i], &finals[i]);
+        {
             let halves: Vec<Option<Baseline>> = (0..2u8)
                 .map(|h| {
                     let count = p.half.iter().filter(|&&x| x == h).count();
@@ -467,8 +520,8 @@ pub fn fit(
                     residual(b, p.y[i], p.week[i])
                 })
                 .collect()
-        })
-        .collect();
+        }
+    });
     // Held-out residuals come from baselines fitted on half the window, whose hour-of-week
     // offsets rest on half the points: their spread is wider than the final model's by the
     // offsets' estimation noise (variance ≈ 1.5 σ²/n per bucket for an interquartile mean).
@@ -480,10 +533,10 @@ pub fn fit(
     .sqrt()) as f32;
     let mut point = vec![[f32::MAX; 3]; k];
     for (c, t) in point.iter_mut().enumerate() {
-        let mut pooled: Vec<f32> = members(c)
+        let pooled: Vec<f32> = members(c)
             .flat_map(|i| held_out[i].iter().copied())
             .collect();
-        pooled.sort_unstable_by(f32::total_cmp);
+        let pooled = Tail::new(pooled);
         let q = thresholds(&pooled, point_targets, upper_threshold);
         *t = monotone([0, 1, 2].map(|l| {
             // Not across an atom: on small-integer metrics the threshold sits just below a
@@ -516,10 +569,10 @@ pub fn fit(
     };
     let mut drift = vec![[f32::MAX; 3]; k];
     for (c, t) in drift.iter_mut().enumerate() {
-        let mut pooled: Vec<f32> = members(c)
+        let pooled: Vec<f32> = members(c)
             .flat_map(|i| drift_series(i, point[c][0]))
             .collect();
-        pooled.sort_unstable_by(f32::total_cmp);
+        let pooled = Tail::new(pooled);
         if params.drift_share > 0.0 {
             // The drift mean is near-Gaussian for busy metrics but has a point mass at 0 and a
             // long tail for sparse counts (one rare event moves it for hours): take the larger
@@ -580,7 +633,7 @@ pub fn fit(
         for r in res.iter_mut() {
             *r = (*r - centre) / scale;
         }
-        res.sort_unstable_by(f32::total_cmp);
+        let res = Tail::new(res);
         CohortModel {
             name,
             devices: idx.len() as u32,

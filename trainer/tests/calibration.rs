@@ -115,7 +115,11 @@ fn observed_false_positive_rates_on_a_clean_fleet_match_the_targets() {
         models.insert(Arc::new(CompiledModel::new(model).unwrap()));
     }
     assert_eq!(models.len(), 13, "one model per ML metric");
-    assert!(scored.len() >= 1_000_000, "{} scored datapoints", scored.len());
+    assert!(
+        scored.len() >= 1_000_000,
+        "{} scored datapoints",
+        scored.len()
+    );
 
     let mut observed = [0f64; 3];
     let mut out = Vec::new();

@@ -13,6 +13,10 @@
 //!   broker's queue never overflows.
 //!
 //! Client and server share the machine's cores; the figures are for the whole loop.
+//!
+//! - `train`: the ML Detect trainer's fit time and memory per fleet size ([`train`]).
+
+mod train;
 
 use crate::detect::StageTimes;
 use crate::serve::{ServeArgs, Service, Started};
@@ -39,6 +43,8 @@ enum BenchTarget {
     IngestHttp(HttpArgs),
     /// MQTT Device Defender reports through a broker, counted by their `/accepted` replies.
     IngestMqtt(MqttArgs),
+    /// ML Detect training: fit time and memory per fleet size.
+    Train(train::TrainArgs),
 }
 
 /// Options of `thingward bench ingest-http`.
@@ -93,6 +99,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::IngestHttp(a) => ingest_http(a).await,
         BenchTarget::IngestMqtt(a) => ingest_mqtt(a).await,
+        BenchTarget::Train(a) => tokio::task::spawn_blocking(move || train::run(&a)).await?,
     }
 }
 
