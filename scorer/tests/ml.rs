@@ -56,7 +56,7 @@ fn at(r: f64) -> f64 {
 }
 
 fn compiled(version: u64) -> CompiledModel {
-    CompiledModel::new(model(version)).unwrap()
+    CompiledModel::new(model(version)).expect("valid model")
 }
 
 #[test]
@@ -152,7 +152,10 @@ fn ml_behaviors_alarm_at_their_level_with_consecutive_datapoints_and_explanation
         assert!((u / at(r) - 1.0).abs() < 1e-4, "{u} vs {}", at(r));
     }
     assert_eq!(words(&run(6.0, 5)), ["still"]);
-    assert!(run(0.0, 6).is_empty(), "one compliant datapoint does not clear");
+    assert!(
+        run(0.0, 6).is_empty(),
+        "one compliant datapoint does not clear"
+    );
     let t = run(0.0, 7);
     assert_eq!(words(&t), ["cleared"]);
     assert!(t[0].explanation.is_none());
@@ -184,14 +187,21 @@ fn a_corrupt_artifact_is_refused_and_the_previous_model_keeps_serving() {
     let mid = corrupt.len() / 2;
     corrupt[mid] ^= 0xff;
     assert!(live.install_artifact(&corrupt).is_err());
-    assert!(live.install_artifact(&corrupt[..corrupt.len() - 3]).is_err());
+    assert!(
+        live.install_artifact(&corrupt[..corrupt.len() - 3])
+            .is_err()
+    );
     let mut invalid = model(2);
     invalid.devices[0].cohort = 9;
-    assert!(live.install_artifact(&codec::encode(&invalid).unwrap()).is_err());
+    assert!(
+        live.install_artifact(&codec::encode(&invalid).unwrap())
+            .is_err()
+    );
     assert_eq!(live.snapshot().get("p", "ml").unwrap().version(), 1);
 
     // A good v2 replaces v1 atomically: a snapshot taken before still scores with v1.
-    live.install_artifact(&codec::encode(&model(2)).unwrap()).unwrap();
+    live.install_artifact(&codec::encode(&model(2)).unwrap())
+        .unwrap();
     assert_eq!(live.snapshot().get("p", "ml").unwrap().version(), 2);
     assert_eq!(held.get("p", "ml").unwrap().version(), 1);
     assert_eq!(live.snapshot().len(), 1);

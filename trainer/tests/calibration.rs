@@ -57,8 +57,8 @@ fn profile_at(level: &str, metrics: &[Metric]) -> CompiledProfile {
         "version": 1, "creationDate": 0, "lastModifiedDate": 0,
         "behaviors": behaviors,
     }))
-    .unwrap();
-    CompiledProfile::compile(&p, &NoRegistry).unwrap()
+    .expect("profile json");
+    CompiledProfile::compile(&p, &NoRegistry).expect("profile compiles")
 }
 
 #[test]
