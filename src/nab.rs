@@ -471,7 +471,8 @@ impl SeriesDetector for RulesDetector {
 /// NAB wants one score in `[0, 1]` per row and sweeps a single threshold over the corpus. The
 /// score is `x / (1 + x)` with `x` the larger of |residual| and |drift mean|, each over its LOW
 /// threshold (so 0.5 is the LOW edge), given at the row where such an excursion starts; rows
-/// inside an excursion score 0 (NAB counts every flagged row outside a window as a false
+/// inside an excursion — until [`NAB_CLEAR_ROWS`] rows in a row are back within the LOW range
+/// — score 0 (NAB counts every flagged row outside a window as a false
 /// positive and only the first detection in a window as a true one). NAB labels drops as
 /// anomalies too, so this adapter reads the residual on both sides; the service alarms only
 /// above the expected range.
@@ -480,11 +481,17 @@ struct MlDetector {
     model: Option<thingward_scorer::CompiledModel>,
     drift: f32,
     excursion: bool,
+    /// Rows in a row back within the range, since the last anomalous one.
+    calm: u32,
     /// Rows seen (timestamp, value), anomalous ones left out.
     kept: VecDeque<(EpochMillis, f64)>,
     next_refresh: EpochMillis,
     version: u64,
 }
+
+/// Rows back within the LOW range that end an excursion (4 hours at 5 minutes), the NAB
+/// adapter's `consecutiveDatapointsToClear`.
+const NAB_CLEAR_ROWS: u32 = 48;
 
 /// The thing name of a NAB series inside its one-device model.
 const NAB_THING: &str = "nab";
@@ -570,17 +577,21 @@ impl SeriesDetector for MlDetector {
             f64::from(j.drift.abs() / cohort.drift[0]),
         )
         .max(0.0);
-        let over = x > 1.0;
-        if !over {
+        if x <= 1.0 {
             self.kept.push_back((timestamp, value));
         }
+        let over = x > 1.0;
         let starts = over && !self.excursion;
-        self.excursion = over;
-        if over && !starts {
-            0.0
+        if over {
+            self.excursion = true;
+            self.calm = 0;
         } else {
-            x / (1.0 + x)
+            self.calm += 1;
+            if self.calm >= NAB_CLEAR_ROWS {
+                self.excursion = false;
+            }
         }
+        if self.excursion && !starts { 0.0 } else { x / (1.0 + x) }
     }
 }
 
