@@ -21,6 +21,7 @@
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use thingward_models::ConfidenceLevel;
 use thingward_models::codec;
 use thingward_models::ml::{
@@ -81,6 +82,16 @@ impl Judgement {
 pub struct CompiledModel {
     model: BehaviorModel,
     index: HashMap<Box<str>, u32>,
+    /// Distinguishes compiled models (a retrained model gets a new one), so callers may cache
+    /// a thing's device index per model.
+    id: u32,
+}
+
+/// Identifies compiled models and model sets.
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+fn next_id() -> u32 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Highest index `i` with `x > thresholds[i]`, if any (thresholds are non-decreasing).
@@ -147,7 +158,22 @@ impl CompiledModel {
                 return Err(invalid("a device appears twice"));
             }
         }
-        Ok(Self { model, index })
+        Ok(Self {
+            model,
+            index,
+            id: next_id(),
+        })
+    }
+
+    /// This compilation's id (never 0).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The index of `thing` among the model's devices, for [`CompiledModel::judge_at`].
+    #[inline]
+    pub fn device_index(&self, thing: &str) -> Option<u32> {
+        self.index.get(thing).copied()
     }
 
     /// Decodes and checks an artifact.
@@ -171,12 +197,24 @@ impl CompiledModel {
     /// Judges `x` of `thing` at `ts`, advancing the thing's drift mean `drift` (start at 0).
     #[inline]
     pub fn judge(&self, thing: &str, ts: EpochMillis, x: f64, drift: &mut f32) -> Judgement {
+        self.judge_at(self.device_index(thing), ts, x, drift)
+    }
+
+    /// [`CompiledModel::judge`] for a thing whose [`CompiledModel::device_index`] is known
+    /// (None: a thing the model was not trained on).
+    #[inline]
+    pub fn judge_at(
+        &self,
+        device: Option<u32>,
+        ts: EpochMillis,
+        x: f64,
+        drift: &mut f32,
+    ) -> Judgement {
         let m = &self.model;
         let bucket = hour_of_week(ts);
         let y = m.transform.apply(x) as f32;
-        match self.index.get(thing) {
-            Some(&i) => {
-                let d = &m.devices[i as usize];
+        match device.and_then(|i| m.devices.get(i as usize).map(|d| (i, d))) {
+            Some((_, d)) => {
                 let c = &m.cohorts[usize::from(d.cohort)];
                 let r = (y - d.location - seasonal_at(&d.seasonal, bucket)) / d.scale;
                 // Point anomalies (spikes, bursts) stay out of the drift mean: it follows the
@@ -274,12 +312,28 @@ impl CompiledModel {
 }
 
 /// The models in service, keyed by profile, then behavior.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ModelSet {
     models: HashMap<Arc<str>, HashMap<Arc<str>, Arc<CompiledModel>>>,
+    /// Changes with every insert or removal, so the scorer can cache lookups per set.
+    id: u32,
+}
+
+impl Default for ModelSet {
+    fn default() -> Self {
+        Self {
+            models: HashMap::new(),
+            id: next_id(),
+        }
+    }
 }
 
 impl ModelSet {
+    /// Identifies this content of the set: equal ids, same models.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
     /// The model of (`profile`, `behavior`), if one is active.
     #[inline]
     pub fn get(&self, profile: &str, behavior: &str) -> Option<&Arc<CompiledModel>> {
@@ -304,6 +358,7 @@ impl ModelSet {
             .entry(profile)
             .or_default()
             .insert(behavior, model);
+        self.id = next_id();
     }
 
     /// Removes the models of `profile` whose behavior is not in `keep`.
@@ -314,6 +369,7 @@ impl ModelSet {
                 self.models.remove(profile);
             }
         }
+        self.id = next_id();
     }
 
     /// Every active model.

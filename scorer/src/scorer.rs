@@ -12,13 +12,15 @@
 //! - `durationSeconds` window (only behaviors with one): 40 bytes plus 16 bytes per held
 //!   sample (at most [`crate::window::MAX_SAMPLES`]; ≈ 12 for 5-minute reports over an hour);
 //! - statistical pool (only statistical behaviors): ≈ 21 bytes per device (value, owner id,
-//!   slot index).
+//!   slot index);
+//! - ML behaviors: 24 bytes (`(u64 key, MlState)`: the drift mean and the thing's cached device
+//!   index in the model) plus the alarm entry above while in alarm — at most 40 bytes.
 //!
 //! Per thing: a 32-byte slot plus its name twice (slot and index map).
 
 use crate::alarm::{AlarmState, Change, Transition};
 use crate::hash::{IdMap, key_behavior, key_thing, pair_key};
-use crate::ml::ModelSet;
+use crate::ml::{CompiledModel, ModelSet};
 use crate::profile::CompiledProfile;
 use crate::statistical::Pool;
 use crate::window::Window;
@@ -39,8 +41,31 @@ pub struct Scorer {
     alarms: IdMap<u64, AlarmState>,
     windows: IdMap<u64, Window>,
     pools: IdMap<u32, Pool>,
-    /// Per (thing, ML behavior): the drift test's running mean of residuals.
-    drifts: IdMap<u64, f32>,
+    /// Per (thing, ML behavior): the drift test's running mean and the thing's device index in
+    /// the model that judged it last.
+    drifts: IdMap<u64, MlState>,
+    /// Per profile compilation: the models of its behaviors in the model set with that id.
+    ml_models: IdMap<u64, (u32, Vec<Option<Arc<CompiledModel>>>)>,
+}
+
+/// ML state of one (thing, behavior): 12 bytes (24 with its key in the map).
+#[derive(Debug, Clone, Copy)]
+struct MlState {
+    drift: f32,
+    /// `CompiledModel::id` of the model `device` belongs to (0: none yet).
+    model: u32,
+    /// The thing's device index in that model (`u32::MAX`: not in it).
+    device: u32,
+}
+
+impl Default for MlState {
+    fn default() -> Self {
+        Self {
+            drift: 0.0,
+            model: 0,
+            device: u32::MAX,
+        }
+    }
 }
 
 /// Interned thing names. Keyed by device-chosen names, so the map keeps std's seeded hasher.
@@ -325,23 +350,44 @@ impl Scorer {
             behaviors,
             alarms,
             drifts,
+            ml_models,
             ..
         } = self;
         let thing = things.intern(&dp.thing, dp.timestamp);
         let ids = behaviors.ids_for(profile);
-        for (b, &bid) in profile.behaviors().iter().zip(ids) {
+        let generation = profile.generation();
+        if ml_models.get(&generation).is_none_or(|(id, _)| *id != models.id()) {
+            if ml_models.len() > 64 {
+                ml_models.clear();
+            }
+            let resolved = profile
+                .behaviors()
+                .iter()
+                .map(|b| models.get(profile.name(), b.name()).cloned())
+                .collect();
+            ml_models.insert(generation, (models.id(), resolved));
+        }
+        let Some((_, resolved)) = ml_models.get(&generation) else {
+            return;
+        };
+        for ((b, &bid), model) in profile.behaviors().iter().zip(ids).zip(resolved) {
             let Some(level) = b.rule().confidence_level() else {
                 continue;
             };
             if b.metric() != &dp.metric || !b.sees(dp.topic.as_deref(), dp.thing.as_str()) {
                 continue;
             }
-            let Some(model) = models.get(profile.name(), b.name()) else {
+            let Some(model) = model else {
                 continue;
             };
             let key = pair_key(thing, bid);
-            let drift = drifts.entry(key).or_insert(0.0);
-            let judgement = model.judge(dp.thing.as_str(), dp.timestamp, x, drift);
+            let state = drifts.entry(key).or_default();
+            if state.model != model.id() {
+                state.model = model.id();
+                state.device = model.device_index(dp.thing.as_str()).unwrap_or(u32::MAX);
+            }
+            let device = (state.device != u32::MAX).then_some(state.device);
+            let judgement = model.judge_at(device, dp.timestamp, x, &mut state.drift);
             let violating = judgement.reaches(level);
             let (to_alarm, to_clear) = (b.datapoints_to_alarm(), b.datapoints_to_clear());
             let change = match alarms.entry(key) {
@@ -580,5 +626,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<(u64, AlarmState)>(), 16);
         assert_eq!(std::mem::size_of::<(u64, Window)>(), 40);
         assert_eq!(std::mem::size_of::<ThingSlot>(), 32);
+        // ML: 24 bytes per (thing, ML behavior) always, plus the 16-byte alarm entry while in
+        // alarm or on a streak: at most 40 bytes (+ 2 hashbrown control bytes) of the 64 budgeted.
+        assert_eq!(std::mem::size_of::<(u64, MlState)>(), 24);
     }
 }
