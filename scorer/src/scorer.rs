@@ -45,8 +45,11 @@ pub struct Scorer {
     /// the model that judged it last.
     drifts: IdMap<u64, MlState>,
     /// Per profile compilation: the models of its behaviors in the model set with that id.
-    ml_models: IdMap<u64, (u32, Vec<Option<Arc<CompiledModel>>>)>,
+    ml_models: IdMap<u64, ResolvedModels>,
 }
+
+/// A model set's id and, parallel to a compiled profile's behaviors, their models in it.
+type ResolvedModels = (u32, Vec<Option<Arc<CompiledModel>>>);
 
 /// ML state of one (thing, behavior): 12 bytes (24 with its key in the map).
 #[derive(Debug, Clone, Copy)]
