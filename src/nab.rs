@@ -591,7 +591,11 @@ impl SeriesDetector for MlDetector {
                 self.excursion = false;
             }
         }
-        if self.excursion && !starts { 0.0 } else { x / (1.0 + x) }
+        if self.excursion && !starts {
+            0.0
+        } else {
+            x / (1.0 + x)
+        }
     }
 }
 

@@ -359,7 +359,10 @@ impl Scorer {
         let thing = things.intern(&dp.thing, dp.timestamp);
         let ids = behaviors.ids_for(profile);
         let generation = profile.generation();
-        if ml_models.get(&generation).is_none_or(|(id, _)| *id != models.id()) {
+        if ml_models
+            .get(&generation)
+            .is_none_or(|(id, _)| *id != models.id())
+        {
             if ml_models.len() > 64 {
                 ml_models.clear();
             }

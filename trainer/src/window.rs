@@ -291,8 +291,12 @@ pub fn read_window(
     }
     for d in &mut data.devices {
         if !d.timestamps.is_sorted() {
-            let mut rows: Vec<(EpochMillis, f64)> =
-                d.timestamps.iter().copied().zip(d.values.iter().copied()).collect();
+            let mut rows: Vec<(EpochMillis, f64)> = d
+                .timestamps
+                .iter()
+                .copied()
+                .zip(d.values.iter().copied())
+                .collect();
             rows.sort_by_key(|r| r.0);
             d.timestamps = rows.iter().map(|r| r.0).collect();
             d.values = rows.iter().map(|r| r.1).collect();
