@@ -76,7 +76,11 @@ fn the_committed_v1_artifact_still_decodes() {
     }
     let bytes = std::fs::read(&path).expect("tests/golden/behavior-model-v1.twm is committed");
     assert_eq!(&bytes[..8], b"TWMODEL\0");
-    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1, "format version 1");
+    assert_eq!(
+        u16::from_le_bytes([bytes[8], bytes[9]]),
+        1,
+        "format version 1"
+    );
     let model = codec::decode(&bytes).expect("the golden artifact decodes");
     assert_eq!(model, expected());
     // Encoding is deterministic: today's encoder writes the very same bytes.
