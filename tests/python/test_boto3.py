@@ -157,3 +157,41 @@ def test_wrong_secret_is_refused(server):
         iot.list_security_profiles()
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert err.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+def test_ml_detect_training_summaries_through_boto3(server):
+    iot = client(server)
+    iot.create_security_profile(
+        securityProfileName="boto3-ml",
+        behaviors=[
+            {
+                "name": "bytes-out-ml",
+                "metric": "aws:all-bytes-out",
+                "criteria": {"mlDetectionConfig": {"confidenceLevel": "MEDIUM"}},
+            },
+            {
+                "name": "ports-rule",
+                "metric": "aws:num-listening-tcp-ports",
+                "criteria": {"comparisonOperator": "less-than", "value": {"count": 5}},
+            },
+        ],
+    )
+    described = iot.describe_security_profile(securityProfileName="boto3-ml")
+    ml = [b for b in described["behaviors"] if b["name"] == "bytes-out-ml"][0]
+    assert ml["criteria"]["mlDetectionConfig"]["confidenceLevel"] == "MEDIUM"
+
+    summaries = iot.get_behavior_model_training_summaries(securityProfileName="boto3-ml")["summaries"]
+    # Only the ML behavior has a model; with no history yet it is waiting for data.
+    assert [s["behaviorName"] for s in summaries] == ["bytes-out-ml"]
+    assert summaries[0]["securityProfileName"] == "boto3-ml"
+    assert summaries[0]["modelStatus"] == "PENDING_BUILD"
+    assert summaries[0]["datapointsCollectionPercentage"] == 0.0
+
+    # The AWS CLI and boto3 paginate this operation.
+    pages = list(iot.get_paginator("get_behavior_model_training_summaries").paginate(securityProfileName="boto3-ml"))
+    assert sum(len(p["summaries"]) for p in pages) == 1
+
+    with pytest.raises(botocore.exceptions.ClientError) as missing:
+        iot.get_behavior_model_training_summaries(securityProfileName="no-such-profile")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    iot.delete_security_profile(securityProfileName="boto3-ml")
