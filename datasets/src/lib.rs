@@ -12,7 +12,8 @@
 //! - [`Fleet::device`]: one device over the whole span, each slot with its clean
 //!   (counterfactual, attack-free) and observed readings ([`DeviceSlot`]);
 //! - [`Fleet::batches`]: a day × device range at a time, in the history store's row order,
-//!   generated on several threads (what `thingward generate` writes as Parquet).
+//!   generated on several threads. (`thingward generate` steps the [`DeviceStream`]s itself and
+//!   writes [`Reading::value_ref`] straight into column buffers, without a `Datapoint` each.)
 //!
 //! The same scenario and seed give the same datapoints, whichever stream is used and however
 //! many threads generate them: every device has its own RNGs, seeded from
@@ -69,5 +70,5 @@ pub mod scenario;
 pub use error::{Error, ScenarioError};
 pub use fleet::{Batch, Batches, DeviceSlot, DeviceStream, Fleet, Slot, Slots, archetype_names};
 pub use labels::{Event, EventClass, EventKind, LABELS_VERSION, Labels};
-pub use reading::{METRICS, Reading};
+pub use reading::{METRICS, Reading, ValueRef};
 pub use scenario::{SLOT_MS, SLOTS_PER_DAY, Scenario, ScenarioParams};

@@ -25,6 +25,28 @@ pub const METRICS: [Metric; 16] = [
     Metric::NumMessagesSent,
 ];
 
+/// A borrowed datapoint value of a [`Reading`]: the kinds the generator emits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// A number (`Value::Number`).
+    Number(f64),
+    /// A port set (`Value::Ports`), sorted.
+    Ports(&'a [u16]),
+    /// An address set (`Value::Ips`), sorted.
+    Ips(&'a [IpAddr]),
+}
+
+impl ValueRef<'_> {
+    /// The owned value.
+    pub fn to_value(self) -> Value {
+        match self {
+            Self::Number(x) => Value::Number(x),
+            Self::Ports(p) => Value::Ports(p.to_vec()),
+            Self::Ips(ips) => Value::Ips(ips.to_vec()),
+        }
+    }
+}
+
 /// One device's values for one slot. Counts are whole numbers held as `f64`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reading {
@@ -107,14 +129,20 @@ impl Reading {
 
     /// The value of `metric`, or `None` when the device reports no datapoint for it.
     pub fn value(&self, metric: &Metric) -> Option<Value> {
+        self.value_ref(metric).map(ValueRef::to_value)
+    }
+
+    /// The value of `metric` without copying its list, or `None` when the device reports no
+    /// datapoint for it (for writers that store values column by column).
+    pub fn value_ref(&self, metric: &Metric) -> Option<ValueRef<'_>> {
         if !self.online {
             return None;
         }
         match metric {
-            Metric::ListeningTcpPorts => Some(Value::Ports(self.tcp_ports.clone())),
-            Metric::ListeningUdpPorts => Some(Value::Ports(self.udp_ports.clone())),
-            Metric::DestinationIpAddresses => Some(Value::Ips(self.destination_ips.clone())),
-            m => self.number(m).map(Value::Number),
+            Metric::ListeningTcpPorts => Some(ValueRef::Ports(&self.tcp_ports)),
+            Metric::ListeningUdpPorts => Some(ValueRef::Ports(&self.udp_ports)),
+            Metric::DestinationIpAddresses => Some(ValueRef::Ips(&self.destination_ips)),
+            m => self.number(m).map(ValueRef::Number),
         }
     }
 

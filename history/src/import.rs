@@ -2,8 +2,10 @@
 //!
 //! For generators and importers that produce history offline (`thingward generate`). The files
 //! are the ones [`History::roll`](crate::History::roll) writes, so `History::values` and the
-//! trainer read them like any other.
+//! trainer read them like any other. Producers fill a [`ColumnBatch`] (no `Datapoint` per
+//! value) and may write several batches in parallel through a [`Reservation`].
 
+use crate::column_batch::ColumnBatch;
 use crate::error::Error;
 use crate::partition;
 use crate::{PARTITIONS_DIR, RollStats, WAL_DIR, create_dir, lock_dir, wal};
@@ -54,29 +56,91 @@ impl Importer {
         })
     }
 
-    /// Writes one batch (reported as one segment in the stats): a part file per UTC day it touches, rows sorted by
-    /// `(thing, metric, ts)` (a batch already in that order is not reordered; the sort is
-    /// linear then). Each file is written under a temporary name, fsync'd and renamed into
-    /// place. Keep batches to a few million rows: the batch is converted to a polars frame in
-    /// memory.
+    /// Writes one batch of datapoints (reported as one segment in the stats); see
+    /// [`write_batch`](Self::write_batch).
     ///
     /// # Errors
-    /// [`Error::TimestampOutOfRange`], [`Error::Io`], [`Error::Json`] or [`Error::Polars`].
-    /// Files of days written before the error stay in place.
+    /// As [`write_batch`](Self::write_batch).
     pub fn write(&mut self, datapoints: &[Datapoint]) -> Result<RollStats, Error> {
-        if datapoints.is_empty() {
+        self.write_batch(&ColumnBatch::from_datapoints(datapoints))
+    }
+
+    /// Writes one batch (reported as one segment in the stats): a part file per UTC day it
+    /// touches, rows sorted by `(thing, metric, ts)` (a batch already in that order is not
+    /// reordered). Each file is written under a temporary name, fsync'd and renamed into
+    /// place. An empty batch writes nothing and takes no segment number. Keep batches to a few
+    /// million rows: each day of the batch is converted to a polars frame in memory.
+    ///
+    /// # Errors
+    /// [`Error::TimestampOutOfRange`], [`Error::Io`] or [`Error::Polars`]. Files of days
+    /// written before the error stay in place.
+    pub fn write_batch(&mut self, batch: &ColumnBatch) -> Result<RollStats, Error> {
+        if batch.is_empty() {
             return Ok(RollStats::default());
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let staged = partition::stage_segment(&self.partitions_dir, seq, datapoints)?;
+        self.reserve(1).write(0, batch)
+    }
+
+    /// Takes the next `n` segment numbers for batches written later, possibly on several
+    /// threads at once ([`Reservation`] is `Sync`). Which file a batch lands in depends only
+    /// on its index in the reservation, not on the order the writes happen in.
+    pub fn reserve(&mut self, n: u64) -> Reservation<'_> {
+        let first = self.next_seq;
+        self.next_seq += n;
+        Reservation {
+            partitions_dir: &self.partitions_dir,
+            first,
+            n,
+        }
+    }
+}
+
+/// Segment numbers taken from an [`Importer`] (see [`Importer::reserve`]), to be written by
+/// index from any thread while the importer (and its directory lock) lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Reservation<'a> {
+    partitions_dir: &'a Path,
+    first: u64,
+    n: u64,
+}
+
+impl Reservation<'_> {
+    /// The number of reserved segments.
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    /// Whether no segment was reserved.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Writes `batch` as reserved segment `index` (as [`Importer::write_batch`] does, but an
+    /// empty batch just leaves its number unused). Writing the same index twice replaces the
+    /// first write's files of the same days.
+    ///
+    /// # Errors
+    /// As [`Importer::write_batch`].
+    ///
+    /// # Panics
+    /// When `index >= self.len()` (a number that was not reserved).
+    pub fn write(&self, index: u64, batch: &ColumnBatch) -> Result<RollStats, Error> {
+        assert!(
+            index < self.n,
+            "segment index {index} outside the reservation of {}",
+            self.n
+        );
+        if batch.is_empty() {
+            return Ok(RollStats::default());
+        }
+        let staged = partition::stage_batch(self.partitions_dir, self.first + index, batch)?;
         let files = staged.len();
         for part in staged {
             part.publish()?;
         }
         Ok(RollStats {
             segments: 1,
-            datapoints: datapoints.len() as u64,
+            datapoints: batch.len() as u64,
             files,
         })
     }

@@ -5,7 +5,9 @@
 //! then tells each writer its batch is durable. [`History::roll`] converts sealed WAL segments
 //! into Parquet files under `partitions/date=YYYY-MM-DD/`, which the trainer scans lazily with
 //! polars; [`History::values`] reads both back. The on-disk formats are specified in
-//! `docs/specs/history.md`.
+//! `docs/specs/history.md`. [`Importer`] writes partitions directly, without the WAL, from
+//! [`ColumnBatch`]es (rows in columns, no `Datapoint` per value), several at once through a
+//! [`Reservation`] of segment numbers.
 //!
 //! ```text
 //! {dir}/LOCK                                        held while open
@@ -14,14 +16,16 @@
 //! ```
 
 mod codec;
+mod column_batch;
 mod committer;
 mod error;
 mod import;
 mod partition;
 mod wal;
 
+pub use column_batch::{ColumnBatch, MetricId, ThingId};
 pub use error::Error;
-pub use import::Importer;
+pub use import::{Importer, Reservation};
 pub use partition::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 
 use committer::{Callback, Grouping, Shared, lock};
@@ -291,7 +295,9 @@ impl History {
                     "Rolling a write-ahead log segment with an unreadable tail; the tail is lost"
                 );
             }
-            let staged = partition::stage_segment(&self.partitions_dir, seq, &datapoints)?;
+            let batch = column_batch::ColumnBatch::from_datapoints(&datapoints);
+            let staged = partition::stage_batch(&self.partitions_dir, seq, &batch)?;
+            drop(batch);
             let files = staged.len();
             {
                 let _publishing = self.layout.write().unwrap_or_else(PoisonError::into_inner);

@@ -2,6 +2,7 @@
 //!
 //! The schema is normative and documented in `docs/specs/history.md`.
 
+use crate::column_batch::{ColumnBatch, KIND_NAMES, Kind};
 use crate::error::Error;
 use crate::wal::sync_dir;
 use chrono::{DateTime, NaiveDate};
@@ -164,43 +165,85 @@ impl StagedPart {
     }
 }
 
-/// Writes the datapoints of segment `seq` as one staged part file per UTC day.
-pub(crate) fn stage_segment(
+/// Writes the rows of segment `seq` as one staged part file per UTC day, each sorted by
+/// `(thing, metric, ts)` (stable: equal keys keep push order).
+pub(crate) fn stage_batch(
     partitions: &Path,
     seq: u64,
-    datapoints: &[Datapoint],
+    batch: &ColumnBatch,
 ) -> Result<Vec<StagedPart>, Error> {
-    let mut by_day: std::collections::BTreeMap<NaiveDate, Vec<&Datapoint>> = Default::default();
-    for dp in datapoints {
-        by_day.entry(day_of(dp.timestamp)?).or_default().push(dp);
-    }
-    let mut staged = Vec::with_capacity(by_day.len());
-    for (day, mut rows) in by_day {
+    batch.check_timestamps()?;
+    let mut staged = Vec::new();
+    for (day, mut order) in rows_by_day(batch) {
         // Sorted rows give tight row-group statistics on thing and metric, so filtered scans
-        // skip most of a file. The sort is stable: equal timestamps keep append order.
-        rows.sort_by(|a, b| {
-            (a.thing.as_str(), a.metric.as_str(), a.timestamp).cmp(&(
-                b.thing.as_str(),
-                b.metric.as_str(),
-                b.timestamp,
-            ))
-        });
-        let dir = day_dir(partitions, day);
+        // skip most of a file.
+        sort_rows(batch, &mut order);
+        let dir = day_dir(partitions, day_of(day * DAY_MS)?);
         if !dir.exists() {
             fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
             sync_dir(partitions)?;
         }
         let path = dir.join(part_name(seq));
         let tmp = dir.join(format!("{}{TMP_SUFFIX}", part_name(seq)));
-        let mut df = frame(&rows)?;
+        let mut df = frame(batch, &order)?;
+        drop(order);
         let mut file = File::create(&tmp).map_err(Error::io(&tmp))?;
         ParquetWriter::new(&mut file)
             .with_compression(ParquetCompression::Zstd(None))
             .finish(&mut df)?;
+        drop(df);
         file.sync_all().map_err(Error::io(&tmp))?;
         staged.push(StagedPart { tmp, path, dir });
     }
     Ok(staged)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The batch's row indices grouped by UTC day number (days since the epoch), in push order.
+fn rows_by_day(batch: &ColumnBatch) -> Vec<(i64, Vec<u32>)> {
+    let day = |ts: i64| ts.div_euclid(DAY_MS);
+    let Some(&first) = batch.ts.first() else {
+        return Vec::new();
+    };
+    let first = day(first);
+    if batch.ts.iter().all(|&ts| day(ts) == first) {
+        return vec![(first, (0..batch.len() as u32).collect())];
+    }
+    let mut by_day: std::collections::BTreeMap<i64, Vec<u32>> = Default::default();
+    for (i, &ts) in batch.ts.iter().enumerate() {
+        by_day.entry(day(ts)).or_default().push(i as u32);
+    }
+    by_day.into_iter().collect()
+}
+
+/// The rank of each interned name in byte order of its text.
+fn ranks<T>(names: &[T], text: impl Fn(&T) -> &str) -> Vec<u32> {
+    let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+    by_name.sort_by(|&a, &b| text(&names[a as usize]).cmp(text(&names[b as usize])));
+    let mut rank = vec![0; names.len()];
+    for (r, &id) in by_name.iter().enumerate() {
+        rank[id as usize] = r as u32;
+    }
+    rank
+}
+
+/// Sorts row indices by `(thing, metric, ts)`, stably; an already sorted order costs one pass.
+fn sort_rows(batch: &ColumnBatch, order: &mut [u32]) {
+    let thing_rank = ranks(&batch.things, |t| t.as_str());
+    let metric_rank = ranks(&batch.metrics, |m| m.as_str());
+    let key = |i: u32| {
+        let i = i as usize;
+        (
+            thing_rank[batch.thing[i] as usize],
+            metric_rank[batch.metric[i] as usize],
+            batch.ts[i],
+        )
+    };
+    if order.windows(2).all(|w| key(w[0]) <= key(w[1])) {
+        return;
+    }
+    order.sort_by_key(|&i| key(i));
 }
 
 /// A `Datetime(ms, UTC)` literal. (`lit(i64).cast(..)` loses the time zone in polars 0.55's
@@ -213,62 +256,52 @@ fn ts_lit(ms: i64) -> Expr {
     ))
 }
 
-/// The Parquet frame of some datapoints.
-fn frame(rows: &[&Datapoint]) -> Result<DataFrame, Error> {
-    let n = rows.len();
-    let mut thing = Vec::with_capacity(n);
-    let mut metric = Vec::with_capacity(n);
-    let mut topic = Vec::with_capacity(n);
-    let mut ts = Vec::with_capacity(n);
-    let mut kind = Vec::with_capacity(n);
-    let mut value = Vec::with_capacity(n);
-    let mut list = Vec::with_capacity(n);
-    for dp in rows {
-        thing.push(dp.thing.as_str());
-        metric.push(dp.metric.as_str());
-        topic.push(dp.topic.as_deref());
-        ts.push(dp.timestamp);
-        let (k, v, l) = split_value(&dp.value)?;
-        kind.push(k);
-        value.push(v);
-        list.push(l);
-    }
-    let ts = Int64Chunked::from_vec(columns::TS.into(), ts)
-        .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-        .into_column();
+/// The Parquet frame of a batch's rows in `order`.
+fn frame(b: &ColumnBatch, order: &[u32]) -> Result<DataFrame, Error> {
+    let n = order.len();
+    let rows = || order.iter().map(|&i| i as usize);
+    let thing = StringChunked::from_iter_values(
+        columns::THING.into(),
+        rows().map(|i| b.things[b.thing[i] as usize].as_str()),
+    );
+    let metric = StringChunked::from_iter_values(
+        columns::METRIC.into(),
+        rows().map(|i| b.metrics[b.metric[i] as usize].as_str()),
+    );
+    let topic = if b.has_topics() {
+        StringChunked::from_iter_options(columns::TOPIC.into(), rows().map(|i| b.topic_of(i)))
+    } else {
+        StringChunked::full_null(columns::TOPIC.into(), n)
+    };
+    let ts = Int64Chunked::from_vec(columns::TS.into(), rows().map(|i| b.ts[i]).collect())
+        .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
+    let kind = StringChunked::from_iter_values(
+        columns::KIND.into(),
+        rows().map(|i| KIND_NAMES[b.kind[i] as usize]),
+    );
+    let value = Float64Chunked::from_iter_options(
+        columns::VALUE.into(),
+        rows().map(|i| (b.kind[i] == Kind::Number).then_some(b.value[i])),
+    );
+    let list = StringChunked::from_iter_options(columns::LIST.into(), rows().map(|i| b.list(i)));
     Ok(DataFrame::new(
         n,
         vec![
-            Column::new(columns::THING.into(), thing),
-            Column::new(columns::METRIC.into(), metric),
-            Column::new(columns::TOPIC.into(), topic),
-            ts,
-            Column::new(columns::KIND.into(), kind),
-            Column::new(columns::VALUE.into(), value),
-            Column::new(columns::LIST.into(), list),
+            thing.into_column(),
+            metric.into_column(),
+            topic.into_column(),
+            ts.into_column(),
+            kind.into_column(),
+            value.into_column(),
+            list.into_column(),
         ],
     )?)
 }
 
-/// A value as (kind, value column, list column).
-fn split_value(value: &Value) -> Result<(&'static str, Option<f64>, Option<String>), Error> {
-    Ok(match value {
-        Value::Number(x) => (kinds::NUMBER, Some(*x), None),
-        Value::Numbers(xs) => (kinds::NUMBER_LIST, None, Some(numbers_json(xs))),
-        Value::Strings(ss) => (kinds::STRING_LIST, None, Some(serde_json::to_string(ss)?)),
-        Value::Ips(ips) => {
-            let texts: Vec<String> = ips.iter().map(ToString::to_string).collect();
-            (kinds::IP_LIST, None, Some(serde_json::to_string(&texts)?))
-        }
-        Value::Ports(ports) => (kinds::PORT_LIST, None, Some(serde_json::to_string(ports)?)),
-    })
-}
-
-/// A JSON array of numbers, each printed in Rust's shortest round-trip form so that
+/// Appends a JSON array of numbers, each printed in Rust's shortest round-trip form so that
 /// [`parse_numbers_json`] gets the exact bits back. JSON has no NaN or infinity: those become
 /// `null`, which reads back as NaN.
-fn numbers_json(xs: &[f64]) -> String {
-    let mut out = String::with_capacity(2 + xs.len() * 8);
+pub(crate) fn write_numbers_json(out: &mut String, xs: &[f64]) {
     out.push('[');
     for (i, x) in xs.iter().enumerate() {
         if i > 0 {
@@ -285,7 +318,6 @@ fn numbers_json(xs: &[f64]) -> String {
         };
     }
     out.push(']');
-    out
 }
 
 fn parse_numbers_json(text: &str) -> Option<Vec<f64>> {
@@ -497,6 +529,12 @@ pub(crate) fn read_day(partitions: &Path, dir: &Path) -> Result<Vec<Datapoint>, 
 mod tests {
     use super::*;
 
+    fn numbers_json(xs: &[f64]) -> String {
+        let mut s = String::new();
+        write_numbers_json(&mut s, xs);
+        s
+    }
+
     #[test]
     fn number_lists_round_trip_bit_for_bit() {
         let xs = vec![
@@ -526,7 +564,7 @@ mod tests {
 
     #[test]
     fn every_kind_splits_and_joins() {
-        for v in [
+        let values = [
             Value::Number(-1.25),
             Value::Numbers(vec![1.0, 2.5]),
             Value::Strings(vec!["a\"b".into(), "ü".into()]),
@@ -535,16 +573,49 @@ mod tests {
                 "fe80::1".parse().expect("ip"),
             ]),
             Value::Ports(vec![22, 65535]),
-        ] {
-            let (k, x, l) = split_value(&v).expect("splits");
-            assert_eq!(join_value(k, x, l.as_deref()), Some(v));
+        ];
+        let mut batch = ColumnBatch::new();
+        for (i, v) in values.iter().enumerate() {
+            batch.push(&Datapoint {
+                thing: ThingName::try_from("t").expect("name"),
+                metric: Metric::AllBytesOut,
+                topic: None,
+                timestamp: i as i64,
+                value: v.clone(),
+            });
         }
+        for (i, v) in values.iter().enumerate() {
+            let k = KIND_NAMES[batch.kind[i] as usize];
+            let x = (batch.kind[i] == Kind::Number).then_some(batch.value[i]);
+            assert_eq!(join_value(k, x, batch.list(i)).as_ref(), Some(v));
+        }
+        assert_eq!(batch.list(4), Some("[22,65535]"));
+    }
+
+    #[test]
+    fn rows_are_grouped_by_day_and_sorted_stably() {
+        let mut b = ColumnBatch::new();
+        let (x, y) = (
+            b.thing(&ThingName::try_from("b").expect("name")),
+            b.thing(&ThingName::try_from("a").expect("name")),
+        );
+        let (out, inn) = (
+            b.metric(&Metric::AllBytesOut),
+            b.metric(&Metric::AllBytesIn),
+        );
+        b.push_number(x, out, DAY_MS + 1, 0.0);
+        b.push_number(x, out, 2, 1.0);
+        b.push_number(y, out, 2, 2.0);
+        b.push_number(x, inn, 2, 3.0);
+        b.push_number(x, out, 2, 4.0);
+        let days = rows_by_day(&b);
+        assert_eq!(days, vec![(0, vec![1, 2, 3, 4]), (1, vec![0])]);
+        let mut order = days[0].1.clone();
+        sort_rows(&b, &mut order);
         assert_eq!(
-            split_value(&Value::Ports(vec![1, 2]))
-                .expect("splits")
-                .2
-                .as_deref(),
-            Some("[1,2]")
+            order,
+            vec![2, 3, 1, 4],
+            "a < b, all-bytes-in < all-bytes-out, stable"
         );
     }
 
