@@ -60,6 +60,14 @@ pub enum Error {
         /// What is wrong with the row.
         reason: &'static str,
     },
+    /// A result table cannot be written or read as given.
+    #[error("invalid table {}: {reason}", path.display())]
+    InvalidTable {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What is wrong with the table.
+        reason: &'static str,
+    },
     /// Another process (or another `History` in this one) holds the directory.
     #[error("{} is in use by another history (its lock file is held)", path.display())]
     Locked {

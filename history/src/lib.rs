@@ -7,7 +7,8 @@
 //! polars; [`History::values`] reads both back. The on-disk formats are specified in
 //! `docs/specs/history.md`. [`Importer`] writes partitions directly, without the WAL, from
 //! [`ColumnBatch`]es (rows in columns, no `Datapoint` per value), several at once through a
-//! [`Reservation`] of segment numbers.
+//! [`Reservation`] of segment numbers. [`tables`] writes the small Parquet result tables of
+//! `thingward eval`.
 //!
 //! ```text
 //! {dir}/LOCK                                        held while open
@@ -21,6 +22,7 @@ mod committer;
 mod error;
 mod import;
 mod partition;
+pub mod tables;
 mod wal;
 
 pub use column_batch::{ColumnBatch, MetricId, ThingId};

@@ -239,6 +239,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
         serde_json::to_vec_pretty(&summary)?,
     )?;
     write_classes_csv(&args.out.join("classes.csv"), &results)?;
+    write_parquet_tables(&args.out, &results)?;
     let plots = samples.render(&args.out, &columns)?;
 
     let mut stdout = std::io::stdout().lock();
@@ -249,7 +250,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         stdout,
-        "Wrote {}/eval.json, classes.csv and {} plot(s).",
+        "Wrote {}/eval.json, results.parquet, classes.csv, classes.parquet and {} plot(s).",
         args.out.display(),
         plots
     )?;
@@ -457,4 +458,78 @@ fn write_classes_csv(path: &Path, results: &[DetectorResult]) -> anyhow::Result<
         }
     }
     std::fs::write(path, out).with_context(|| format!("Cannot write {}", path.display()))
+}
+
+/// `results.parquet` (one row per detector × level) and `classes.parquet` (one row per
+/// detector × level × attack class), the columns of docs/specs/evaluation.md.
+fn write_parquet_tables(dir: &Path, results: &[DetectorResult]) -> anyhow::Result<()> {
+    use thingward_history::tables::{TableColumn, write_table};
+    let strings = |f: &dyn Fn(&DetectorResult) -> String| {
+        TableColumn::Strings(results.iter().map(f).collect())
+    };
+    let floats = |f: &dyn Fn(&Report) -> f64| {
+        TableColumn::Floats(results.iter().map(|r| Some(f(&r.report))).collect())
+    };
+    let counts = |f: &dyn Fn(&Report) -> u64| {
+        TableColumn::Counts(results.iter().map(|r| f(&r.report)).collect())
+    };
+    let path = dir.join("results.parquet");
+    write_table(
+        &path,
+        &[
+            ("detector", strings(&|r| r.detector.clone())),
+            ("level", strings(&|r| r.level.clone())),
+            (
+                "target_fpr",
+                TableColumn::Floats(results.iter().map(|r| r.target_fpr).collect()),
+            ),
+            ("fpr", floats(&|r| r.fpr)),
+            ("precision", floats(&|r| r.precision)),
+            ("recall", floats(&|r| r.recall)),
+            ("f1", floats(&|r| r.f1)),
+            (
+                "alarms_per_1000_device_days",
+                floats(&|r| r.alarms_per_1000_device_days),
+            ),
+            (
+                "benign_false_alarms",
+                counts(&|r| r.benign_false_alarms as u64),
+            ),
+            ("episodes", counts(&|r| r.episodes as u64)),
+            ("true_episodes", counts(&|r| r.true_episodes as u64)),
+            ("clean_datapoints", counts(&|r| r.clean_datapoints)),
+            ("clean_flagged", counts(&|r| r.clean_flagged)),
+        ],
+    )
+    .with_context(|| format!("Cannot write {}", path.display()))?;
+
+    let rows: Vec<(&DetectorResult, &score::ClassScore)> = results
+        .iter()
+        .flat_map(|r| r.report.classes.iter().map(move |c| (r, c)))
+        .collect();
+    let strings = |f: &dyn Fn(&DetectorResult, &score::ClassScore) -> String| {
+        TableColumn::Strings(rows.iter().map(|(r, c)| f(r, c)).collect())
+    };
+    let floats = |f: &dyn Fn(&score::ClassScore) -> Option<f64>| {
+        TableColumn::Floats(rows.iter().map(|(_, c)| f(c)).collect())
+    };
+    let counts = |f: &dyn Fn(&score::ClassScore) -> usize| {
+        TableColumn::Counts(rows.iter().map(|(_, c)| f(c) as u64).collect())
+    };
+    let path = dir.join("classes.parquet");
+    write_table(
+        &path,
+        &[
+            ("detector", strings(&|r, _| r.detector.clone())),
+            ("level", strings(&|r, _| r.level.clone())),
+            ("class", strings(&|_, c| c.class.clone())),
+            ("events", counts(&|c| c.events)),
+            ("detected", counts(&|c| c.detected)),
+            ("recall", floats(&|c| Some(c.recall))),
+            ("f1", floats(&|c| Some(c.f1))),
+            ("ttd_median", floats(&|c| c.ttd_median)),
+            ("ttd_p90", floats(&|c| c.ttd_p90)),
+        ],
+    )
+    .with_context(|| format!("Cannot write {}", path.display()))
 }
