@@ -532,6 +532,8 @@ pub fn fit(
         / (1.0 + 1.5 / (per_bucket / 2.0).max(0.5)))
     .sqrt()) as f32;
     let mut point = vec![[f32::MAX; 3]; k];
+    // The factor each point threshold was corrected by (1: not corrected).
+    let mut corrections = vec![[1.0f32; 3]; k];
     for (c, t) in point.iter_mut().enumerate() {
         let pooled: Vec<f32> = members(c)
             .flat_map(|i| held_out[i].iter().copied())
@@ -545,6 +547,9 @@ pub fn fit(
             let corrected = q[l] * half_window_correction;
             let keep = exceedance(&pooled, corrected)
                 <= 2.0 * point_targets[l].max(exceedance(&pooled, q[l]));
+            if keep {
+                corrections[c][l] = half_window_correction;
+            }
             (if keep { corrected } else { q[l] }).max(POINT_FLOOR[l])
         }));
     }
@@ -586,7 +591,9 @@ pub fn fit(
         }
     }
 
-    // 4. What the held-out data shows at these thresholds.
+    // 4. What the held-out data shows at these thresholds: residuals scaled by the same
+    //    correction, so that the rate estimates the final model's rather than the half-window
+    //    baselines'.
     let mut flagged = [0u64; 3];
     let mut total = 0u64;
     for (i, &c) in labels.iter().enumerate() {
@@ -597,7 +604,7 @@ pub fn fit(
             }
             total += 1;
             for l in 0..3 {
-                if r > point[c][l] || (j >= warmup && e > drift[c][l]) {
+                if r * corrections[c][l] > point[c][l] || (j >= warmup && e > drift[c][l]) {
                     flagged[l] += 1;
                 }
             }

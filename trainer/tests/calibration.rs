@@ -143,6 +143,24 @@ fn observed_false_positive_rates_on_a_clean_fleet_match_the_targets() {
         observed[l] = flagged as f64 / scored.len() as f64;
     }
     let targets = params.params().targets.0;
+    // What the trainer expects (held-out data at the chosen thresholds), pooled over models.
+    let calibrated: u64 = models
+        .iter()
+        .map(|m| m.model().expected.calibration_datapoints)
+        .sum();
+    let expected: Vec<f64> = (0..3)
+        .map(|l| {
+            models
+                .iter()
+                .map(|m| {
+                    let e = &m.model().expected;
+                    e.datapoint[l] * e.calibration_datapoints as f64
+                })
+                .sum::<f64>()
+                / calibrated as f64
+        })
+        .collect();
+    eprintln!("expected by the trainer: {expected:?}");
     let ratios: Vec<f64> = observed.iter().zip(targets).map(|(o, t)| o / t).collect();
     eprintln!(
         "clean fleet, {} scored datapoints: observed FPR {observed:?}, targets {targets:?}, ratios {ratios:?}",
@@ -156,6 +174,17 @@ fn observed_false_positive_rates_on_a_clean_fleet_match_the_targets() {
             observed[l],
             targets[l],
             ratios[l]
+        );
+    }
+    // The trainer's own expectation is what a user is shown: it must be near what happens.
+    for l in 0..2 {
+        let r = observed[l] / expected[l];
+        assert!(
+            (0.5..=2.0).contains(&r),
+            "{:?}: observed {:.2e}, expected {:.2e}",
+            LEVELS[l],
+            observed[l],
+            expected[l]
         );
     }
     // HIGH (1e-5) is extrapolated from the Pareto tail; reported, and held to an order of
