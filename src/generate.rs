@@ -37,7 +37,7 @@ pub(crate) struct GenerateArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Devices per Parquet part file (one file per day per device range). Larger parts mean
-    /// fewer files and more memory (~2.5 MB per device-day in flight).
+    /// fewer files and more memory (under 1 MB per device-day, one batch per thread).
     #[arg(long, default_value_t = 500)]
     devices_per_part: usize,
     /// No progress bar.
