@@ -37,7 +37,7 @@ pub(crate) struct EvalArgs {
     /// notebooks/baselines.py). Repeatable; default: ml and both rules.
     #[arg(long = "detector")]
     detectors: Vec<String>,
-    /// Where to write eval.json, classes.csv and the plots.
+    /// Where to write eval.json, results.parquet, classes.csv, classes.parquet and the plots.
     #[arg(long, default_value = "eval-out")]
     out: PathBuf,
     /// An alarm this many minutes after an attack's end still detects it.
