@@ -23,7 +23,6 @@ pub(crate) use schedule::TrainAt;
 use crate::detect::{Clock, Targeting};
 use crate::store::{ModelEntry, Store, StoreError};
 use serde::Serialize;
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -35,7 +34,7 @@ use thingward_models::time::{EpochMillis, millis_to_seconds};
 use thingward_scorer::{CompiledModel, LiveModels};
 use thingward_trainer::lifecycle::{self, Attempt, ModelStatus, Plan};
 use thingward_trainer::window::{self, Exclusions};
-use thingward_trainer::{FitValidParams, ModelIdentity};
+use thingward_trainer::{FitValidParams, ModelIdentity, TrainingData};
 
 /// The fit parameters the service trains with (the trainer's defaults, checked).
 ///
@@ -398,29 +397,42 @@ impl Training {
             }
         };
         let (start, end) = (now - lifecycle::WINDOW_MS, now);
-        let counted = window::count_window(&partitions, &metric, start, end).and_then(|counts| {
-            let first = match entry.state.collection_start {
-                Some(_) => None,
-                None => window::count_window(
+        // One scan of the window serves the gate and, when it opens, the fit.
+        let read = self
+            .exclusions(&entry, &metric, now)
+            .and_then(|exclusions| {
+                let data = window::read_window_where(
                     &partitions,
                     &metric,
-                    thingward_history::MIN_TIMESTAMP,
+                    &targeted,
+                    start,
                     end,
-                )?
-                .first(targeted),
-            };
-            Ok((counts, first))
-        });
-        let (counts, first) = match counted {
+                    &exclusions,
+                )
+                .map_err(|e| e.to_string())?;
+                let first = match entry.state.collection_start {
+                    Some(_) => None,
+                    None => window::count_window(
+                        &partitions,
+                        &metric,
+                        thingward_history::MIN_TIMESTAMP,
+                        end,
+                    )
+                    .map_err(|e| e.to_string())?
+                    .first(targeted),
+                };
+                Ok((data, first))
+            });
+        let (data, first) = match read {
             Ok(c) => c,
             Err(e) => {
                 // The history could not be read: not the behavior's fault, not an attempt.
-                tracing::warn!(error = %e, profile = %entry.profile, behavior = %entry.behavior, "Cannot count the training window");
-                run.message = Some(e.to_string());
+                tracing::warn!(error = %e, profile = %entry.profile, behavior = %entry.behavior, "Cannot read the training window");
+                run.message = Some(e);
                 return Ok(run);
             }
         };
-        let datapoints = counts.datapoints(targeted);
+        let datapoints = data.datapoints() + data.excluded;
         let (plan, state) = lifecycle::plan(&entry.state, now, first, datapoints);
         entry.state = state;
         entry.datapoints = datapoints;
@@ -446,13 +458,7 @@ impl Training {
                     .ok()
                     .and_then(|v| v.first().copied())
                     .map_or(version, |newest| version.max(newest + 1));
-                let things: HashSet<String> = counts
-                    .per_thing
-                    .keys()
-                    .filter(|t| targeted(t))
-                    .cloned()
-                    .collect();
-                match self.build(&entry, &metric, version, &things, now) {
+                match self.build(&entry, &metric, version, &data, now) {
                     Ok((model, artifact)) => {
                         entry.state =
                             lifecycle::after_attempt(&entry.state, now, Attempt::Built { version });
@@ -510,15 +516,14 @@ impl Training {
         run.message = Some(message);
     }
 
-    /// Reads the window, fits, writes the artifact and reads it back.
-    fn build(
+    /// What training leaves out: the behavior's own alarms and the verified true positives of
+    /// its metric.
+    fn exclusions(
         &self,
         entry: &ModelEntry,
         metric: &Metric,
-        version: u64,
-        things: &HashSet<String>,
         now: EpochMillis,
-    ) -> Result<(CompiledModel, String), String> {
+    ) -> Result<Exclusions, String> {
         let mut exclusions = Exclusions::new();
         let intervals = self
             .store
@@ -527,15 +532,18 @@ impl Training {
         for i in intervals {
             exclusions.add(&i.thing, i.start, i.end);
         }
-        let data = window::read_window(
-            &self.history.partitions_dir(),
-            metric,
-            Some(things),
-            now - lifecycle::WINDOW_MS,
-            now,
-            &exclusions,
-        )
-        .map_err(|e| format!("reading the training window: {e}"))?;
+        Ok(exclusions)
+    }
+
+    /// Fits the window read, writes the artifact and reads it back.
+    fn build(
+        &self,
+        entry: &ModelEntry,
+        metric: &Metric,
+        version: u64,
+        data: &TrainingData,
+        now: EpochMillis,
+    ) -> Result<(CompiledModel, String), String> {
         let identity = ModelIdentity {
             profile: entry.profile.clone(),
             behavior: entry.behavior.clone(),
@@ -543,7 +551,7 @@ impl Training {
             version,
             trained_at: now,
         };
-        let model = thingward_trainer::fit(&self.params, &identity, &data)
+        let model = thingward_trainer::fit(&self.params, &identity, data)
             .map_err(|e| format!("fitting: {e}"))?;
         let bytes = codec::encode(&model).map_err(|e| format!("encoding: {e}"))?;
         let artifact = self

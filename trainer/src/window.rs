@@ -251,6 +251,29 @@ pub fn read_window(
     end: EpochMillis,
     exclusions: &Exclusions,
 ) -> Result<TrainingData, Error> {
+    read_window_where(
+        partitions_dir,
+        metric,
+        &|name| things.is_none_or(|set| set.contains(name)),
+        start,
+        end,
+        exclusions,
+    )
+}
+
+/// [`read_window`] for the things `keep` accepts: one scan serves both the lifecycle gate
+/// (`datapoints() + excluded` of the kept things) and the fit.
+///
+/// # Errors
+/// As [`read_window`].
+pub fn read_window_where(
+    partitions_dir: &Path,
+    metric: &Metric,
+    keep: &dyn Fn(&str) -> bool,
+    start: EpochMillis,
+    end: EpochMillis,
+    exclusions: &Exclusions,
+) -> Result<TrainingData, Error> {
     let mut data = TrainingData {
         window_start: start,
         window_end: end,
@@ -278,7 +301,7 @@ pub fn read_window(
         let (Some(name), Some(t), Some(v)) = (name, t, v) else {
             continue;
         };
-        if things.is_some_and(|set| !set.contains(name)) {
+        if !keep(name) {
             continue;
         }
         if exclusions.excludes(name, t) {
