@@ -51,6 +51,38 @@ pub struct Scorer {
 /// A model set's id and, parallel to a compiled profile's behaviors, their models in it.
 type ResolvedModels = (u32, Vec<Option<Arc<CompiledModel>>>);
 
+/// Advances the alarm of `key` by one verdict of behavior `b`, storing state only while it is
+/// not quiet (in alarm, or a streak going).
+#[inline]
+fn step_alarm(
+    alarms: &mut IdMap<u64, AlarmState>,
+    key: u64,
+    violating: bool,
+    b: &crate::profile::CompiledBehavior,
+) -> Option<Change> {
+    let (to_alarm, to_clear) = (b.datapoints_to_alarm(), b.datapoints_to_clear());
+    match alarms.entry(key) {
+        Entry::Occupied(mut e) => {
+            let change = e.get_mut().step(violating, to_alarm, to_clear);
+            if e.get().is_quiet() {
+                e.remove();
+            }
+            change
+        }
+        Entry::Vacant(e) => {
+            if !violating {
+                return None;
+            }
+            let mut state = AlarmState::default();
+            let change = state.step(violating, to_alarm, to_clear);
+            if !state.is_quiet() {
+                e.insert(state);
+            }
+            change
+        }
+    }
+}
+
 /// ML state of one (thing, behavior): 12 bytes (24 with its key in the map).
 #[derive(Debug, Clone, Copy)]
 struct MlState {
@@ -289,27 +321,7 @@ impl Scorer {
                 },
             };
             let Some(violating) = verdict else { continue };
-            let (to_alarm, to_clear) = (b.datapoints_to_alarm(), b.datapoints_to_clear());
-            let change = match alarms.entry(key) {
-                Entry::Occupied(mut e) => {
-                    let change = e.get_mut().step(violating, to_alarm, to_clear);
-                    if e.get().is_quiet() {
-                        e.remove();
-                    }
-                    change
-                }
-                Entry::Vacant(e) => {
-                    if !violating {
-                        continue;
-                    }
-                    let mut state = AlarmState::default();
-                    let change = state.step(violating, to_alarm, to_clear);
-                    if !state.is_quiet() {
-                        e.insert(state);
-                    }
-                    change
-                }
-            };
+            let change = step_alarm(alarms, key, violating, b);
             if let Some(change) = change {
                 out.push(Transition {
                     thing: dp.thing.clone(),
@@ -395,27 +407,7 @@ impl Scorer {
             let device = (state.device != u32::MAX).then_some(state.device);
             let judgement = model.judge_at(device, dp.timestamp, x, &mut state.drift);
             let violating = judgement.reaches(level);
-            let (to_alarm, to_clear) = (b.datapoints_to_alarm(), b.datapoints_to_clear());
-            let change = match alarms.entry(key) {
-                Entry::Occupied(mut e) => {
-                    let change = e.get_mut().step(violating, to_alarm, to_clear);
-                    if e.get().is_quiet() {
-                        e.remove();
-                    }
-                    change
-                }
-                Entry::Vacant(e) => {
-                    if !violating {
-                        continue;
-                    }
-                    let mut state = AlarmState::default();
-                    let change = state.step(violating, to_alarm, to_clear);
-                    if !state.is_quiet() {
-                        e.insert(state);
-                    }
-                    change
-                }
-            };
+            let change = step_alarm(alarms, key, violating, b);
             if let Some(change) = change {
                 let explanation = matches!(
                     change,
