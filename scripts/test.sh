@@ -20,4 +20,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
-THINGWARD_BIN="$PWD/target/debug/thingward" python3 -m pytest -q tests/python
+THINGWARD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/thingward" python3 -m pytest -q tests/python
