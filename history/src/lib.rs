@@ -28,7 +28,7 @@ mod wal;
 pub use column_batch::{ColumnBatch, MetricId, ThingId};
 pub use error::Error;
 pub use import::{Importer, Reservation};
-pub use partition::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+pub use partition::{MAX_TIMESTAMP, MIN_TIMESTAMP, columns, kinds, scan_files, ts_lit};
 
 use committer::{Callback, Grouping, Shared, lock};
 use partition::Query;
@@ -99,6 +99,27 @@ pub struct RollStats {
 
 /// One row of a [`History::values`] answer: timestamp, topic, value.
 pub type ValueRow = (EpochMillis, Option<String>, Value);
+
+/// The part files under `partitions_dir` whose day overlaps the window `[start, end)` (epoch
+/// ms), oldest day first; none for an empty window or a missing directory. For batch readers
+/// (the trainer) that scan the partitions with polars themselves.
+///
+/// # Errors
+/// [`Error::Io`] when a directory cannot be listed.
+pub fn window_files(
+    partitions_dir: &Path,
+    start: i64,
+    end: i64,
+) -> Result<Vec<std::path::PathBuf>, Error> {
+    if end <= start || !partitions_dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    partition::files_overlapping(
+        partitions_dir,
+        start.max(MIN_TIMESTAMP),
+        (end - 1).min(MAX_TIMESTAMP),
+    )
+}
 
 /// The days present under a `partitions/` directory (as written by [`History::roll`] or
 /// [`Importer`]), oldest first.

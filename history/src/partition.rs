@@ -14,35 +14,35 @@ use std::path::{Path, PathBuf};
 use thingward_models::{Datapoint, Metric, ThingName, Value};
 
 /// Column names.
-pub(crate) mod columns {
+pub mod columns {
     /// The thing name.
-    pub(crate) const THING: &str = "thing";
+    pub const THING: &str = "thing";
     /// The metric's wire name.
-    pub(crate) const METRIC: &str = "metric";
+    pub const METRIC: &str = "metric";
     /// The topic (nullable).
-    pub(crate) const TOPIC: &str = "topic";
+    pub const TOPIC: &str = "topic";
     /// The timestamp, `Datetime(ms, UTC)`.
-    pub(crate) const TS: &str = "ts";
+    pub const TS: &str = "ts";
     /// The value kind (see [`super::kinds`]).
-    pub(crate) const KIND: &str = "kind";
+    pub const KIND: &str = "kind";
     /// A single number (null for list values).
-    pub(crate) const VALUE: &str = "value";
+    pub const VALUE: &str = "value";
     /// A list value as JSON array text (null for single numbers).
-    pub(crate) const LIST: &str = "list";
+    pub const LIST: &str = "list";
 }
 
 /// Values of the `kind` column.
-pub(crate) mod kinds {
+pub mod kinds {
     /// `Value::Number`.
-    pub(crate) const NUMBER: &str = "number";
+    pub const NUMBER: &str = "number";
     /// `Value::Numbers`.
-    pub(crate) const NUMBER_LIST: &str = "number-list";
+    pub const NUMBER_LIST: &str = "number-list";
     /// `Value::Strings`.
-    pub(crate) const STRING_LIST: &str = "string-list";
+    pub const STRING_LIST: &str = "string-list";
     /// `Value::Ips`.
-    pub(crate) const IP_LIST: &str = "ip-list";
+    pub const IP_LIST: &str = "ip-list";
     /// `Value::Ports`.
-    pub(crate) const PORT_LIST: &str = "port-list";
+    pub const PORT_LIST: &str = "port-list";
 }
 
 const DAY_PREFIX: &str = "date=";
@@ -248,7 +248,8 @@ fn sort_rows(batch: &ColumnBatch, order: &mut [u32]) {
 
 /// A `Datetime(ms, UTC)` literal. (`lit(i64).cast(..)` loses the time zone in polars 0.55's
 /// row-group statistics pruning, which then refuses to compare it with the column.)
-fn ts_lit(ms: i64) -> Expr {
+/// A `ts` literal (Datetime ms UTC) for predicates on the `ts` column.
+pub fn ts_lit(ms: i64) -> Expr {
     let tz = std::sync::Arc::new(TimeZone::UTC);
     lit(Scalar::new(
         DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
@@ -386,7 +387,10 @@ pub(crate) fn files_overlapping(
 }
 
 /// A lazy scan of part files, without hive columns (the day comes from the timestamp).
-fn scan_files(files: &[PathBuf]) -> Result<LazyFrame, Error> {
+///
+/// # Errors
+/// A path polars cannot take, or a scan that cannot be set up.
+pub fn scan_files(files: &[PathBuf]) -> Result<LazyFrame, Error> {
     let paths = files
         .iter()
         .map(|p| PlRefPath::try_from_path(p))

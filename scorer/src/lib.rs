@@ -1,9 +1,10 @@
-//! Rules Detect scoring: turns each datapoint into alarm transitions for the security profiles that watch it.
+//! Detect scoring: turns each datapoint into alarm transitions for the security profiles that watch it.
 //!
 //! The crate is the hot path between ingestion and the violation store. The binary compiles each
 //! security profile once ([`CompiledProfile::compile`]) and feeds every datapoint to
-//! [`Scorer::observe`], which evaluates the profile's rule behaviors (static and statistical;
-//! ML behaviors are compiled but left to ML Detect) and pushes the resulting [`Transition`]s.
+//! [`Scorer::observe`], which evaluates the profile's rule behaviors (static and statistical),
+//! and to [`Scorer::observe_ml`], which judges its ML behaviors against their models
+//! ([`ml`]); both push the resulting [`Transition`]s through the same alarm state machine.
 //!
 //! The pieces, in the order a datapoint meets them:
 //! - [`dimension`]: `TOPIC_FILTER` dimensions decide whether a behavior sees the datapoint;

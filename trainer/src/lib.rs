@@ -63,14 +63,9 @@ pub enum Error {
     /// Reading the history failed.
     #[error("reading the history window: {0}")]
     Polars(#[from] polars::error::PolarsError),
-    /// A history file could not be listed.
-    #[error("listing {path}: {source}")]
-    Io {
-        /// The directory.
-        path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The history's partitions could not be listed or scanned.
+    #[error("reading the history: {0}")]
+    History(#[from] thingward_history::Error),
     /// The window holds no usable datapoints.
     #[error("no datapoints to train on")]
     NoData,

@@ -8,35 +8,20 @@
 //! time range pushed down into the Parquet reader; the thing filter and the exclusions are
 //! applied row by row on what comes back.
 //!
-//! Two reads:
-//! - [`read_window`]: the datapoints themselves, per device in time order, for fitting;
-//! - [`count_window`]: datapoints and first timestamp per thing, for the lifecycle gate (no
-//!   values are materialised).
+//! The partition files, the column names and the scan come from `thingward-history`, which
+//! owns the layout. Two reads:
+//! - [`read_window_where`] / [`read_window`]: the datapoints themselves, per device in time
+//!   order; one read serves the lifecycle gate (`datapoints() + excluded`) and the fit;
+//! - [`count_window`]: datapoints and first timestamp per thing (no values materialised), for
+//!   a behavior's first datapoint in the whole history (its collection start).
 
 use crate::{DeviceSeries, Error, TrainingData};
-use chrono::{DateTime, NaiveDate};
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use thingward_history::{columns, kinds, scan_files, ts_lit, window_files};
 use thingward_models::Metric;
 use thingward_models::time::EpochMillis;
-
-/// Column names of the history's Parquet schema.
-mod columns {
-    pub(super) const THING: &str = "thing";
-    pub(super) const METRIC: &str = "metric";
-    pub(super) const TOPIC: &str = "topic";
-    pub(super) const TS: &str = "ts";
-    pub(super) const KIND: &str = "kind";
-    pub(super) const VALUE: &str = "value";
-}
-
-/// The `kind` of a single number.
-const KIND_NUMBER: &str = "number";
-const DAY_PREFIX: &str = "date=";
-const DAY_FORMAT: &str = "%Y-%m-%d";
-const PART_PREFIX: &str = "part-";
-const PART_SUFFIX: &str = ".parquet";
 
 /// Per thing, the closed intervals `[start, end]` (epoch ms) whose datapoints training leaves
 /// out: the behavior's own alarms and verified true positives.
@@ -116,86 +101,6 @@ impl WindowCounts {
     }
 }
 
-/// The UTC day of `ms`, clamped to the range chrono can name.
-fn day_of(ms: EpochMillis) -> NaiveDate {
-    DateTime::from_timestamp_millis(ms).map_or(
-        if ms < 0 {
-            NaiveDate::MIN
-        } else {
-            NaiveDate::MAX
-        },
-        |t| t.date_naive(),
-    )
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// The part files of the day directories overlapping `[start, end)`, oldest day first.
-///
-/// # Errors
-/// [`Error::Io`] when a directory cannot be listed (a missing `partitions_dir` is no data).
-pub fn files_overlapping(
-    partitions_dir: &Path,
-    start: EpochMillis,
-    end: EpochMillis,
-) -> Result<Vec<PathBuf>, Error> {
-    if end <= start {
-        return Ok(Vec::new());
-    }
-    let (first, last) = (day_of(start), day_of(end - 1));
-    let entries = match std::fs::read_dir(partitions_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(partitions_dir)(e)),
-    };
-    let mut days = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io(partitions_dir))?;
-        let name = entry.file_name();
-        let Some(day) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(DAY_PREFIX))
-            .and_then(|d| NaiveDate::parse_from_str(d, DAY_FORMAT).ok())
-        else {
-            continue;
-        };
-        if (first..=last).contains(&day) {
-            days.push((day, entry.path()));
-        }
-    }
-    days.sort_unstable();
-    let mut files = Vec::new();
-    for (_, dir) in days {
-        let mut parts = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let entry = entry.map_err(io(&dir))?;
-            let is_part = entry.file_name().to_str().is_some_and(|n| {
-                n.starts_with(PART_PREFIX) && n.ends_with(PART_SUFFIX) && n.len() > 13
-            });
-            if is_part {
-                parts.push(entry.path());
-            }
-        }
-        parts.sort_unstable();
-        files.extend(parts);
-    }
-    Ok(files)
-}
-
-fn ts_lit(ms: EpochMillis) -> Expr {
-    let tz = Arc::new(TimeZone::UTC);
-    lit(Scalar::new(
-        DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
-        AnyValue::DatetimeOwned(ms, TimeUnit::Milliseconds, Some(tz)),
-    ))
-}
-
-/// A lazy scan of `files` keeping the metric's device-side numbers in `[start, end)`.
 /// Runs a query on polars' streaming engine: the partitions are read in morsels, so memory
 /// follows the rows kept rather than the rows scanned (measured: about a third less peak RSS
 /// than the in-memory engine on a 300-device fleet, no slower).
@@ -207,32 +112,21 @@ fn collect_streaming(query: LazyFrame) -> Result<DataFrame, Error> {
         .ok_or(Error::NoData)
 }
 
+/// A lazy scan of `files` keeping the metric's device-side numbers in `[start, end)`.
 fn scan(
     files: &[PathBuf],
     metric: &Metric,
     start: EpochMillis,
     end: EpochMillis,
 ) -> Result<LazyFrame, Error> {
-    let paths = files
-        .iter()
-        .map(|p| PlRefPath::try_from_path(p))
-        .collect::<PolarsResult<Vec<_>>>()?;
-    let args = ScanArgsParquet {
-        // The day comes from `ts`; the directory names are not read as a column.
-        hive_options: HiveOptions {
-            enabled: Some(false),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     let predicate = col(columns::METRIC)
         .eq(lit(metric.as_str()))
         .and(col(columns::TOPIC).is_null())
-        .and(col(columns::KIND).eq(lit(KIND_NUMBER)))
+        .and(col(columns::KIND).eq(lit(kinds::NUMBER)))
         .and(col(columns::VALUE).is_not_null())
         .and(col(columns::TS).gt_eq(ts_lit(start)))
         .and(col(columns::TS).lt(ts_lit(end)));
-    Ok(LazyFrame::scan_parquet_files(paths.into(), args)?.filter(predicate))
+    Ok(scan_files(files)?.filter(predicate))
 }
 
 /// Reads `metric`'s numeric device-side datapoints with `start <= ts < end` from the day
@@ -241,7 +135,7 @@ fn scan(
 /// sorted by name, each in time order (equal timestamps keep file order).
 ///
 /// # Errors
-/// [`Error::Io`] when the partitions cannot be listed, [`Error::Polars`] when a file does not
+/// [`Error::History`] when the partitions cannot be listed or scanned, [`Error::Polars`] when a file does not
 /// scan.
 pub fn read_window(
     partitions_dir: &Path,
@@ -280,7 +174,7 @@ pub fn read_window_where(
         devices: Vec::new(),
         excluded: 0,
     };
-    let files = files_overlapping(partitions_dir, start, end)?;
+    let files = window_files(partitions_dir, start, end)?;
     if files.is_empty() {
         return Ok(data);
     }
@@ -351,7 +245,7 @@ pub fn count_window(
     end: EpochMillis,
 ) -> Result<WindowCounts, Error> {
     let mut counts = WindowCounts::default();
-    let files = files_overlapping(partitions_dir, start, end)?;
+    let files = window_files(partitions_dir, start, end)?;
     if files.is_empty() {
         return Ok(counts);
     }
@@ -483,16 +377,16 @@ mod tests {
     #[test]
     fn scans_only_the_overlapping_days() {
         let (_dir, partitions) = history();
-        let files = files_overlapping(&partitions, T0 + DAY, T0 + 2 * DAY).expect("list");
+        let files = window_files(&partitions, T0 + DAY, T0 + 2 * DAY).expect("list");
         assert_eq!(files.len(), 2, "one day, two part files: {files:?}");
         assert!(
             files
                 .iter()
                 .all(|f| f.to_string_lossy().contains("date=2026-01-06"))
         );
-        let none = files_overlapping(&partitions, T0 + 10 * DAY, T0 + 11 * DAY).expect("list");
+        let none = window_files(&partitions, T0 + 10 * DAY, T0 + 11 * DAY).expect("list");
         assert!(none.is_empty());
-        let missing = files_overlapping(&partitions.join("nope"), T0, T0 + DAY).expect("list");
+        let missing = window_files(&partitions.join("nope"), T0, T0 + DAY).expect("list");
         assert!(missing.is_empty());
     }
 
