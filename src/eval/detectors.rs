@@ -102,7 +102,7 @@ pub(crate) fn by_name(name: &str) -> anyhow::Result<Box<dyn Detector>> {
     }
 }
 
-/// Sets `out[0]` from rule transitions (one level).
+/// The verdict that one datapoint's transitions amount to (for one level).
 pub(crate) fn verdict_of(transitions: &[thingward_scorer::Transition]) -> Verdict {
     let mut v = Verdict::default();
     for t in transitions {

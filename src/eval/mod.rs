@@ -3,8 +3,9 @@
 //! every detector, and reports per level and per attack class.
 //!
 //! The fleet is streamed once, in time order: datapoints before the training end feed the
-//! detectors' training, the rest are scored. Rules baselines run through the real scorer
-//! (`thingward_scorer::Scorer`), exactly the code path the service uses.
+//! detectors' training, the rest are scored. ML Detect (`ml.rs`: `trainer::fit`, then
+//! `Scorer::observe_ml`) and the rules baselines (`Scorer::observe`) run through the real
+//! trainer and scorer, exactly the code paths the service uses.
 
 mod detectors;
 mod ml;
