@@ -213,8 +213,8 @@ impl CompiledModel {
         let m = &self.model;
         let bucket = hour_of_week(ts);
         let y = m.transform.apply(x) as f32;
-        match device.and_then(|i| m.devices.get(i as usize).map(|d| (i, d))) {
-            Some((_, d)) => {
+        match device.and_then(|i| m.devices.get(i as usize)) {
+            Some(d) => {
                 let c = &m.cohorts[usize::from(d.cohort)];
                 let r = (y - d.location - seasonal_at(&d.seasonal, bucket)) / d.scale;
                 // Point anomalies (spikes, bursts) stay out of the drift mean: it follows the

@@ -499,28 +499,22 @@ pub fn fit(
     let drift_targets = params.targets.0.map(|a| a * params.drift_share.max(1e-9));
     let held_out: Vec<Vec<f32>> = par_map(&prepared, |i, p| {
         let (c, full) = (labels[i], &finals[i]);
-        {
-            let halves: Vec<Option<Baseline>> = (0..2u8)
-                .map(|h| {
-                    let count = p.half.iter().filter(|&&x| x == h).count();
-                    (count >= MIN_DEVICE_DATAPOINTS).then(|| {
-                        shrink(
-                            &fit_raw(p, |i| p.half[i] == h, kappa_s),
-                            priors[c],
-                            kappa,
-                            min_scale,
-                        )
-                    })
+        let halves: Vec<Option<Baseline>> = (0..2u8)
+            .map(|h| {
+                let count = p.half.iter().filter(|&&x| x == h).count();
+                (count >= MIN_DEVICE_DATAPOINTS).then(|| {
+                    let half = fit_raw(p, |i| p.half[i] == h, kappa_s);
+                    shrink(&half, priors[c], kappa, min_scale)
                 })
-                .collect();
-            (0..p.y.len())
-                .map(|i| {
-                    let other = usize::from(1 - p.half[i]);
-                    let b = halves[other].as_ref().unwrap_or(full);
-                    residual(b, p.y[i], p.week[i])
-                })
-                .collect()
-        }
+            })
+            .collect();
+        (0..p.y.len())
+            .map(|i| {
+                let other = usize::from(1 - p.half[i]);
+                let b = halves[other].as_ref().unwrap_or(full);
+                residual(b, p.y[i], p.week[i])
+            })
+            .collect()
     });
     // Held-out residuals come from baselines fitted on half the window, whose hour-of-week
     // offsets rest on half the points: their spread is wider than the final model's by the
@@ -559,23 +553,26 @@ pub fn fit(
     let lambda = params.drift_lambda as f32;
     let clip = params.residual_clip as f32;
     let warmup = (1.0 / params.drift_lambda).ceil() as usize;
-    let drift_series = |i: usize, low: f32| -> Vec<f32> {
-        let mut e = 0.0f32;
-        let mut out = Vec::with_capacity(held_out[i].len().saturating_sub(warmup));
-        for (j, &r) in held_out[i].iter().enumerate() {
-            if r <= low {
-                e += lambda * (r.clamp(-clip, clip) - e);
-            }
-            if j >= warmup {
-                out.push(e);
-            }
-        }
-        out
-    };
+    // Per device, the drift mean after each held-out datapoint, as the scorer would run it.
+    let drift_means: Vec<Vec<f32>> = held_out
+        .iter()
+        .zip(&labels)
+        .map(|(res, &c)| {
+            let mut e = 0.0f32;
+            res.iter()
+                .map(|&r| {
+                    if r <= point[c][0] {
+                        e += lambda * (r.clamp(-clip, clip) - e);
+                    }
+                    e
+                })
+                .collect()
+        })
+        .collect();
     let mut drift = vec![[f32::MAX; 3]; k];
     for (c, t) in drift.iter_mut().enumerate() {
         let pooled: Vec<f32> = members(c)
-            .flat_map(|i| drift_series(i, point[c][0]))
+            .flat_map(|i| drift_means[i].iter().skip(warmup).copied())
             .collect();
         let pooled = Tail::new(pooled);
         if params.drift_share > 0.0 {
@@ -597,11 +594,7 @@ pub fn fit(
     let mut flagged = [0u64; 3];
     let mut total = 0u64;
     for (i, &c) in labels.iter().enumerate() {
-        let mut e = 0.0f32;
-        for (j, &r) in held_out[i].iter().enumerate() {
-            if r <= point[c][0] {
-                e += lambda * (r.clamp(-clip, clip) - e);
-            }
+        for (j, (&r, &e)) in held_out[i].iter().zip(&drift_means[i]).enumerate() {
             total += 1;
             for l in 0..3 {
                 if r * corrections[c][l] > point[c][l] || (j >= warmup && e > drift[c][l]) {
