@@ -1,6 +1,8 @@
 //! The `thingward` binary: the service (`thingward serve`) and its batch commands.
 
 mod api;
+mod audit;
+mod audit_cli;
 mod auth;
 mod bench;
 mod detect;
@@ -11,6 +13,7 @@ mod mqtt;
 mod nab;
 mod serve;
 mod store;
+mod test_clock;
 mod train;
 mod training;
 
@@ -41,6 +44,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Run ML Detect training on a data directory now, outside the server.
     Train(train::TrainArgs),
+    /// Audit the certificates, policies and broker files an audit config names, now.
+    Audit(audit_cli::AuditArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,5 +64,6 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
+        Command::Audit(args) => audit_cli::run(args),
     }
 }

@@ -1,9 +1,11 @@
 //! The HTTP API: AWS Device Defender operations at AWS's paths and shapes, thingward's
 //! ingestion endpoints and health. Handlers live beside their routes, one module per resource.
 
+mod audit;
 pub(crate) mod error;
 mod extract;
 mod ingest;
+mod iot_registry;
 mod profiles;
 mod registry;
 mod training;
@@ -38,6 +40,8 @@ pub(crate) struct AppState {
     pub(crate) account: Arc<str>,
     /// The largest device report accepted, in bytes.
     pub(crate) max_report_bytes: usize,
+    /// Audit: tasks, the registry snapshot, the scheduler's clock.
+    pub(crate) audit: Arc<crate::audit::Audit>,
 }
 
 impl AppState {
@@ -63,6 +67,8 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
         .merge(violations::routes())
         .merge(training::routes())
         .merge(ingest::routes())
+        .merge(audit::routes())
+        .merge(iot_registry::routes())
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     Router::new()

@@ -121,7 +121,7 @@ impl TestApp {
             Arc::clone(&store),
             Arc::clone(&history),
             models,
-            clock,
+            clock.clone(),
             crate::training::default_fit_params().expect("fit params"),
         ));
         let state = AppState {
@@ -132,6 +132,12 @@ impl TestApp {
             region: REGION.into(),
             account: ACCOUNT.into(),
             max_report_bytes: 128 * 1024,
+            audit: Arc::new(crate::audit::Audit::new(
+                Arc::clone(&store),
+                None,
+                clock.clone(),
+                ACCOUNT,
+            )),
         };
         let auth = Arc::new(Authenticator::new(
             Credentials::default(),

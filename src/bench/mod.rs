@@ -127,6 +127,9 @@ impl Target {
             // No roll during the measurement: shutdown rolls once, outside the timed phase.
             roll_interval_seconds: 3600,
             train_at: crate::training::TrainAt::default(),
+            audit_config: None,
+            audit_at: crate::audit::schedule::AuditAt::default(),
+            test_clock: false,
         };
         let Started { service, .. } = Service::start(&args).await?;
         let base = format!("http://{}", service.local_addr());
