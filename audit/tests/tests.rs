@@ -1,0 +1,4 @@
+//! thingward-audit integration tests: one binary, a module per check family.
+
+mod certs;
+mod support;
