@@ -1,4 +1,5 @@
 //! thingward-audit integration tests: one binary, a module per check family.
 
 mod certs;
+mod policies;
 mod support;
