@@ -1,5 +1,6 @@
 //! thingward-audit integration tests: one binary, a module per check family.
 
+mod broker;
 mod certs;
 mod policies;
 mod support;
