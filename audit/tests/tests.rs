@@ -2,5 +2,6 @@
 
 mod broker;
 mod certs;
+mod connections;
 mod policies;
 mod support;
