@@ -3,5 +3,7 @@
 mod broker;
 mod certs;
 mod connections;
+mod input;
 mod policies;
+mod properties;
 mod support;
