@@ -2,7 +2,7 @@
 //! closing old connection.` and disconnect lines (epoch-seconds or `log_timestamp_format`
 //! ISO timestamps) into sessions, takeovers and identity overlaps. Never panics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// One parsed connection event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,26 +181,43 @@ impl ConnectionLog {
     /// `since_ms` (events without a timestamp always count), and the client ids seen then.
     pub(crate) fn replay(&self, since_ms: i64) -> Replay {
         #[derive(Debug)]
-        struct Session {
-            addr: String,
-            username: Option<String>,
+        struct Session<'e> {
+            addr: &'e str,
+            username: Option<&'e str>,
         }
         let in_window = |ts: Option<i64>| ts.is_none_or(|t| t >= since_ms);
         let mut open: HashMap<&str, Session> = HashMap::new();
+        // username → client ids with an open session under it.
+        let mut by_user: HashMap<&str, BTreeSet<&str>> = HashMap::new();
         let mut pending: HashMap<&str, usize> = HashMap::new();
         let mut out = Replay::default();
+        fn close<'e>(
+            open: &mut HashMap<&'e str, Session<'e>>,
+            by_user: &mut HashMap<&'e str, BTreeSet<&'e str>>,
+            id: &str,
+        ) -> Option<Session<'e>> {
+            let old = open.remove(id);
+            if let Some(set) = old
+                .as_ref()
+                .and_then(|s| s.username)
+                .and_then(|u| by_user.get_mut(u))
+            {
+                set.remove(id);
+            }
+            old
+        }
         for e in &self.events {
             match &e.event {
                 Event::Takeover { client_id } => {
-                    let old = open.remove(client_id.as_str());
+                    let old = close(&mut open, &mut by_user, client_id);
                     if in_window(e.ts_ms) {
                         pending.insert(client_id, out.takeovers.len());
                         out.takeovers.push(Takeover {
                             client_id: client_id.clone(),
                             ts_ms: e.ts_ms,
                             line: e.line,
-                            old_addr: old.as_ref().map(|s| s.addr.clone()),
-                            old_username: old.and_then(|s| s.username),
+                            old_addr: old.as_ref().map(|s| s.addr.to_owned()),
+                            old_username: old.and_then(|s| s.username).map(str::to_owned),
                             new_addr: None,
                             new_username: None,
                         });
@@ -215,40 +232,35 @@ impl ConnectionLog {
                         out.takeovers[t].new_addr = Some(addr.clone());
                         out.takeovers[t].new_username = username.clone();
                     }
+                    close(&mut open, &mut by_user, client_id);
                     if in_window(e.ts_ms) {
                         out.client_ids.insert(client_id.clone());
                     }
                     if let Some(u) = username {
-                        let mut others: Vec<&str> = open
-                            .iter()
-                            .filter(|(id, s)| {
-                                **id != client_id.as_str() && s.username.as_ref() == Some(u)
-                            })
-                            .map(|(id, _)| *id)
-                            .collect();
-                        others.sort_unstable();
+                        let same_identity = by_user.entry(u).or_default();
                         if in_window(e.ts_ms) {
-                            for other in others {
+                            for other in same_identity.iter() {
                                 out.overlaps.push(Overlap {
                                     username: u.clone(),
-                                    first_client: other.to_owned(),
+                                    first_client: (*other).to_owned(),
                                     second_client: client_id.clone(),
                                     ts_ms: e.ts_ms,
                                     line: e.line,
                                 });
                             }
                         }
+                        same_identity.insert(client_id);
                     }
                     open.insert(
                         client_id,
                         Session {
-                            addr: addr.clone(),
-                            username: username.clone(),
+                            addr,
+                            username: username.as_deref(),
                         },
                     );
                 }
                 Event::Disconnected { client_id } => {
-                    open.remove(client_id.as_str());
+                    close(&mut open, &mut by_user, client_id);
                 }
             }
         }
@@ -261,7 +273,7 @@ impl ConnectionLog {
 pub(crate) struct Replay {
     pub(crate) takeovers: Vec<Takeover>,
     pub(crate) overlaps: Vec<Overlap>,
-    pub(crate) client_ids: std::collections::BTreeSet<String>,
+    pub(crate) client_ids: BTreeSet<String>,
 }
 
 #[cfg(test)]
