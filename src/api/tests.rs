@@ -37,6 +37,7 @@ struct TestApp {
     detect: Arc<Detect>,
     training: Arc<Training>,
     store: Arc<Store>,
+    audit: Arc<crate::audit::Audit>,
     _dir: tempfile::TempDir,
 }
 
@@ -124,6 +125,12 @@ impl TestApp {
             clock.clone(),
             crate::training::default_fit_params().expect("fit params"),
         ));
+        let audit = Arc::new(crate::audit::Audit::new(
+            Arc::clone(&store),
+            None,
+            clock.clone(),
+            ACCOUNT,
+        ));
         let state = AppState {
             store: Arc::clone(&store),
             detect: Arc::clone(&detect),
@@ -132,12 +139,7 @@ impl TestApp {
             region: REGION.into(),
             account: ACCOUNT.into(),
             max_report_bytes: 128 * 1024,
-            audit: Arc::new(crate::audit::Audit::new(
-                Arc::clone(&store),
-                None,
-                clock.clone(),
-                ACCOUNT,
-            )),
+            audit: Arc::clone(&audit),
         };
         let auth = Arc::new(Authenticator::new(
             Credentials::default(),
@@ -150,6 +152,7 @@ impl TestApp {
             detect,
             training,
             store,
+            audit,
             _dir: dir,
         }
     }
@@ -163,13 +166,20 @@ impl TestApp {
             detect,
             training,
             store,
+            audit,
             _dir: dir,
         } = self;
+        drop(audit);
         drop(router);
         drop(detect);
         drop(training);
         drop(store);
         Self::build(dir, clock, 1024 * 1024)
+    }
+
+    /// The audit service.
+    fn audit(&self) -> Arc<crate::audit::Audit> {
+        Arc::clone(&self.audit)
     }
 
     /// The manual clock, in epoch milliseconds.
@@ -2648,4 +2658,5 @@ async fn list_metric_values_answers_in_each_metric_value_shape() {
     }
 }
 
+mod audit;
 mod ml;
