@@ -88,15 +88,22 @@ pub(crate) struct Thingward {
     pub(crate) port: u16,
     pub(crate) data_dir: PathBuf,
     mqtt_port: Option<u16>,
+    extra_args: Vec<String>,
 }
 
 impl Thingward {
     pub(crate) fn start(data_dir: &Path, mqtt_port: Option<u16>) -> Self {
+        Self::start_with_args(data_dir, mqtt_port, &[])
+    }
+
+    /// Starts with extra `thingward serve` arguments (e.g. `--audit-config F`).
+    pub(crate) fn start_with_args(data_dir: &Path, mqtt_port: Option<u16>, args: &[&str]) -> Self {
         let mut t = Self {
             child: None,
             port: free_port(),
             data_dir: data_dir.to_owned(),
             mqtt_port,
+            extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         t.spawn();
         t
@@ -116,6 +123,7 @@ impl Thingward {
         if let Some(p) = self.mqtt_port {
             cmd.arg("--mqtt-url").arg(format!("mqtt://127.0.0.1:{p}"));
         }
+        cmd.args(&self.extra_args);
         self.child = Some(cmd.spawn().expect("start thingward"));
         wait_for_port(self.port, "thingward");
     }
