@@ -75,13 +75,13 @@ pub(crate) fn render(reports: &[CheckReport]) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{:<9} {:<45} {:<40} REASON",
+            "{:<9} {:<60} {:<40} REASON",
             "SEVERITY", "CHECK", "RESOURCE"
         );
         for f in rows {
             let _ = writeln!(
                 out,
-                "{:<9} {:<45} {:<40} {}",
+                "{:<9} {:<60} {:<40} {}",
                 f.severity.as_str(),
                 f.check_name.as_str(),
                 resource_label(&f.non_compliant_resource.resource_identifier),
@@ -89,7 +89,7 @@ pub(crate) fn render(reports: &[CheckReport]) -> String {
             );
         }
     }
-    let _ = writeln!(out, "\n{:<45} {:<24} NON-COMPLIANT", "CHECK", "STATUS");
+    let _ = writeln!(out, "\n{:<60} {:<24} NON-COMPLIANT", "CHECK", "STATUS");
     for r in reports {
         let status = match (&r.failed, r.canceled, r.findings.is_empty()) {
             (Some(_), _, _) => "FAILED",
@@ -101,7 +101,7 @@ pub(crate) fn render(reports: &[CheckReport]) -> String {
             Some(why) => format!("({why})"),
             None => format!("{} of {}", r.findings.len(), r.total_resources),
         };
-        let _ = writeln!(out, "{:<45} {:<24} {detail}", r.check.as_str(), status);
+        let _ = writeln!(out, "{:<60} {:<24} {detail}", r.check.as_str(), status);
     }
     out
 }
