@@ -15,7 +15,9 @@
 //! Client and server share the machine's cores; the figures are for the whole loop.
 //!
 //! - `train`: the ML Detect trainer's fit time and memory per fleet size ([`train`]).
+//! - `audit`: one on-demand audit over a generated registry, end to end ([`audit`]).
 
+mod audit;
 mod train;
 
 use crate::detect::StageTimes;
@@ -45,6 +47,8 @@ enum BenchTarget {
     IngestMqtt(MqttArgs),
     /// ML Detect training: fit time and memory per fleet size.
     Train(train::TrainArgs),
+    /// Audit: one StartOnDemandAuditTask over a generated registry, end to end.
+    Audit(audit::AuditBenchArgs),
 }
 
 /// Options of `thingward bench ingest-http`.
@@ -100,6 +104,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::IngestHttp(a) => ingest_http(a).await,
         BenchTarget::IngestMqtt(a) => ingest_mqtt(a).await,
         BenchTarget::Train(a) => tokio::task::spawn_blocking(move || train::run(&a)).await?,
+        BenchTarget::Audit(a) => audit::run(a).await,
     }
 }
 
