@@ -356,7 +356,7 @@ mod tests {
             .expect("both");
         assert_eq!((api.status, api.created_ms), (lib::CertStatus::Inactive, 7));
         assert_eq!(input.policies.len(), 1);
-        assert_eq!(input.policies[0].targets, [disk_id.clone()]);
+        assert_eq!(input.policies[0].targets, vec![disk_id.clone()]);
         let sources: Vec<&str> = input.problems.iter().map(|p| p.source.as_str()).collect();
         assert!(sources.iter().any(|s| s.contains("bad.pem")), "{sources:?}");
         assert!(
