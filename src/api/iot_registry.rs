@@ -357,15 +357,8 @@ async fn ca_describe(
 
 /// ListCertificates / ListCACertificates page with `marker` / `pageSize` (AWS's names).
 fn marker_page(q: &QueryMap) -> Result<Page, ApiError> {
-    let limit = q.int("pageSize", 1..=250)?.map_or(25, |n| n as usize);
-    let offset = match q.str("marker") {
-        None | Some("") => 0,
-        Some(t) => t
-            .strip_prefix('o')
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid marker '{t}'")))?,
-    };
-    Ok(Page { offset, limit })
+    let size = q.int("pageSize", 1..=250)?;
+    Page::from_parts(q.str("marker"), size, "pageSize", 25, 250)
 }
 
 fn list(state: &AppState, kind: CertKind, q: &QueryMap) -> Result<Json<JsonValue>, ApiError> {
