@@ -582,6 +582,26 @@ fn resource_key(id: &ResourceIdentifier) -> Result<String, ApiError> {
             "resourceIdentifier must name a resource".into(),
         ));
     }
+    let hex64 = |v: &str| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit());
+    for (member, value) in [
+        ("deviceCertificateId", &id.device_certificate_id),
+        ("caCertificateId", &id.ca_certificate_id),
+    ] {
+        if let Some(v) = value
+            && !hex64(v)
+        {
+            return Err(ApiError::InvalidRequest(format!(
+                "resourceIdentifier.{member} must be 64 hexadecimal characters"
+            )));
+        }
+    }
+    if let Some(a) = &id.account
+        && (a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ApiError::InvalidRequest(
+            "resourceIdentifier.account must be 12 digits".into(),
+        ));
+    }
     runner::resource_key(id).map_err(ApiError::internal)
 }
 
