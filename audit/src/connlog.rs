@@ -321,6 +321,26 @@ mod tests {
     }
 
     #[test]
+    fn r_notice_only_log_takeover_is_a_second_connect_with_an_open_session() {
+        // Mosquitto 2.0 logs `already connected` at information level: a notice-only log has
+        // just two connects (regression found with the live test).
+        let log = ConnectionLog::parse(
+            "10: New client connected from 1.1.1.1:1 as dev (p2, c1, k60, u'a').\n\
+             11: New client connected from 2.2.2.2:2 as dev (p2, c1, k60, u'b').\n\
+             12: Client dev disconnected.\n\
+             13: New client connected from 2.2.2.2:3 as dev (p2, c1, k60, u'b').\n",
+        );
+        let replay = log.replay(0);
+        assert_eq!(replay.takeovers.len(), 1);
+        let t = &replay.takeovers[0];
+        assert_eq!(
+            (t.line, t.old_addr.as_deref(), t.new_addr.as_deref()),
+            (2, Some("1.1.1.1:1"), Some("2.2.2.2:2"))
+        );
+        assert!(t.is_from_elsewhere());
+    }
+
+    #[test]
     fn host_of_strips_ports_and_brackets() {
         assert_eq!(host_of("10.0.0.1:1234"), "10.0.0.1");
         assert_eq!(host_of("[::1]:1234"), "::1");
