@@ -236,6 +236,12 @@ fn unlimited_connections_and_packet_size() {
                 reason::BROKER_MESSAGE_SIZE_UNLIMITED,
                 "limits.conf:2",
             ),
+            // Mosquitto 2.0.11 itself refuses `max_packet_size 0` ("Invalid max_packet_size value").
+            (
+                CheckName::BrokerConfigurationInvalidCheck,
+                reason::BROKER_INVALID_VALUE,
+                "limits.conf:2",
+            ),
         ],
     );
     expect(

@@ -145,3 +145,94 @@ fn real_mosquitto_log_shows_conflicting_client_ids() {
             .is_empty()
     );
 }
+
+/// Copies a broker fixture (with its ACL, password file and include dir) into `dir`, with the
+/// listener ports replaced by free ones and real TLS files from rcgen.
+fn stage_clean_fixture(dir: &std::path::Path) -> (u16, std::path::PathBuf) {
+    let src = format!("{}/tests/fixtures/broker", env!("CARGO_MANIFEST_DIR"));
+    let tls_port = free_port();
+    let local_port = free_port();
+    let conf = std::fs::read_to_string(format!("{src}/clean.conf"))
+        .expect("fixture")
+        .replace(
+            "listener 8883 0.0.0.0",
+            &format!("listener {tls_port} 127.0.0.1"),
+        )
+        .replace(
+            "listener 1883 127.0.0.1",
+            &format!("listener {local_port} 127.0.0.1"),
+        );
+    std::fs::write(dir.join("clean.conf"), conf).expect("write");
+    for f in ["clean.acl", "clean.passwd"] {
+        std::fs::copy(format!("{src}/{f}"), dir.join(f)).expect("copy");
+    }
+    std::fs::create_dir(dir.join("clean.d")).expect("mkdir");
+    std::fs::copy(
+        format!("{src}/clean.d/limits.conf"),
+        dir.join("clean.d/limits.conf"),
+    )
+    .expect("copy");
+    let ca = crate::support::root("Broker test CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let server = params.signed_by(&key, &ca).expect("server cert");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
+    std::fs::write(dir.join("server.pem"), server.pem()).expect("write");
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("write");
+    // Mosquitto started as root drops to the `mosquitto` user: let it read the files.
+    for entry in std::fs::read_dir(dir).expect("ls") {
+        let path = entry.expect("entry").path();
+        let mode = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .expect("chmod");
+    }
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    (tls_port, dir.join("clean.conf"))
+}
+
+#[test]
+fn clean_fixture_is_a_config_real_mosquitto_starts_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tls_port, conf) = stage_clean_fixture(dir.path());
+    let broker = Killed(
+        Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto did not start with the clean fixture"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(broker);
+    // And the same staged config (loopback listeners now) has no findings at all.
+    let input = AuditInput {
+        broker_config: Some(TextSource {
+            path: conf.display().to_string(),
+            text: std::fs::read_to_string(&conf).expect("read"),
+        }),
+        logging: thingward_audit::LoggingSettings {
+            thingward_log_level: Some("INFO".into()),
+        },
+        ..Default::default()
+    };
+    let reports = thingward_audit::run(
+        &input,
+        &AuditSettings::default(),
+        CheckName::all(),
+        &|_| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    );
+    for r in reports.iter().filter(|r| r.failed.is_none()) {
+        assert!(r.findings.is_empty(), "{}: {:?}", r.check, r.findings);
+    }
+}

@@ -10,6 +10,10 @@ use super::directives::{self, BOOLEAN, INTEGER, LOG_DESTS, LOG_TYPES, Scope};
 use crate::TextSource;
 use crate::check::reason;
 
+/// Smallest `max_packet_size` Mosquitto 2.0 accepts (it refuses 0 too: "Invalid
+/// max_packet_size value").
+const MIN_PACKET_SIZE: i64 = 20;
+
 /// Deepest `include_dir` nesting followed.
 const MAX_INCLUDE_DEPTH: usize = 4;
 
@@ -285,6 +289,12 @@ impl Parser<'_> {
                 format!("{key} must be an integer, not {value:?}"),
             );
             return;
+        }
+        if key == "max_packet_size" && value.parse::<i64>().is_ok_and(|v| v < MIN_PACKET_SIZE) {
+            let msg = format!(
+                "max_packet_size {value} is below {MIN_PACKET_SIZE}: Mosquitto 2.0 refuses to start"
+            );
+            self.problem(reason::BROKER_INVALID_VALUE, at.clone(), msg);
         }
         let setting = Setting {
             value: value.to_owned(),
