@@ -7,6 +7,7 @@ mod detect;
 mod eval;
 mod generate;
 mod ingest;
+mod mitigation;
 mod mqtt;
 mod nab;
 mod serve;

@@ -44,6 +44,9 @@ pub(crate) struct ServeArgs {
     /// How often the history write-ahead log is rolled into Parquet partitions, in seconds.
     #[arg(long, default_value_t = 300)]
     pub(crate) roll_interval_seconds: u64,
+    /// Brokers for BAN_CLIENT_ON_BROKER mitigation actions.
+    #[command(flatten)]
+    pub(crate) brokers: crate::mitigation::broker::BrokerArgs,
     /// UTC time of day (HH:MM) of the nightly ML Detect training run.
     #[arg(long, env = "THINGWARD_TRAIN_AT", default_value = "02:00")]
     pub(crate) train_at: TrainAt,
@@ -132,7 +135,18 @@ impl Service {
             args.insecure_no_auth,
             args.max_body_bytes,
         ));
+        let mitigation = Arc::new(crate::mitigation::Mitigation::new(
+            Arc::clone(&store),
+            Arc::clone(&detect),
+            args.brokers.resolve(),
+            args.region.as_str().into(),
+            args.account_id.as_str().into(),
+        ));
+        mitigation
+            .recover()
+            .context("Cannot recover the mitigation tasks")?;
         let state = AppState {
+            mitigation,
             store: Arc::clone(&store),
             detect: Arc::clone(&detect),
             history: Arc::clone(&history),

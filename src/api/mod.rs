@@ -4,6 +4,7 @@
 pub(crate) mod error;
 mod extract;
 mod ingest;
+mod mitigation;
 mod profiles;
 mod registry;
 mod training;
@@ -32,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) history: Arc<History>,
     /// The ML Detect training job (summaries, runs on demand).
     pub(crate) training: Arc<crate::training::Training>,
+    /// Mitigation tasks (start, run in the background, cancel).
+    pub(crate) mitigation: Arc<crate::mitigation::Mitigation>,
     /// The region used in ARNs.
     pub(crate) region: Arc<str>,
     /// The account id used in ARNs.
@@ -63,6 +66,7 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
         .merge(violations::routes())
         .merge(training::routes())
         .merge(ingest::routes())
+        .merge(mitigation::routes())
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     Router::new()

@@ -124,7 +124,16 @@ impl TestApp {
             clock,
             crate::training::default_fit_params().expect("fit params"),
         ));
+        let mitigation = Arc::new(crate::mitigation::Mitigation::new(
+            Arc::clone(&store),
+            Arc::clone(&detect),
+            crate::mitigation::broker::BrokerDefaults::default(),
+            REGION.into(),
+            ACCOUNT.into(),
+        ));
+        mitigation.recover().expect("recover mitigation tasks");
         let state = AppState {
+            mitigation,
             store: Arc::clone(&store),
             detect: Arc::clone(&detect),
             history,

@@ -4,11 +4,16 @@
 //! One connection behind a mutex: every statement here is short, and the hot path (datapoints)
 //! never touches SQLite — only alarm transitions do.
 
+mod mitigation;
 mod models;
 mod profiles;
 mod registry;
 mod violations;
 
+pub(crate) use mitigation::{
+    ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, TaskInsert,
+    TaskKind, TaskRecord, TaskState, ViolationRef, ViolationSelector,
+};
 pub(crate) use models::ModelEntry;
 pub(crate) use registry::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
 pub(crate) use violations::{EventFilter, ViolationChange, ViolationFilter, ViolationRecord};
@@ -138,6 +143,44 @@ CREATE TABLE IF NOT EXISTS behavior_models (
     created_ms INTEGER NOT NULL,
     PRIMARY KEY (profile, behavior)
 );
+CREATE TABLE IF NOT EXISTS mitigation_actions (
+    name TEXT PRIMARY KEY,
+    action_id TEXT NOT NULL,
+    action_type TEXT NOT NULL,
+    role_arn TEXT NOT NULL,
+    params TEXT NOT NULL,
+    tags TEXT,
+    creation_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mitigation_tasks (
+    kind TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER,
+    client_request_token TEXT,
+    request TEXT NOT NULL,
+    actions TEXT NOT NULL,
+    PRIMARY KEY (kind, task_id)
+);
+CREATE TABLE IF NOT EXISTS mitigation_executions (
+    kind TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    check_name TEXT,
+    thing TEXT,
+    action_name TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_ms INTEGER,
+    end_ms INTEGER,
+    error_code TEXT,
+    message TEXT,
+    PRIMARY KEY (kind, task_id, seq)
+);
+CREATE INDEX IF NOT EXISTS mitigation_executions_by_subject ON mitigation_executions (kind, subject);
 "#;
 
 /// Columns added after the first release, as (table, column, type): added to an existing
