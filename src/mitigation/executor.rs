@@ -3,7 +3,9 @@
 
 use super::action::Action;
 use super::{Mitigation, Outcome, broker};
-use crate::store::{ExecutionRecord, TaskKind};
+use crate::store::{
+    ExecutionRecord, NewOutboxEvent, OutboxKind, OutboxRouting, Severity, TaskKind,
+};
 
 /// Why an action cannot run in this build (a part it needs is not in it).
 pub(super) const NOT_AVAILABLE: &str = "not available in this build";
@@ -22,7 +24,7 @@ impl Mitigation {
                 let Some(thing) = e.thing.as_deref() else {
                     return Outcome::failed("INTERNAL_ERROR", "The execution names no thing");
                 };
-                self.on_violation(action, &e.subject, thing).await
+                self.on_violation(action, e, thing).await
             }
             TaskKind::Audit => Outcome::failed(
                 "NOT_AVAILABLE",
@@ -32,7 +34,7 @@ impl Mitigation {
     }
 
     /// An action for a violation of `thing`.
-    async fn on_violation(&self, action: &Action, violation_id: &str, thing: &str) -> Outcome {
+    async fn on_violation(&self, action: &Action, e: &ExecutionRecord, thing: &str) -> Outcome {
         match action {
             Action::AddThingsToGroups { groups } => self.add_to_groups(&[thing.to_owned()], groups),
             Action::BanClient(ban) => match broker::ban(&self.brokers, ban, thing).await {
@@ -44,11 +46,17 @@ impl Mitigation {
                 format!("Deactivating certificates is {NOT_AVAILABLE}"),
             ),
             Action::Publish { destination } => {
-                let _ = (destination, violation_id);
-                Outcome::failed(
-                    "NOT_AVAILABLE",
-                    format!("Publishing to the alarm feed is {NOT_AVAILABLE}"),
-                )
+                let event = match self.store.mitigation_violation_json(&e.subject) {
+                    Ok(Some(body)) => violation_event(e, body),
+                    Ok(None) => {
+                        return Outcome::failed(
+                            "RESOURCE_NOT_FOUND",
+                            format!("Violation '{}' is no longer recorded", e.subject),
+                        );
+                    }
+                    Err(err) => return Outcome::failed("INTERNAL_ERROR", err.to_string()),
+                };
+                self.publish(destination, event)
             }
             Action::DeactivateCaCertificate
             | Action::ReplaceDefaultPolicyVersion
@@ -105,5 +113,71 @@ impl Mitigation {
             );
         }
         outcome
+    }
+}
+
+/// The outbox event publishing a violation: its latest `ViolationEvent` JSON, keyed by the
+/// execution (`mitigation:{taskId}:{seq}`) so a re-run does not publish twice.
+fn violation_event(e: &ExecutionRecord, body: serde_json::Value) -> NewOutboxEvent {
+    let behavior: Option<thingward_models::behavior::Behavior> =
+        serde_json::from_value(body["behavior"].clone()).ok();
+    let text = |k: &str| body[k].as_str().map(str::to_owned);
+    NewOutboxEvent {
+        key: format!("mitigation:{}:{}", e.task_id, e.seq),
+        kind: OutboxKind::Violation,
+        routing: OutboxRouting {
+            profile: text("securityProfileName"),
+            thing: text("thingName"),
+            behavior: behavior.as_ref().map(|b| b.name.clone()),
+            check_name: None,
+            severity: behavior.as_ref().map(Severity::of_behavior),
+        },
+        event_ms: body["violationEventTime"]
+            .as_f64()
+            .map_or(0, thingward_models::time::seconds_to_millis),
+        body,
+    }
+}
+
+/// The `events` value of a feed destination configuration that takes `kind`.
+fn events_name(kind: OutboxKind) -> &'static str {
+    match kind {
+        OutboxKind::Violation => "violations",
+        OutboxKind::AuditFinding => "audit-findings",
+    }
+}
+
+impl Mitigation {
+    /// Appends `event` to the feed outbox for `destination`, which must exist and take the
+    /// event's kind.
+    pub(super) fn publish(&self, destination: &str, event: NewOutboxEvent) -> Outcome {
+        let dest = match self.store.destination_get(destination) {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return Outcome::failed(
+                    "RESOURCE_NOT_FOUND",
+                    format!("Feed destination '{destination}' does not exist"),
+                );
+            }
+            Err(err) => return Outcome::failed("INTERNAL_ERROR", err.to_string()),
+        };
+        let wanted = events_name(event.kind);
+        if let Some(events) = dest.config["events"].as_array()
+            && !events.iter().any(|e| e == wanted)
+        {
+            return Outcome::failed(
+                "DESTINATION_REFUSES_KIND",
+                format!("Feed destination '{destination}' does not take {wanted} events"),
+            );
+        }
+        match self.store.outbox_append(std::slice::from_ref(&event)) {
+            Ok(seqs) => Outcome::succeeded(match seqs.first().copied().flatten() {
+                Some(seq) => {
+                    format!("Appended to the alarm feed as event {seq} for '{destination}'")
+                }
+                None => format!("Already in the alarm feed for '{destination}'"),
+            }),
+            Err(err) => Outcome::failed("INTERNAL_ERROR", err.to_string()),
+        }
     }
 }

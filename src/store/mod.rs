@@ -4,17 +4,21 @@
 //! One connection behind a mutex: every statement here is short, and the hot path (datapoints)
 //! never touches SQLite — only alarm transitions do.
 
+mod destinations;
 mod mitigation;
 mod models;
+mod outbox;
 mod profiles;
 mod registry;
 mod violations;
 
+pub(crate) use destinations::{DeadLetter, DestinationRecord, DestinationStatus};
 pub(crate) use mitigation::{
     ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, TaskInsert,
     TaskKind, TaskRecord, TaskState, ViolationRef, ViolationSelector,
 };
 pub(crate) use models::ModelEntry;
+pub(crate) use outbox::{NewOutboxEvent, OutboxEvent, OutboxKind, OutboxRouting, Severity};
 pub(crate) use registry::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
 pub(crate) use violations::{EventFilter, ViolationChange, ViolationFilter, ViolationRecord};
 
@@ -142,6 +146,44 @@ CREATE TABLE IF NOT EXISTS behavior_models (
     expected TEXT,
     created_ms INTEGER NOT NULL,
     PRIMARY KEY (profile, behavior)
+);
+CREATE TABLE IF NOT EXISTS feed_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    profile TEXT,
+    thing TEXT,
+    behavior TEXT,
+    check_name TEXT,
+    severity TEXT,
+    event_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feed_outbox_by_time ON feed_outbox (event_ms);
+CREATE TABLE IF NOT EXISTS feed_destinations (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feed_cursors (
+    destination TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    dead_lettered INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    last_error_ms INTEGER,
+    last_success_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS feed_dead_letters (
+    destination TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    dead_ms INTEGER NOT NULL,
+    redrive INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (destination, seq)
 );
 CREATE TABLE IF NOT EXISTS mitigation_actions (
     name TEXT PRIMARY KEY,

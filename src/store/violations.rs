@@ -1,5 +1,6 @@
 //! Violations: the active ones (one per thing, profile and behavior) and their event history.
 
+use super::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity};
 use super::{Store, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
@@ -210,6 +211,43 @@ fn event_from(row: EventRow) -> Result<ViolationEvent, StoreError> {
     })
 }
 
+/// The outbox event announcing violation event `kind` of `r`: the AWS `ViolationEvent` JSON,
+/// keyed `{violationId}:{violationEventType}`.
+fn feed_event(
+    r: &ViolationRecord,
+    violation_id: String,
+    kind: ViolationEventType,
+    vstate: Option<String>,
+    vdesc: Option<String>,
+) -> Result<NewOutboxEvent, StoreError> {
+    let event = NewOutboxEvent {
+        key: format!("{violation_id}:{}", kind.as_str()),
+        routing: OutboxRouting {
+            profile: Some(r.profile.clone()),
+            thing: Some(r.thing.clone()),
+            behavior: Some(r.behavior.name.clone()),
+            check_name: None,
+            severity: Some(Severity::of_behavior(&r.behavior)),
+        },
+        kind: OutboxKind::Violation,
+        event_ms: r.at,
+        body: serde_json::to_value(ViolationEvent {
+            violation_id,
+            thing_name: r.thing.clone(),
+            security_profile_name: r.profile.clone(),
+            violation_event_additional_info: additional_info(&r.behavior),
+            behavior: r.behavior.clone(),
+            metric_value: r.value.clone(),
+            ml_explanation: r.explanation.as_deref().cloned(),
+            violation_event_type: kind,
+            verification_state: vstate.as_deref().and_then(VerificationState::parse),
+            verification_state_description: vdesc,
+            violation_event_time: r.at,
+        })?,
+    };
+    Ok(event)
+}
+
 impl Store {
     /// Records a batch of violation changes in one transaction; returns the violation ids of
     /// the changes, in order (None for a Touch/Close with no matching active violation).
@@ -272,6 +310,10 @@ impl Store {
                     )?
                     .execute(params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, kind.as_str(), r.at, vstate, vdesc, explanation_json],
                     )?;
+                    // The feed's copy, in the same transaction (suppressAlerts: no notification).
+                    if !suppressed {
+                        super::outbox::insert(&tx, &feed_event(r, id, kind, vstate, vdesc)?)?;
+                    }
                 }
                 ids.push(id);
             }
