@@ -4,6 +4,11 @@
 //! One connection behind a mutex: every statement here is short, and the hot path (datapoints)
 //! never touches SQLite — only alarm transitions do.
 
+// Until the audit service uses every store function (next commits on this branch).
+#[allow(dead_code)]
+mod audit;
+#[allow(dead_code)]
+mod certs;
 mod destinations;
 mod mitigation;
 mod models;
@@ -12,6 +17,16 @@ mod profiles;
 mod registry;
 mod violations;
 
+#[allow(unused_imports)]
+pub(crate) use audit::{
+    AuditConfigRecord, AuditTaskRecord, CheckConfig, CheckDetails, FINDING_RETENTION_MS,
+    FindingFilter, FindingRecord, ScheduledAuditRecord, SuppressionRecord, TaskStatus,
+};
+#[allow(unused_imports)]
+pub(crate) use certs::{
+    CertKind, CertStatus, CertificateRecord, CrlRecord, LoggingOptions, MAX_POLICY_VERSIONS,
+    PolicyRecord, PolicyVersionError, PolicyVersionRecord, StatusTarget, principal_cert_id,
+};
 pub(crate) use destinations::{DeadLetter, DestinationRecord, DestinationStatus};
 pub(crate) use mitigation::{
     ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, TaskInsert,
@@ -262,6 +277,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(certs::SCHEMA)?;
+        conn.execute_batch(audit::SCHEMA)?;
         migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),

@@ -1,0 +1,994 @@
+//! Audit state: the account audit configuration, scheduled audits, audit tasks with their
+//! per-check details, findings (90-day retention) and suppressions.
+
+use super::{Store, StoreError};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use thingward_models::time::EpochMillis;
+
+/// The tables of this module (applied at open; `IF NOT EXISTS`).
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS audit_config (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scheduled_audits (
+    name TEXT PRIMARY KEY,
+    frequency TEXT NOT NULL,
+    day_of_month TEXT,
+    day_of_week TEXT,
+    checks TEXT NOT NULL,
+    tags TEXT,
+    created_ms INTEGER NOT NULL,
+    last_run_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit_tasks (
+    task_id TEXT PRIMARY KEY,
+    task_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER,
+    scheduled_audit_name TEXT,
+    checks TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_tasks_by_start ON audit_tasks (start_ms);
+CREATE TABLE IF NOT EXISTS audit_findings (
+    finding_id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    task_start_ms INTEGER NOT NULL,
+    finding_ms INTEGER NOT NULL,
+    severity TEXT NOT NULL,
+    resource_key TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_findings_by_task ON audit_findings (task_id, check_name);
+CREATE INDEX IF NOT EXISTS audit_findings_by_time ON audit_findings (finding_ms);
+CREATE INDEX IF NOT EXISTS audit_findings_by_resource ON audit_findings (check_name, resource_key);
+CREATE TABLE IF NOT EXISTS audit_suppressions (
+    check_name TEXT NOT NULL,
+    resource_key TEXT NOT NULL,
+    expiration_ms INTEGER,
+    indefinitely INTEGER NOT NULL,
+    description TEXT,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (check_name, resource_key)
+);
+"#;
+
+/// How long findings are kept (AWS keeps them 90 days).
+pub(crate) const FINDING_RETENTION_MS: EpochMillis = 90 * 24 * 3600 * 1000;
+
+/// One check's entry in the account audit configuration (AWS `AuditCheckConfiguration`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CheckConfig {
+    pub(crate) enabled: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) configuration: BTreeMap<String, String>,
+}
+
+/// The account audit configuration as stored (only the checks ever configured are present).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AuditConfigRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) role_arn: Option<String>,
+    /// `auditNotificationTargetConfigurations`, kept verbatim.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) notification_targets: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub(crate) checks: BTreeMap<String, CheckConfig>,
+}
+
+/// A scheduled audit.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScheduledAuditRecord {
+    pub(crate) name: String,
+    /// `DAILY`, `WEEKLY`, `BIWEEKLY` or `MONTHLY`.
+    pub(crate) frequency: String,
+    /// `1`..`31` or `LAST` (MONTHLY).
+    pub(crate) day_of_month: Option<String>,
+    /// `SUN`..`SAT` (WEEKLY, BIWEEKLY).
+    pub(crate) day_of_week: Option<String>,
+    pub(crate) checks: Vec<String>,
+    pub(crate) created_ms: EpochMillis,
+    /// When the scheduler last started it.
+    pub(crate) last_run_ms: Option<EpochMillis>,
+}
+
+/// An audit task's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskStatus {
+    InProgress,
+    Completed,
+    Failed,
+    Canceled,
+}
+
+impl TaskStatus {
+    /// The wire name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "IN_PROGRESS",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::Canceled => "CANCELED",
+        }
+    }
+
+    /// Parses a wire name (exact).
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        [
+            Self::InProgress,
+            Self::Completed,
+            Self::Failed,
+            Self::Canceled,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// One check's outcome in a task (AWS `AuditCheckDetails`, the wire shape).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CheckDetails {
+    /// `IN_PROGRESS`, `CANCELED`, `COMPLETED_COMPLIANT`, `COMPLETED_NON_COMPLIANT`, `FAILED`.
+    pub(crate) check_run_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) check_compliant: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) total_resources_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) non_compliant_resources_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) suppressed_non_compliant_resources_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<String>,
+}
+
+/// An audit task.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AuditTaskRecord {
+    pub(crate) task_id: String,
+    /// `ON_DEMAND_AUDIT_TASK` or `SCHEDULED_AUDIT_TASK`.
+    pub(crate) task_type: String,
+    pub(crate) status: TaskStatus,
+    pub(crate) start_ms: EpochMillis,
+    pub(crate) end_ms: Option<EpochMillis>,
+    pub(crate) scheduled_audit_name: Option<String>,
+    /// The checks requested, in request order.
+    pub(crate) checks: Vec<String>,
+    /// Check name → details.
+    pub(crate) details: BTreeMap<String, CheckDetails>,
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FindingRecord {
+    pub(crate) finding_id: String,
+    pub(crate) task_id: String,
+    pub(crate) check_name: String,
+    pub(crate) task_start_ms: EpochMillis,
+    pub(crate) finding_ms: EpochMillis,
+    pub(crate) severity: String,
+    /// The non-compliant resource's identifier as canonical JSON (the suppression key).
+    pub(crate) resource_key: String,
+    /// The library's `Finding`, as JSON.
+    pub(crate) body: String,
+    /// Whether a suppression in force (at the time of the query) covers it; ignored on insert.
+    pub(crate) is_suppressed: bool,
+}
+
+/// Filters of ListAuditFindings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FindingFilter {
+    pub(crate) task_id: Option<String>,
+    pub(crate) check_name: Option<String>,
+    pub(crate) resource_key: Option<String>,
+    pub(crate) start_ms: Option<EpochMillis>,
+    pub(crate) end_ms: Option<EpochMillis>,
+    /// Include suppressed findings (else they are left out).
+    pub(crate) include_suppressed: bool,
+    /// The time at which suppressions are judged (expired ones no longer apply).
+    pub(crate) now_ms: EpochMillis,
+}
+
+/// An audit suppression.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SuppressionRecord {
+    pub(crate) check_name: String,
+    /// The resource identifier as canonical JSON.
+    pub(crate) resource_key: String,
+    pub(crate) expiration_ms: Option<EpochMillis>,
+    pub(crate) indefinitely: bool,
+    pub(crate) description: Option<String>,
+    pub(crate) created_ms: EpochMillis,
+}
+
+const SCHEDULED_COLUMNS: &str =
+    "name, frequency, day_of_month, day_of_week, checks, created_ms, last_run_ms";
+
+fn scheduled_row(r: &Row<'_>) -> rusqlite::Result<(ScheduledAuditRecord, String)> {
+    Ok((
+        ScheduledAuditRecord {
+            name: r.get(0)?,
+            frequency: r.get(1)?,
+            day_of_month: r.get(2)?,
+            day_of_week: r.get(3)?,
+            checks: Vec::new(),
+            created_ms: r.get(5)?,
+            last_run_ms: r.get(6)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn scheduled_decode(
+    (mut rec, checks): (ScheduledAuditRecord, String),
+) -> Result<ScheduledAuditRecord, StoreError> {
+    rec.checks = serde_json::from_str(&checks)?;
+    Ok(rec)
+}
+
+const TASK_COLUMNS: &str =
+    "task_id, task_type, status, start_ms, end_ms, scheduled_audit_name, checks, details";
+
+type RawTask = (AuditTaskRecord, String, String, String);
+
+fn task_row(r: &Row<'_>) -> rusqlite::Result<RawTask> {
+    Ok((
+        AuditTaskRecord {
+            task_id: r.get(0)?,
+            task_type: r.get(1)?,
+            status: TaskStatus::Failed,
+            start_ms: r.get(3)?,
+            end_ms: r.get(4)?,
+            scheduled_audit_name: r.get(5)?,
+            checks: Vec::new(),
+            details: BTreeMap::new(),
+        },
+        r.get(2)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn task_decode((mut rec, status, checks, details): RawTask) -> Result<AuditTaskRecord, StoreError> {
+    // Written from TaskStatus::as_str, so it parses.
+    rec.status = TaskStatus::parse(&status).unwrap_or(TaskStatus::Failed);
+    rec.checks = serde_json::from_str(&checks)?;
+    rec.details = serde_json::from_str(&details)?;
+    Ok(rec)
+}
+
+/// Selects findings with their suppression state judged at `?1`.
+const FINDING_SELECT: &str = "SELECT f.finding_id, f.task_id, f.check_name, f.task_start_ms, f.finding_ms, f.severity, f.resource_key, f.body, EXISTS (SELECT 1 FROM audit_suppressions s WHERE s.check_name = f.check_name AND s.resource_key = f.resource_key AND (s.indefinitely = 1 OR s.expiration_ms > ?1)) FROM audit_findings f";
+
+fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRecord> {
+    Ok(FindingRecord {
+        finding_id: r.get(0)?,
+        task_id: r.get(1)?,
+        check_name: r.get(2)?,
+        task_start_ms: r.get(3)?,
+        finding_ms: r.get(4)?,
+        severity: r.get(5)?,
+        resource_key: r.get(6)?,
+        body: r.get(7)?,
+        is_suppressed: r.get(8)?,
+    })
+}
+
+const SUPPRESSION_COLUMNS: &str =
+    "check_name, resource_key, expiration_ms, indefinitely, description, created_ms";
+
+fn suppression_row(r: &Row<'_>) -> rusqlite::Result<SuppressionRecord> {
+    Ok(SuppressionRecord {
+        check_name: r.get(0)?,
+        resource_key: r.get(1)?,
+        expiration_ms: r.get(2)?,
+        indefinitely: r.get(3)?,
+        description: r.get(4)?,
+        created_ms: r.get(5)?,
+    })
+}
+
+impl Store {
+    /// The account audit configuration, if ever set.
+    ///
+    /// # Errors
+    /// Storage failures, a stored value that does not decode.
+    pub(crate) fn audit_config_get(&self) -> Result<Option<AuditConfigRecord>, StoreError> {
+        self.with(|c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM audit_config WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+        })
+    }
+
+    /// Replaces the account audit configuration.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn audit_config_put(&self, config: &AuditConfigRecord) -> Result<(), StoreError> {
+        let body = serde_json::to_string(config)?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO audit_config (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1",
+                [body],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Erases the account audit configuration (and, when `scheduled_too`, every scheduled
+    /// audit); returns whether a configuration existed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn audit_config_delete(&self, scheduled_too: bool) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute("DELETE FROM audit_config", [])?;
+            if scheduled_too {
+                tx.execute("DELETE FROM scheduled_audits", [])?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Inserts a scheduled audit unless the name exists; returns whether it was inserted.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn scheduled_audit_insert(
+        &self,
+        rec: &ScheduledAuditRecord,
+        tags: Option<&serde_json::Value>,
+    ) -> Result<bool, StoreError> {
+        let checks = serde_json::to_string(&rec.checks)?;
+        self.with(|c| {
+            Ok(c.execute(
+                "INSERT OR IGNORE INTO scheduled_audits (name, frequency, day_of_month, day_of_week, checks, tags, created_ms, last_run_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![rec.name, rec.frequency, rec.day_of_month, rec.day_of_week, checks, super::tags_json(tags), rec.created_ms, rec.last_run_ms],
+            )? == 1)
+        })
+    }
+
+    /// Replaces a scheduled audit's schedule and checks; returns whether it exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn scheduled_audit_update(
+        &self,
+        rec: &ScheduledAuditRecord,
+    ) -> Result<bool, StoreError> {
+        let checks = serde_json::to_string(&rec.checks)?;
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE scheduled_audits SET frequency = ?2, day_of_month = ?3, day_of_week = ?4, checks = ?5 WHERE name = ?1",
+                params![rec.name, rec.frequency, rec.day_of_month, rec.day_of_week, checks],
+            )? == 1)
+        })
+    }
+
+    /// Records when the scheduler last started a scheduled audit.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn scheduled_audit_ran(
+        &self,
+        name: &str,
+        at: EpochMillis,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE scheduled_audits SET last_run_ms = ?2 WHERE name = ?1",
+                params![name, at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The scheduled audit called `name`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn scheduled_audit_get(
+        &self,
+        name: &str,
+    ) -> Result<Option<ScheduledAuditRecord>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {SCHEDULED_COLUMNS} FROM scheduled_audits WHERE name = ?1"),
+                [name],
+                scheduled_row,
+            )
+            .optional()?
+            .map(scheduled_decode)
+            .transpose()
+        })
+    }
+
+    /// Every scheduled audit, by name.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn scheduled_audits_all(&self) -> Result<Vec<ScheduledAuditRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {SCHEDULED_COLUMNS} FROM scheduled_audits ORDER BY name"
+            ))?;
+            let rows = stmt.query_map([], scheduled_row)?;
+            rows.map(|r| scheduled_decode(r?)).collect()
+        })
+    }
+
+    /// Deletes a scheduled audit; returns whether it existed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn scheduled_audit_delete(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|c| Ok(c.execute("DELETE FROM scheduled_audits WHERE name = ?1", [name])? == 1))
+    }
+
+    /// Inserts a new audit task.
+    ///
+    /// # Errors
+    /// Storage failures (including a duplicate id).
+    pub(crate) fn audit_task_insert(&self, rec: &AuditTaskRecord) -> Result<(), StoreError> {
+        let checks = serde_json::to_string(&rec.checks)?;
+        let details = serde_json::to_string(&rec.details)?;
+        self.with(|c| {
+            c.execute(
+                &format!("INSERT INTO audit_tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![rec.task_id, rec.task_type, rec.status.as_str(), rec.start_ms, rec.end_ms, rec.scheduled_audit_name, checks, details],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Replaces a task's status, end time and details.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn audit_task_update(&self, rec: &AuditTaskRecord) -> Result<(), StoreError> {
+        let details = serde_json::to_string(&rec.details)?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE audit_tasks SET status = ?2, end_ms = ?3, details = ?4 WHERE task_id = ?1",
+                params![rec.task_id, rec.status.as_str(), rec.end_ms, details],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The task `task_id`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn audit_task_get(
+        &self,
+        task_id: &str,
+    ) -> Result<Option<AuditTaskRecord>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {TASK_COLUMNS} FROM audit_tasks WHERE task_id = ?1"),
+                [task_id],
+                task_row,
+            )
+            .optional()?
+            .map(task_decode)
+            .transpose()
+        })
+    }
+
+    /// Tasks started in `[start_ms, end_ms]`, optionally of one type and status, newest first;
+    /// `offset`/`limit` page.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn audit_tasks_list(
+        &self,
+        start_ms: EpochMillis,
+        end_ms: EpochMillis,
+        task_type: Option<&str>,
+        status: Option<TaskStatus>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<AuditTaskRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM audit_tasks WHERE start_ms >= ?1 AND start_ms <= ?2 AND (?3 IS NULL OR task_type = ?3) AND (?4 IS NULL OR status = ?4) ORDER BY start_ms DESC, task_id LIMIT ?5 OFFSET ?6"
+            ))?;
+            let rows = stmt.query_map(
+                params![start_ms, end_ms, task_type, status.map(TaskStatus::as_str), limit as i64, offset as i64],
+                task_row,
+            )?;
+            rows.map(|r| task_decode(r?)).collect()
+        })
+    }
+
+    /// Marks every task still `IN_PROGRESS` as `FAILED` (at start-up: a restart interrupted
+    /// them); their running checks get `FAILED` with `message`. Returns how many there were.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn audit_tasks_fail_interrupted(
+        &self,
+        now: EpochMillis,
+        message: &str,
+    ) -> Result<usize, StoreError> {
+        let interrupted: Vec<AuditTaskRecord> = self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM audit_tasks WHERE status = 'IN_PROGRESS'"
+            ))?;
+            let rows = stmt.query_map([], task_row)?;
+            rows.map(|r| task_decode(r?)).collect()
+        })?;
+        for mut task in interrupted.iter().cloned() {
+            task.status = TaskStatus::Failed;
+            task.end_ms = Some(now);
+            for d in task.details.values_mut() {
+                if d.check_run_status == "IN_PROGRESS" {
+                    d.check_run_status = "FAILED".into();
+                    d.message = Some(message.to_owned());
+                }
+            }
+            self.audit_task_update(&task)?;
+        }
+        Ok(interrupted.len())
+    }
+
+    /// Stores findings (one transaction).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn findings_insert(&self, findings: &[FindingRecord]) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO audit_findings (finding_id, task_id, check_name, task_start_ms, finding_ms, severity, resource_key, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for f in findings {
+                    stmt.execute(params![f.finding_id, f.task_id, f.check_name, f.task_start_ms, f.finding_ms, f.severity, f.resource_key, f.body])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The finding `finding_id`, with its suppression state at `now_ms`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn finding_get(
+        &self,
+        finding_id: &str,
+        now_ms: EpochMillis,
+    ) -> Result<Option<FindingRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!("{FINDING_SELECT} WHERE f.finding_id = ?2"),
+                params![now_ms, finding_id],
+                finding_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Findings matching `filter`, in finding time order (ties by id); `offset`/`limit` page.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn findings_list(
+        &self,
+        filter: &FindingFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<FindingRecord>, StoreError> {
+        let mut args: Vec<SqlValue> = vec![SqlValue::Integer(filter.now_ms)];
+        let mut conds: Vec<String> = Vec::new();
+        let mut push = |cond: &str, v: SqlValue| {
+            args.push(v);
+            conds.push(format!("{cond} ?{}", args.len()));
+        };
+        if let Some(t) = &filter.task_id {
+            push("f.task_id =", SqlValue::Text(t.clone()));
+        }
+        if let Some(n) = &filter.check_name {
+            push("f.check_name =", SqlValue::Text(n.clone()));
+        }
+        if let Some(k) = &filter.resource_key {
+            push("f.resource_key =", SqlValue::Text(k.clone()));
+        }
+        if let Some(s) = filter.start_ms {
+            push("f.finding_ms >=", SqlValue::Integer(s));
+        }
+        if let Some(e) = filter.end_ms {
+            push("f.finding_ms <=", SqlValue::Integer(e));
+        }
+        if !filter.include_suppressed {
+            conds.push("NOT EXISTS (SELECT 1 FROM audit_suppressions s WHERE s.check_name = f.check_name AND s.resource_key = f.resource_key AND (s.indefinitely = 1 OR s.expiration_ms > ?1))".into());
+        }
+        let where_sql = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        args.push(SqlValue::Integer(limit as i64));
+        args.push(SqlValue::Integer(offset as i64));
+        let n = args.len();
+        let sql = format!(
+            "{FINDING_SELECT}{where_sql} ORDER BY f.finding_ms, f.finding_id LIMIT ?{} OFFSET ?{n}",
+            n - 1
+        );
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), finding_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Every finding of task `task_id` (suppressed ones included, marked), in finding order.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn task_findings(
+        &self,
+        task_id: &str,
+        now_ms: EpochMillis,
+    ) -> Result<Vec<FindingRecord>, StoreError> {
+        self.findings_list(
+            &FindingFilter {
+                task_id: Some(task_id.to_owned()),
+                include_suppressed: true,
+                now_ms,
+                ..FindingFilter::default()
+            },
+            0,
+            usize::MAX >> 1,
+        )
+    }
+
+    /// Deletes findings older than `before_ms`; returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn findings_purge_before(
+        &self,
+        before_ms: EpochMillis,
+    ) -> Result<usize, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "DELETE FROM audit_findings WHERE finding_ms < ?1",
+                [before_ms],
+            )?)
+        })
+    }
+
+    /// Inserts a suppression unless one exists for the check and resource; returns whether it
+    /// was inserted.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn suppression_insert(&self, rec: &SuppressionRecord) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                &format!("INSERT OR IGNORE INTO audit_suppressions ({SUPPRESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![rec.check_name, rec.resource_key, rec.expiration_ms, rec.indefinitely, rec.description, rec.created_ms],
+            )? == 1)
+        })
+    }
+
+    /// Replaces a suppression's expiry and description; returns whether it exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn suppression_update(&self, rec: &SuppressionRecord) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE audit_suppressions SET expiration_ms = ?3, indefinitely = ?4, description = ?5 WHERE check_name = ?1 AND resource_key = ?2",
+                params![rec.check_name, rec.resource_key, rec.expiration_ms, rec.indefinitely, rec.description],
+            )? == 1)
+        })
+    }
+
+    /// The suppression of `check_name` for the resource `resource_key`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn suppression_get(
+        &self,
+        check_name: &str,
+        resource_key: &str,
+    ) -> Result<Option<SuppressionRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {SUPPRESSION_COLUMNS} FROM audit_suppressions WHERE check_name = ?1 AND resource_key = ?2"),
+                params![check_name, resource_key],
+                suppression_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Deletes a suppression; returns whether it existed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn suppression_delete(
+        &self,
+        check_name: &str,
+        resource_key: &str,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "DELETE FROM audit_suppressions WHERE check_name = ?1 AND resource_key = ?2",
+                params![check_name, resource_key],
+            )? == 1)
+        })
+    }
+
+    /// Suppressions, optionally of one check and/or resource, by expiration date (indefinite
+    /// ones last when ascending); `offset`/`limit` page.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn suppressions_list(
+        &self,
+        check_name: Option<&str>,
+        resource_key: Option<&str>,
+        ascending: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<SuppressionRecord>, StoreError> {
+        let order = if ascending {
+            "indefinitely, expiration_ms, check_name, resource_key"
+        } else {
+            "indefinitely DESC, expiration_ms DESC, check_name, resource_key"
+        };
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {SUPPRESSION_COLUMNS} FROM audit_suppressions WHERE (?1 IS NULL OR check_name = ?1) AND (?2 IS NULL OR resource_key = ?2) ORDER BY {order} LIMIT ?3 OFFSET ?4"
+            ))?;
+            let rows = stmt.query_map(
+                params![check_name, resource_key, limit as i64, offset as i64],
+                suppression_row,
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The suppressions in force at `now_ms`, as (check name, resource key).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn suppressions_active(
+        &self,
+        now_ms: EpochMillis,
+    ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT check_name, resource_key FROM audit_suppressions WHERE indefinitely = 1 OR expiration_ms > ?1",
+            )?;
+            let rows = stmt.query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        (dir, store)
+    }
+
+    fn finding(id: &str, task: &str, check: &str, key: &str, at: EpochMillis) -> FindingRecord {
+        FindingRecord {
+            finding_id: id.into(),
+            task_id: task.into(),
+            check_name: check.into(),
+            task_start_ms: 0,
+            finding_ms: at,
+            severity: "HIGH".into(),
+            resource_key: key.into(),
+            body: "{}".into(),
+            is_suppressed: false,
+        }
+    }
+
+    fn task(id: &str, status: TaskStatus, start_ms: EpochMillis) -> AuditTaskRecord {
+        let mut details = BTreeMap::new();
+        details.insert(
+            "CA_CERTIFICATE_EXPIRING_CHECK".to_owned(),
+            CheckDetails {
+                check_run_status: "IN_PROGRESS".into(),
+                ..CheckDetails::default()
+            },
+        );
+        AuditTaskRecord {
+            task_id: id.into(),
+            task_type: "ON_DEMAND_AUDIT_TASK".into(),
+            status,
+            start_ms,
+            end_ms: None,
+            scheduled_audit_name: None,
+            checks: vec!["CA_CERTIFICATE_EXPIRING_CHECK".into()],
+            details,
+        }
+    }
+
+    #[test]
+    fn a_suppression_hides_findings_until_it_expires() {
+        let (_d, store) = store();
+        store
+            .findings_insert(&[
+                finding("f1", "t1", "C", "k1", 10),
+                finding("f2", "t1", "C", "k2", 20),
+                finding("f3", "t2", "D", "k1", 30),
+            ])
+            .expect("insert");
+        assert!(
+            store
+                .suppression_insert(&SuppressionRecord {
+                    check_name: "C".into(),
+                    resource_key: "k1".into(),
+                    expiration_ms: Some(100),
+                    indefinitely: false,
+                    description: None,
+                    created_ms: 0,
+                })
+                .expect("suppress")
+        );
+        let ids = |include_suppressed, now_ms| -> Vec<(String, bool)> {
+            store
+                .findings_list(
+                    &FindingFilter {
+                        include_suppressed,
+                        now_ms,
+                        ..FindingFilter::default()
+                    },
+                    0,
+                    10,
+                )
+                .expect("list")
+                .into_iter()
+                .map(|f| (f.finding_id, f.is_suppressed))
+                .collect()
+        };
+        assert_eq!(ids(false, 50), [("f2".into(), false), ("f3".into(), false)]);
+        assert_eq!(
+            ids(true, 50),
+            [
+                ("f1".into(), true),
+                ("f2".into(), false),
+                ("f3".into(), false)
+            ]
+        );
+        // Expired: it no longer applies.
+        assert_eq!(ids(false, 100).len(), 3);
+        assert!(
+            store
+                .finding_get("f1", 50)
+                .expect("get")
+                .expect("f1")
+                .is_suppressed
+        );
+        assert!(
+            !store
+                .finding_get("f1", 150)
+                .expect("get")
+                .expect("f1")
+                .is_suppressed
+        );
+        assert_eq!(store.suppressions_active(50).expect("active").len(), 1);
+        assert!(store.suppressions_active(100).expect("active").is_empty());
+        assert_eq!(store.task_findings("t1", 50).expect("task").len(), 2);
+        let page = store
+            .findings_list(
+                &FindingFilter {
+                    check_name: Some("C".into()),
+                    include_suppressed: true,
+                    now_ms: 0,
+                    start_ms: Some(15),
+                    ..FindingFilter::default()
+                },
+                0,
+                10,
+            )
+            .expect("filtered");
+        assert_eq!(page.len(), 1);
+        assert_eq!(store.findings_purge_before(25).expect("purge"), 2);
+        assert!(store.finding_get("f1", 0).expect("get").is_none());
+    }
+
+    #[test]
+    fn interrupted_tasks_fail_at_start_up() {
+        let (_d, store) = store();
+        store
+            .audit_task_insert(&task("t1", TaskStatus::InProgress, 5))
+            .expect("insert");
+        let mut done = task("t2", TaskStatus::Completed, 6);
+        done.details.clear();
+        store.audit_task_insert(&done).expect("insert");
+        assert_eq!(
+            store
+                .audit_tasks_fail_interrupted(9, "restarted")
+                .expect("fail"),
+            1
+        );
+        let t1 = store.audit_task_get("t1").expect("get").expect("t1");
+        assert_eq!(t1.status, TaskStatus::Failed);
+        assert_eq!(t1.end_ms, Some(9));
+        let d = &t1.details["CA_CERTIFICATE_EXPIRING_CHECK"];
+        assert_eq!(d.check_run_status, "FAILED");
+        assert_eq!(d.message.as_deref(), Some("restarted"));
+        let listed = store
+            .audit_tasks_list(0, 10, None, Some(TaskStatus::Completed), 0, 10)
+            .expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].task_id, "t2");
+        assert_eq!(
+            store
+                .audit_tasks_list(0, 5, None, None, 0, 10)
+                .expect("list")
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_audit_configuration_and_scheduled_audits_round_trip() {
+        let (_d, store) = store();
+        assert!(store.audit_config_get().expect("get").is_none());
+        let mut config = AuditConfigRecord::default();
+        config.checks.insert(
+            "DEVICE_CERTIFICATE_AGE_CHECK".into(),
+            CheckConfig {
+                enabled: true,
+                configuration: [("CERT_AGE_THRESHOLD_IN_DAYS".to_owned(), "30".to_owned())].into(),
+            },
+        );
+        store.audit_config_put(&config).expect("put");
+        assert_eq!(store.audit_config_get().expect("get"), Some(config));
+        let rec = ScheduledAuditRecord {
+            name: "daily".into(),
+            frequency: "DAILY".into(),
+            day_of_month: None,
+            day_of_week: None,
+            checks: vec!["DEVICE_CERTIFICATE_AGE_CHECK".into()],
+            created_ms: 1,
+            last_run_ms: None,
+        };
+        assert!(store.scheduled_audit_insert(&rec, None).expect("insert"));
+        assert!(!store.scheduled_audit_insert(&rec, None).expect("dup"));
+        store.scheduled_audit_ran("daily", 77).expect("ran");
+        assert_eq!(
+            store
+                .scheduled_audit_get("daily")
+                .expect("get")
+                .expect("daily")
+                .last_run_ms,
+            Some(77)
+        );
+        assert!(store.audit_config_delete(true).expect("delete"));
+        assert!(store.scheduled_audits_all().expect("all").is_empty());
+    }
+}

@@ -1,0 +1,1039 @@
+//! The auditable registry kept in SQLite: device and CA certificates registered through the
+//! API, status overrides for certificates read from directories, CRLs, IoT policies and their
+//! versions and targets, thing principals and the account's logging settings.
+
+use super::{Store, StoreError};
+use rusqlite::{OptionalExtension, Row, params};
+use thingward_models::time::EpochMillis;
+
+/// The tables of this module (applied at open; `IF NOT EXISTS`).
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS certificates (
+    cert_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    pem TEXT NOT NULL,
+    status TEXT NOT NULL,
+    ca_cert_id TEXT,
+    auto_registration TEXT,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS certificates_by_kind ON certificates (kind, created_ms);
+CREATE TABLE IF NOT EXISTS cert_status_overrides (
+    cert_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS crls (
+    name TEXT PRIMARY KEY,
+    pem TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policies (
+    name TEXT PRIMARY KEY,
+    default_version INTEGER NOT NULL,
+    next_version INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policy_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS policy_targets (
+    name TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (name, target)
+);
+CREATE INDEX IF NOT EXISTS policy_targets_by_target ON policy_targets (target);
+CREATE TABLE IF NOT EXISTS thing_principals (
+    thing TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    PRIMARY KEY (thing, principal)
+);
+CREATE INDEX IF NOT EXISTS thing_principals_by_principal ON thing_principals (principal);
+CREATE TABLE IF NOT EXISTS account_settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+/// The most policy versions AWS keeps per policy.
+pub(crate) const MAX_POLICY_VERSIONS: i64 = 5;
+
+/// A certificate's status: AWS's `CertificateStatus` / `CACertificateStatus` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum CertStatus {
+    Active,
+    Inactive,
+    Revoked,
+    PendingTransfer,
+    RegisterInactive,
+    PendingActivation,
+}
+
+impl CertStatus {
+    /// Every status.
+    pub(crate) const ALL: [CertStatus; 6] = [
+        Self::Active,
+        Self::Inactive,
+        Self::Revoked,
+        Self::PendingTransfer,
+        Self::RegisterInactive,
+        Self::PendingActivation,
+    ];
+
+    /// The wire name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Inactive => "INACTIVE",
+            Self::Revoked => "REVOKED",
+            Self::PendingTransfer => "PENDING_TRANSFER",
+            Self::RegisterInactive => "REGISTER_INACTIVE",
+            Self::PendingActivation => "PENDING_ACTIVATION",
+        }
+    }
+
+    /// Parses a wire name (exact).
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Whether a certificate is a device certificate or a CA certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CertKind {
+    Device,
+    Ca,
+}
+
+impl CertKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Device => "device",
+            Self::Ca => "ca",
+        }
+    }
+}
+
+/// A certificate registered through the API.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CertificateRecord {
+    /// SHA-256 of the DER, lowercase hex (AWS `certificateId`).
+    pub(crate) cert_id: String,
+    pub(crate) kind: CertKind,
+    /// The PEM as registered.
+    pub(crate) pem: String,
+    pub(crate) status: CertStatus,
+    /// The CA certificate that issued it (device certificates registered with a CA).
+    pub(crate) ca_cert_id: Option<String>,
+    /// CA certificates: `ENABLE` / `DISABLE` (AWS `autoRegistrationStatus`).
+    pub(crate) auto_registration: Option<String>,
+    pub(crate) created_ms: EpochMillis,
+    pub(crate) modified_ms: EpochMillis,
+}
+
+/// Where a status change landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusTarget {
+    /// The certificate is registered in SQLite: its own status changed.
+    Registered,
+    /// Not registered (a directory certificate, or unknown): an override was recorded, applied
+    /// whenever a certificate with this id is read from a directory.
+    Override,
+}
+
+/// A CRL registered through `PUT /thingward/v1/crls/{name}`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CrlRecord {
+    pub(crate) name: String,
+    pub(crate) pem: String,
+    pub(crate) created_ms: EpochMillis,
+    pub(crate) modified_ms: EpochMillis,
+}
+
+/// An IoT policy (its default version's document is in [`PolicyVersionRecord`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PolicyRecord {
+    pub(crate) name: String,
+    pub(crate) default_version: i64,
+    pub(crate) created_ms: EpochMillis,
+    pub(crate) modified_ms: EpochMillis,
+}
+
+/// One version of a policy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PolicyVersionRecord {
+    pub(crate) name: String,
+    pub(crate) version: i64,
+    pub(crate) document: String,
+    pub(crate) is_default: bool,
+    pub(crate) created_ms: EpochMillis,
+}
+
+/// Why a policy version could not be created.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PolicyVersionError {
+    /// No such policy.
+    #[error("policy not found")]
+    NotFound,
+    /// Already [`MAX_POLICY_VERSIONS`] versions.
+    #[error("the policy already has {MAX_POLICY_VERSIONS} versions")]
+    TooMany,
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The account's IoT logging options (SetV2LoggingOptions).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoggingOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) role_arn: Option<String>,
+    /// `DEBUG`, `INFO`, `ERROR`, `WARN` or `DISABLED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) default_log_level: Option<String>,
+    #[serde(default)]
+    pub(crate) disable_all_logs: bool,
+}
+
+const LOGGING_KEY: &str = "v2_logging_options";
+
+const CERT_COLUMNS: &str =
+    "cert_id, kind, pem, status, ca_cert_id, auto_registration, created_ms, modified_ms";
+
+fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
+    let kind: String = r.get(1)?;
+    let status: String = r.get(3)?;
+    Ok(CertificateRecord {
+        cert_id: r.get(0)?,
+        kind: if kind == "ca" {
+            CertKind::Ca
+        } else {
+            CertKind::Device
+        },
+        pem: r.get(2)?,
+        // Written from CertStatus::as_str, so it parses.
+        status: CertStatus::parse(&status).unwrap_or(CertStatus::Inactive),
+        ca_cert_id: r.get(4)?,
+        auto_registration: r.get(5)?,
+        created_ms: r.get(6)?,
+        modified_ms: r.get(7)?,
+    })
+}
+
+fn crl_row(r: &Row<'_>) -> rusqlite::Result<CrlRecord> {
+    Ok(CrlRecord {
+        name: r.get(0)?,
+        pem: r.get(1)?,
+        created_ms: r.get(2)?,
+        modified_ms: r.get(3)?,
+    })
+}
+
+fn policy_row(r: &Row<'_>) -> rusqlite::Result<PolicyRecord> {
+    Ok(PolicyRecord {
+        name: r.get(0)?,
+        default_version: r.get(1)?,
+        created_ms: r.get(2)?,
+        modified_ms: r.get(3)?,
+    })
+}
+
+fn version_row(r: &Row<'_>) -> rusqlite::Result<PolicyVersionRecord> {
+    Ok(PolicyVersionRecord {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        document: r.get(2)?,
+        is_default: r.get(3)?,
+        created_ms: r.get(4)?,
+    })
+}
+
+const VERSION_SELECT: &str = "SELECT v.name, v.version, v.document, v.version = p.default_version, v.created_ms FROM policy_versions v JOIN policies p ON p.name = v.name";
+
+/// The certificate id in a principal: a certificate ARN (`arn:…:cert/<id>`) or a bare id.
+pub(crate) fn principal_cert_id(principal: &str) -> Option<&str> {
+    let id = principal
+        .rsplit_once(":cert/")
+        .map_or(principal, |(_, id)| id);
+    (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+impl Store {
+    /// Registers a certificate unless its id exists; returns whether it was inserted.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn cert_insert(&self, rec: &CertificateRecord) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let n = c.execute(
+                &format!("INSERT OR IGNORE INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![rec.cert_id, rec.kind.as_str(), rec.pem, rec.status.as_str(), rec.ca_cert_id, rec.auto_registration, rec.created_ms, rec.modified_ms],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// The registered certificate `cert_id` of `kind`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn cert_get(
+        &self,
+        kind: CertKind,
+        cert_id: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT {CERT_COLUMNS} FROM certificates WHERE cert_id = ?1 AND kind = ?2"
+                ),
+                params![cert_id, kind.as_str()],
+                cert_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Every registered certificate of `kind`, oldest first (ties by id).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn certs_all(&self, kind: CertKind) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CERT_COLUMNS} FROM certificates WHERE kind = ?1 ORDER BY created_ms, cert_id"
+            ))?;
+            let rows = stmt.query_map([kind.as_str()], cert_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Sets a device or CA certificate's status: a registered certificate's own status, or else
+    /// a status override for the directory certificate with this id.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn cert_status_set(
+        &self,
+        cert_id: &str,
+        status: CertStatus,
+        now: EpochMillis,
+    ) -> Result<StatusTarget, StoreError> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE certificates SET status = ?2, modified_ms = ?3 WHERE cert_id = ?1",
+                params![cert_id, status.as_str(), now],
+            )?;
+            if n > 0 {
+                return Ok(StatusTarget::Registered);
+            }
+            c.execute(
+                "INSERT INTO cert_status_overrides (cert_id, status, modified_ms) VALUES (?1, ?2, ?3) ON CONFLICT (cert_id) DO UPDATE SET status = ?2, modified_ms = ?3",
+                params![cert_id, status.as_str(), now],
+            )?;
+            Ok(StatusTarget::Override)
+        })
+    }
+
+    /// Every status override (directory certificates), by certificate id.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn cert_status_overrides(
+        &self,
+    ) -> Result<std::collections::HashMap<String, CertStatus>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT cert_id, status FROM cert_status_overrides")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = std::collections::HashMap::new();
+            for row in rows {
+                let (id, status) = row?;
+                if let Some(s) = CertStatus::parse(&status) {
+                    out.insert(id, s);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Sets a CA certificate's auto-registration flag (`ENABLE` / `DISABLE`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn ca_auto_registration_set(
+        &self,
+        cert_id: &str,
+        value: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE certificates SET auto_registration = ?2, modified_ms = ?3 WHERE cert_id = ?1 AND kind = 'ca'",
+                params![cert_id, value, now],
+            )? == 1)
+        })
+    }
+
+    /// Deletes a registered certificate, its override, and the policy and thing attachments
+    /// naming it; returns whether it existed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn cert_delete(&self, kind: CertKind, cert_id: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "DELETE FROM certificates WHERE cert_id = ?1 AND kind = ?2",
+                params![cert_id, kind.as_str()],
+            )?;
+            tx.execute(
+                "DELETE FROM cert_status_overrides WHERE cert_id = ?1",
+                [cert_id],
+            )?;
+            let like = format!("%cert/{cert_id}");
+            tx.execute(
+                "DELETE FROM policy_targets WHERE target = ?1 OR target LIKE ?2",
+                params![cert_id, like],
+            )?;
+            tx.execute(
+                "DELETE FROM thing_principals WHERE principal = ?1 OR principal LIKE ?2",
+                params![cert_id, like],
+            )?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Stores (creating or replacing) a CRL; returns whether it is new.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn crl_put(
+        &self,
+        name: &str,
+        pem: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let existed = tx
+                .query_row("SELECT 1 FROM crls WHERE name = ?1", [name], |_| Ok(()))
+                .optional()?
+                .is_some();
+            tx.execute(
+                "INSERT INTO crls (name, pem, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (name) DO UPDATE SET pem = ?2, modified_ms = ?3",
+                params![name, pem, now],
+            )?;
+            tx.commit()?;
+            Ok(!existed)
+        })
+    }
+
+    /// The CRL called `name`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn crl_get(&self, name: &str) -> Result<Option<CrlRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT name, pem, created_ms, modified_ms FROM crls WHERE name = ?1",
+                [name],
+                crl_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Every CRL, by name.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn crls_all(&self) -> Result<Vec<CrlRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, pem, created_ms, modified_ms FROM crls ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], crl_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Deletes a CRL; returns whether it existed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn crl_delete(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|c| Ok(c.execute("DELETE FROM crls WHERE name = ?1", [name])? == 1))
+    }
+
+    /// Creates a policy with `document` as version 1 (the default) unless the name exists;
+    /// returns whether it was created.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_create(
+        &self,
+        name: &str,
+        document: &str,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO policies (name, default_version, next_version, created_ms, modified_ms) VALUES (?1, 1, 2, ?2, ?2)",
+                params![name, now],
+            )?;
+            if n == 1 {
+                tx.execute(
+                    "INSERT INTO policy_versions (name, version, document, created_ms) VALUES (?1, 1, ?2, ?3)",
+                    params![name, document, now],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    /// The policy called `name`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_get(&self, name: &str) -> Result<Option<PolicyRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT name, default_version, created_ms, modified_ms FROM policies WHERE name = ?1",
+                [name],
+                policy_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Every policy, by name.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policies_all(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, default_version, created_ms, modified_ms FROM policies ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], policy_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Adds a version to a policy (made the default when `set_default`); returns it.
+    ///
+    /// # Errors
+    /// [`PolicyVersionError::NotFound`], [`PolicyVersionError::TooMany`], storage failures.
+    pub(crate) fn policy_version_create(
+        &self,
+        name: &str,
+        document: &str,
+        set_default: bool,
+        now: EpochMillis,
+    ) -> Result<PolicyVersionRecord, PolicyVersionError> {
+        let version = self.with(|c| {
+            let tx = c.transaction()?;
+            let next: Option<i64> = tx
+                .query_row(
+                    "SELECT next_version FROM policies WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(next) = next else {
+                return Ok(Err(PolicyVersionError::NotFound));
+            };
+            let count: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM policy_versions WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            if count >= MAX_POLICY_VERSIONS {
+                return Ok(Err(PolicyVersionError::TooMany));
+            }
+            tx.execute(
+                "INSERT INTO policy_versions (name, version, document, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![name, next, document, now],
+            )?;
+            tx.execute(
+                "UPDATE policies SET next_version = ?2 + 1, modified_ms = ?3 WHERE name = ?1",
+                params![name, next, now],
+            )?;
+            if set_default {
+                tx.execute(
+                    "UPDATE policies SET default_version = ?2 WHERE name = ?1",
+                    params![name, next],
+                )?;
+            }
+            tx.commit()?;
+            Ok(Ok(next))
+        })??;
+        self.policy_version_get(name, version)?
+            .ok_or(PolicyVersionError::NotFound)
+    }
+
+    /// One version of a policy.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_version_get(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<PolicyVersionRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!("{VERSION_SELECT} WHERE v.name = ?1 AND v.version = ?2"),
+                params![name, version],
+                version_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Every version of a policy, newest first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_versions(
+        &self,
+        name: &str,
+    ) -> Result<Vec<PolicyVersionRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{VERSION_SELECT} WHERE v.name = ?1 ORDER BY v.version DESC"
+            ))?;
+            let rows = stmt.query_map([name], version_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The default version of every policy, by name.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_defaults_all(&self) -> Result<Vec<PolicyVersionRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{VERSION_SELECT} WHERE v.version = p.default_version ORDER BY v.name"
+            ))?;
+            let rows = stmt.query_map([], version_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Makes `version` the policy's default; returns false when the policy or version does not
+    /// exist.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_default_set(
+        &self,
+        name: &str,
+        version: i64,
+        now: EpochMillis,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE policies SET default_version = ?2, modified_ms = ?3 WHERE name = ?1 AND EXISTS (SELECT 1 FROM policy_versions WHERE name = ?1 AND version = ?2)",
+                params![name, version, now],
+            )? == 1)
+        })
+    }
+
+    /// Deletes a non-default policy version; returns whether it existed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_version_delete(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "DELETE FROM policy_versions WHERE name = ?1 AND version = ?2 AND version <> (SELECT default_version FROM policies WHERE name = ?1)",
+                params![name, version],
+            )? == 1)
+        })
+    }
+
+    /// Deletes a policy, its versions and its targets; returns whether it existed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_delete(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute("DELETE FROM policies WHERE name = ?1", [name])?;
+            tx.execute("DELETE FROM policy_versions WHERE name = ?1", [name])?;
+            tx.execute("DELETE FROM policy_targets WHERE name = ?1", [name])?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Attaches (`attached = true`) or detaches a policy to a target (a certificate ARN or id).
+    /// The policy may be one read from the policy directory, so its existence is the caller's
+    /// check.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_target_set(
+        &self,
+        name: &str,
+        target: &str,
+        attached: bool,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            if attached {
+                c.execute(
+                    "INSERT OR IGNORE INTO policy_targets (name, target) VALUES (?1, ?2)",
+                    params![name, target],
+                )?;
+            } else {
+                c.execute(
+                    "DELETE FROM policy_targets WHERE name = ?1 AND target = ?2",
+                    params![name, target],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every (policy, target) attachment.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policy_targets_all(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name, target FROM policy_targets ORDER BY name, target")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Attaches (`attached = true`) or detaches a principal (a certificate ARN) to a thing.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn thing_principal_set(
+        &self,
+        thing: &str,
+        principal: &str,
+        attached: bool,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            if attached {
+                c.execute(
+                    "INSERT OR IGNORE INTO thing_principals (thing, principal) VALUES (?1, ?2)",
+                    params![thing, principal],
+                )?;
+            } else {
+                c.execute(
+                    "DELETE FROM thing_principals WHERE thing = ?1 AND principal = ?2",
+                    params![thing, principal],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The principals attached to `thing`, sorted.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn thing_principals(&self, thing: &str) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT principal FROM thing_principals WHERE thing = ?1 ORDER BY principal",
+            )?;
+            let rows = stmt.query_map([thing], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The ids of the certificates attached to `thing` (principals that are certificate ARNs or
+    /// ids), sorted.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn thing_certificates(&self, thing: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .thing_principals(thing)?
+            .iter()
+            .filter_map(|p| principal_cert_id(p).map(str::to_lowercase))
+            .collect())
+    }
+
+    /// Every (thing, principal) attachment.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn thing_principals_all(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT thing, principal FROM thing_principals ORDER BY thing, principal",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The account's logging options (defaults when never set).
+    ///
+    /// # Errors
+    /// Storage failures, a stored value that does not decode.
+    pub(crate) fn logging_get(&self) -> Result<Option<LoggingOptions>, StoreError> {
+        self.with(|c| {
+            let v: Option<String> = c
+                .query_row(
+                    "SELECT value FROM account_settings WHERE key = ?1",
+                    [LOGGING_KEY],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(v.map(|v| serde_json::from_str(&v)).transpose()?)
+        })
+    }
+
+    /// Replaces the account's logging options.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn logging_set(&self, options: &LoggingOptions) -> Result<(), StoreError> {
+        let v = serde_json::to_string(options)?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO account_settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![LOGGING_KEY, v],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Sets only the account's default log level (keeping the role and the other options).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn logging_level_set(&self, level: &str) -> Result<(), StoreError> {
+        let mut options = self.logging_get()?.unwrap_or_default();
+        options.default_log_level = Some(level.to_owned());
+        if level != "DISABLED" {
+            options.disable_all_logs = false;
+        }
+        self.logging_set(&options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        (dir, store)
+    }
+
+    fn cert(id: &str, kind: CertKind) -> CertificateRecord {
+        CertificateRecord {
+            cert_id: id.into(),
+            kind,
+            pem: "-----BEGIN CERTIFICATE-----".into(),
+            status: CertStatus::Active,
+            ca_cert_id: None,
+            auto_registration: None,
+            created_ms: 1,
+            modified_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_status_change_updates_a_registered_certificate_or_records_an_override() {
+        let (_d, store) = store();
+        let id = "a".repeat(64);
+        assert!(
+            store
+                .cert_insert(&cert(&id, CertKind::Device))
+                .expect("insert")
+        );
+        assert!(
+            !store
+                .cert_insert(&cert(&id, CertKind::Device))
+                .expect("dup")
+        );
+        assert_eq!(
+            store
+                .cert_status_set(&id, CertStatus::Revoked, 5)
+                .expect("set"),
+            StatusTarget::Registered
+        );
+        let got = store
+            .cert_get(CertKind::Device, &id)
+            .expect("get")
+            .expect("present");
+        assert_eq!((got.status, got.modified_ms), (CertStatus::Revoked, 5));
+        assert!(store.cert_get(CertKind::Ca, &id).expect("get").is_none());
+        let dir_cert = "b".repeat(64);
+        assert_eq!(
+            store
+                .cert_status_set(&dir_cert, CertStatus::Inactive, 6)
+                .expect("set"),
+            StatusTarget::Override
+        );
+        store
+            .cert_status_set(&dir_cert, CertStatus::Active, 7)
+            .expect("set");
+        let overrides = store.cert_status_overrides().expect("overrides");
+        assert_eq!(overrides.len(), 1);
+        assert_eq!(overrides[&dir_cert], CertStatus::Active);
+    }
+
+    #[test]
+    fn a_things_certificates_come_from_its_certificate_principals() {
+        let (_d, store) = store();
+        let id = "c".repeat(64);
+        let arn = format!("arn:aws:iot:us-east-1:123456789012:cert/{id}");
+        store
+            .thing_principal_set("cam", &arn, true)
+            .expect("attach");
+        store
+            .thing_principal_set("cam", "arn:aws:cognito:x", true)
+            .expect("attach");
+        store
+            .thing_principal_set("other", &arn, true)
+            .expect("attach");
+        assert_eq!(
+            store.thing_certificates("cam").expect("list"),
+            vec![id.clone()]
+        );
+        assert_eq!(store.thing_principals("cam").expect("list").len(), 2);
+        store
+            .policy_target_set("p", &arn, true)
+            .expect("attach policy");
+        assert!(
+            store
+                .cert_insert(&cert(&id, CertKind::Device))
+                .expect("insert")
+        );
+        assert!(store.cert_delete(CertKind::Device, &id).expect("delete"));
+        assert!(store.thing_certificates("cam").expect("list").is_empty());
+        assert!(store.policy_targets_all().expect("targets").is_empty());
+    }
+
+    #[test]
+    fn policy_versions_number_up_switch_default_and_stop_at_five() {
+        let (_d, store) = store();
+        assert!(store.policy_create("p", "{\"v\":1}", 1).expect("create"));
+        assert!(!store.policy_create("p", "{}", 1).expect("dup"));
+        let v2 = store
+            .policy_version_create("p", "{\"v\":2}", true, 2)
+            .expect("v2");
+        assert_eq!((v2.version, v2.is_default), (2, true));
+        let v3 = store
+            .policy_version_create("p", "{\"v\":3}", false, 3)
+            .expect("v3");
+        assert!(!v3.is_default);
+        assert_eq!(
+            store
+                .policy_get("p")
+                .expect("get")
+                .expect("p")
+                .default_version,
+            2
+        );
+        assert!(store.policy_default_set("p", 3, 4).expect("set"));
+        assert!(
+            !store
+                .policy_default_set("p", 9, 4)
+                .expect("no such version")
+        );
+        let defaults = store.policy_defaults_all().expect("defaults");
+        assert_eq!(defaults.len(), 1);
+        assert_eq!(defaults[0].document, "{\"v\":3}");
+        assert!(!store.policy_version_delete("p", 3).expect("default stays"));
+        assert!(store.policy_version_delete("p", 1).expect("delete v1"));
+        store
+            .policy_version_create("p", "{}", false, 5)
+            .expect("v4");
+        store
+            .policy_version_create("p", "{}", false, 5)
+            .expect("v5");
+        store
+            .policy_version_create("p", "{}", false, 5)
+            .expect("v6");
+        assert!(matches!(
+            store.policy_version_create("p", "{}", false, 6),
+            Err(PolicyVersionError::TooMany)
+        ));
+        assert!(matches!(
+            store.policy_version_create("nope", "{}", false, 6),
+            Err(PolicyVersionError::NotFound)
+        ));
+        let versions: Vec<i64> = store
+            .policy_versions("p")
+            .expect("versions")
+            .iter()
+            .map(|v| v.version)
+            .collect();
+        assert_eq!(versions, [6, 5, 4, 3, 2]);
+    }
+
+    #[test]
+    fn the_logging_level_is_kept_with_the_other_options() {
+        let (_d, store) = store();
+        assert_eq!(store.logging_get().expect("get"), None);
+        store
+            .logging_set(&LoggingOptions {
+                role_arn: Some("arn:aws:iam::123456789012:role/log".into()),
+                default_log_level: Some("DISABLED".into()),
+                disable_all_logs: true,
+            })
+            .expect("set");
+        store.logging_level_set("INFO").expect("level");
+        let got = store.logging_get().expect("get").expect("set");
+        assert_eq!(got.default_log_level.as_deref(), Some("INFO"));
+        assert!(!got.disable_all_logs);
+        assert!(got.role_arn.is_some());
+    }
+
+    #[test]
+    fn crls_are_replaced_by_name() {
+        let (_d, store) = store();
+        assert!(store.crl_put("root", "pem1", 1).expect("put"));
+        assert!(!store.crl_put("root", "pem2", 2).expect("replace"));
+        let got = store.crl_get("root").expect("get").expect("present");
+        assert_eq!(
+            (got.pem.as_str(), got.created_ms, got.modified_ms),
+            ("pem2", 1, 2)
+        );
+        assert_eq!(store.crls_all().expect("all").len(), 1);
+        assert!(store.crl_delete("root").expect("delete"));
+        assert!(!store.crl_delete("root").expect("gone"));
+    }
+
+    #[test]
+    fn principal_cert_ids_are_64_hex() {
+        let id = "d".repeat(64);
+        assert_eq!(
+            principal_cert_id(&format!("arn:aws:iot:r:1:cert/{id}")),
+            Some(id.as_str())
+        );
+        assert_eq!(principal_cert_id(&id), Some(id.as_str()));
+        assert_eq!(principal_cert_id("arn:aws:iot:r:1:cert/xyz"), None);
+    }
+}
