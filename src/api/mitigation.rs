@@ -5,6 +5,7 @@ use super::extract::{ApiJson, ApiPath, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::mitigation::ActionDefinition;
 use crate::mitigation::action::{Action, ActionParams, ActionType, check_role_arn};
+use crate::mitigation::audit::{self, Target as AuditTarget};
 use crate::mitigation::detect::{self, PlanError, Selection};
 use crate::store::{
     ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, TaskInsert, TaskKind, TaskRecord,
@@ -15,6 +16,8 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
+use std::collections::BTreeMap;
+use thingward_audit::check::CheckName;
 use thingward_models::time::{EpochMillis, epoch_seconds, millis_to_seconds};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -26,6 +29,19 @@ pub(super) fn routes() -> Router<AppState> {
                 .get(action_describe)
                 .patch(action_update)
                 .delete(action_delete),
+        )
+        .route("/audit/mitigationactions/tasks", get(audit_tasks_list))
+        .route(
+            "/audit/mitigationactions/tasks/{id}",
+            axum::routing::post(audit_task_start).get(audit_task_describe),
+        )
+        .route(
+            "/audit/mitigationactions/tasks/{id}/cancel",
+            put(audit_task_cancel),
+        )
+        .route(
+            "/audit/mitigationactions/executions",
+            get(audit_executions_list),
         )
         .route("/detect/mitigationactions/tasks", get(detect_tasks_list))
         .route(
@@ -515,10 +531,7 @@ async fn detect_task_start(
         include_suppressed: body.include_suppressed_alerts.unwrap_or(false),
     };
     let now = state.detect.now();
-    let violations = detect::violations(&state.store, &sel, now).map_err(|e| match e {
-        PlanError::NotFound(m) => ApiError::NotFound(m),
-        PlanError::Store(e) => ApiError::from(e),
-    })?;
+    let violations = detect::violations(&state.store, &sel, now).map_err(plan_error)?;
     let executions = detect::plan(&id, &violations, &defs, sel.include_suppressed, now);
     let task = TaskRecord {
         kind: TaskKind::Detect,
@@ -544,21 +557,12 @@ async fn detect_task_start(
 fn detect_summary(state: &AppState, t: &TaskRecord) -> Result<JsonValue, ApiError> {
     let (executed, skipped, failed) =
         detect::statistics(&task_executions(state, TaskKind::Detect, &t.task_id)?);
-    let strip_nulls = |v: &JsonValue| match v {
-        JsonValue::Object(m) => JsonValue::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    };
     Ok(json!({
         "taskId": t.task_id,
         "taskStatus": detect_task_status(t.state),
         "taskStartTime": millis_to_seconds(t.start_ms),
         "taskEndTime": t.end_ms.map(millis_to_seconds),
-        "target": strip_nulls(&t.request["target"]),
+        "target": without_nulls(&t.request["target"]),
         "violationEventOccurrenceRange": t.request["violationEventOccurrenceRange"],
         "onlyActiveViolationsIncluded": t.request["onlyActiveViolationsIncluded"],
         "suppressedAlertsIncluded": t.request["suppressedAlertsIncluded"],
@@ -650,6 +654,341 @@ async fn detect_executions_list(
                 "executionStartDate": e.start_ms.map(millis_to_seconds),
                 "executionEndDate": e.end_ms.map(millis_to_seconds),
                 "status": detect_exec_status(e.state),
+                "errorCode": e.error_code,
+                "message": e.message,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "actionsExecutions": items, "nextToken": next }),
+    ))
+}
+
+fn plan_error(e: PlanError) -> ApiError {
+    match e {
+        PlanError::NotFound(m) => ApiError::NotFound(m),
+        PlanError::Store(e) => ApiError::from(e),
+    }
+}
+
+fn audit_task_status(s: TaskState) -> &'static str {
+    match s {
+        TaskState::InProgress => "IN_PROGRESS",
+        TaskState::Done => "COMPLETED",
+        TaskState::Failed => "FAILED",
+        TaskState::Canceled => "CANCELED",
+    }
+}
+
+fn audit_exec_status(s: ExecState) -> &'static str {
+    match s {
+        ExecState::Pending => "PENDING",
+        ExecState::InProgress => "IN_PROGRESS",
+        ExecState::Succeeded => "COMPLETED",
+        ExecState::Failed => "FAILED",
+        ExecState::Skipped => "SKIPPED",
+        ExecState::Canceled => "CANCELED",
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditTargetBody {
+    audit_task_id: Option<String>,
+    finding_ids: Option<Vec<String>>,
+    audit_check_to_reason_code_filter: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditStartBody {
+    target: Option<AuditTargetBody>,
+    audit_check_to_actions_mapping: Option<BTreeMap<String, Vec<String>>>,
+    client_request_token: Option<String>,
+}
+
+fn check_name(name: &str) -> Result<CheckName, ApiError> {
+    CheckName::parse(name).ok_or_else(|| invalid(format!("Unknown audit check '{name}'")))
+}
+
+fn audit_target(t: AuditTargetBody) -> Result<AuditTarget, ApiError> {
+    match (t.audit_task_id, t.finding_ids) {
+        (Some(task_id), None) => {
+            check_id("target.auditTaskId", &task_id, 40, false)?;
+            if let Some(filter) = &t.audit_check_to_reason_code_filter {
+                for (check, codes) in filter {
+                    check_name(check)?;
+                    if codes.is_empty() || codes.len() > 25 {
+                        return Err(invalid(format!(
+                            "auditCheckToReasonCodeFilter.{check} must hold 1..25 reason codes; got {}",
+                            codes.len()
+                        )));
+                    }
+                }
+            }
+            Ok(AuditTarget::AuditTask {
+                task_id,
+                reason_codes: t.audit_check_to_reason_code_filter,
+            })
+        }
+        (None, Some(ids)) => {
+            if t.audit_check_to_reason_code_filter.is_some() {
+                return Err(invalid(
+                    "target.auditCheckToReasonCodeFilter goes with auditTaskId, not findingIds"
+                        .into(),
+                ));
+            }
+            if ids.is_empty() || ids.len() > 25 {
+                return Err(invalid(format!(
+                    "target.findingIds must hold 1..25 ids; got {}",
+                    ids.len()
+                )));
+            }
+            for id in &ids {
+                check_id("findingId", id, 128, true)?;
+            }
+            Ok(AuditTarget::Findings(ids))
+        }
+        _ => Err(invalid(
+            "target must set exactly one of auditTaskId (with an optional auditCheckToReasonCodeFilter) and findingIds".into(),
+        )),
+    }
+}
+
+async fn audit_task_start(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<AuditStartBody>,
+) -> Result<Json<JsonValue>, ApiError> {
+    check_task_id(&id)?;
+    check_token(body.client_request_token.as_deref())?;
+    let target_body = body
+        .target
+        .ok_or_else(|| invalid("target is required".into()))?;
+    let target_json = json!({
+        "auditTaskId": target_body.audit_task_id,
+        "findingIds": target_body.finding_ids,
+        "auditCheckToReasonCodeFilter": target_body.audit_check_to_reason_code_filter,
+    });
+    let target = audit_target(target_body)?;
+    let mapping_names = body
+        .audit_check_to_actions_mapping
+        .ok_or_else(|| invalid("auditCheckToActionsMapping is required".into()))?;
+    if mapping_names.is_empty() {
+        return Err(invalid(
+            "auditCheckToActionsMapping must map at least one check".into(),
+        ));
+    }
+    let mut mapping: BTreeMap<String, Vec<ActionDefinition>> = BTreeMap::new();
+    let mut all: Vec<ActionDefinition> = Vec::new();
+    for (check, names) in &mapping_names {
+        let info = check_name(check)?.info();
+        check_action_count(names)?;
+        let defs = definitions(&state, names, |ty| {
+            let allowed = thingward_audit::check::ActionType::parse(ty.as_str())
+                .is_some_and(|t| info.allowed_actions.contains(&t));
+            if allowed {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} actions are not allowed for {check}; it allows {}",
+                    ty.as_str(),
+                    info.allowed_actions
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        })?;
+        for d in &defs {
+            if !all.iter().any(|a| a.name == d.name) {
+                all.push(d.clone());
+            }
+        }
+        mapping.insert(check.clone(), defs);
+    }
+    let now = state.detect.now();
+    let findings = audit::findings(&state.store, &target, now).map_err(plan_error)?;
+    let executions = audit::plan(&id, &findings, &mapping, now);
+    let task = TaskRecord {
+        kind: TaskKind::Audit,
+        task_id: id.clone(),
+        state: TaskState::InProgress,
+        start_ms: now,
+        end_ms: None,
+        client_request_token: body.client_request_token,
+        request: json!({
+            "target": target_json,
+            "auditCheckToActionsMapping": mapping_names,
+        }),
+        actions: serde_json::to_value(&all).map_err(ApiError::internal)?,
+    };
+    start_task(&state, &task, &executions)
+}
+
+/// The stored request's object with its null members left out.
+fn without_nulls(v: &JsonValue) -> JsonValue {
+    match v {
+        JsonValue::Object(m) => JsonValue::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+async fn audit_task_describe(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<JsonValue>, ApiError> {
+    check_task_id(&id)?;
+    let t = task_or_404(&state, TaskKind::Audit, &id)?;
+    let mapping: BTreeMap<String, Vec<String>> =
+        serde_json::from_value(t.request["auditCheckToActionsMapping"].clone()).unwrap_or_default();
+    let stats = audit::statistics(
+        mapping.keys(),
+        &task_executions(&state, TaskKind::Audit, &id)?,
+    );
+    let stats: serde_json::Map<String, JsonValue> = stats
+        .into_iter()
+        .map(|(check, s)| {
+            (
+                check,
+                json!({
+                    "totalFindingsCount": s.total,
+                    "failedFindingsCount": s.failed,
+                    "succeededFindingsCount": s.succeeded,
+                    "skippedFindingsCount": s.skipped,
+                    "canceledFindingsCount": s.canceled,
+                }),
+            )
+        })
+        .collect();
+    Ok(Json(json!({
+        "taskStatus": audit_task_status(t.state),
+        "startTime": millis_to_seconds(t.start_ms),
+        "endTime": t.end_ms.map(millis_to_seconds),
+        "taskStatistics": stats,
+        "target": without_nulls(&t.request["target"]),
+        "auditCheckToActionsMapping": mapping,
+        "actionsDefinition": definitions_json(&t.actions),
+    })))
+}
+
+async fn audit_tasks_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
+    let page = q.page(25, 250)?;
+    let (start, end) = required_range(&q)?;
+    let status = q
+        .str("taskStatus")
+        .map(|s| match s {
+            "IN_PROGRESS" => Ok(TaskState::InProgress),
+            "COMPLETED" => Ok(TaskState::Done),
+            "FAILED" => Ok(TaskState::Failed),
+            "CANCELED" => Ok(TaskState::Canceled),
+            other => Err(invalid(format!(
+                "taskStatus must be IN_PROGRESS, COMPLETED, FAILED or CANCELED; got '{other}'"
+            ))),
+        })
+        .transpose()?;
+    let audit_task = q.str("auditTaskId");
+    let finding = q.str("findingId");
+    let mut tasks = Vec::new();
+    for t in state.store.mitigation_tasks(TaskKind::Audit, start, end)? {
+        if status.is_some_and(|s| s != t.state)
+            || audit_task.is_some_and(|a| t.request["target"]["auditTaskId"] != a)
+        {
+            continue;
+        }
+        if let Some(f) = finding {
+            let filter = ExecutionFilter {
+                task_id: Some(t.task_id.clone()),
+                subject: Some(f.to_owned()),
+                ..ExecutionFilter::default()
+            };
+            if state
+                .store
+                .mitigation_executions(TaskKind::Audit, &filter, 0, 1)?
+                .is_empty()
+            {
+                continue;
+            }
+        }
+        tasks.push(json!({
+            "taskId": t.task_id,
+            "startTime": millis_to_seconds(t.start_ms),
+            "taskStatus": audit_task_status(t.state),
+        }));
+    }
+    let (tasks, next) = page.slice(tasks);
+    Ok(Json(json!({ "tasks": tasks, "nextToken": next })))
+}
+
+async fn audit_task_cancel(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<JsonValue>, ApiError> {
+    task_cancel(&state, TaskKind::Audit, &id).await
+}
+
+async fn audit_executions_list(
+    State(state): State<AppState>,
+    q: QueryMap,
+) -> Result<Json<JsonValue>, ApiError> {
+    let page = q.page(25, 250)?;
+    let task_id = q.required("taskId")?.to_owned();
+    check_task_id(&task_id)?;
+    if let Some(f) = q.str("findingId") {
+        check_id("findingId", f, 128, true)?;
+    }
+    let status = q
+        .str("actionStatus")
+        .map(|s| {
+            [
+                ExecState::Pending,
+                ExecState::InProgress,
+                ExecState::Succeeded,
+                ExecState::Failed,
+                ExecState::Skipped,
+                ExecState::Canceled,
+            ]
+            .into_iter()
+            .find(|e| audit_exec_status(*e) == s)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "actionStatus must be IN_PROGRESS, COMPLETED, FAILED, CANCELED, SKIPPED or PENDING; got '{s}'"
+                ))
+            })
+        })
+        .transpose()?;
+    let f = ExecutionFilter {
+        task_id: Some(task_id),
+        subject: q.str("findingId").map(str::to_owned),
+        thing: None,
+        state: status,
+        range: None,
+    };
+    let rows =
+        state
+            .store
+            .mitigation_executions(TaskKind::Audit, &f, page.offset, page.limit + 1)?;
+    let (rows, next) = page.cut(rows);
+    let items: Vec<JsonValue> = rows
+        .into_iter()
+        .map(|e| {
+            json!({
+                "taskId": e.task_id,
+                "findingId": e.subject,
+                "actionName": e.action_name,
+                "actionId": e.action_id,
+                "status": audit_exec_status(e.state),
+                "startTime": e.start_ms.map(millis_to_seconds),
+                "endTime": e.end_ms.map(millis_to_seconds),
                 "errorCode": e.error_code,
                 "message": e.message,
             })

@@ -4,11 +4,14 @@
 use super::action::Action;
 use super::{Mitigation, Outcome, broker};
 use crate::store::{
-    ExecutionRecord, NewOutboxEvent, OutboxKind, OutboxRouting, Severity, TaskKind,
+    CertStatus, ExecutionRecord, FindingRecord, NewOutboxEvent, OutboxKind, OutboxRouting,
+    PolicyVersionError, Severity, TaskKind, principal_cert_id,
 };
+use thingward_audit::finding::ResourceIdentifier;
 
-/// Why an action cannot run in this build (a part it needs is not in it).
-pub(super) const NOT_AVAILABLE: &str = "not available in this build";
+/// The `BLANK_POLICY` template: a policy version that denies everything.
+pub(crate) const BLANK_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:*","Resource":"*"}]}"#;
 
 impl Mitigation {
     /// Runs `action` for the subject of `e`; never fails the task: every problem is the
@@ -26,10 +29,7 @@ impl Mitigation {
                 };
                 self.on_violation(action, e, thing).await
             }
-            TaskKind::Audit => Outcome::failed(
-                "NOT_AVAILABLE",
-                format!("Audit findings are {NOT_AVAILABLE}"),
-            ),
+            TaskKind::Audit => self.on_finding(action, e),
         }
     }
 
@@ -41,10 +41,13 @@ impl Mitigation {
                 Ok(said) => Outcome::succeeded(said),
                 Err(e) => Outcome::failed(e.code, e.message),
             },
-            Action::DeactivateDeviceCertificate => Outcome::failed(
-                "NOT_AVAILABLE",
-                format!("Deactivating certificates is {NOT_AVAILABLE}"),
-            ),
+            Action::DeactivateDeviceCertificate => match self.store.thing_certificates(thing) {
+                Ok(ids) if ids.is_empty() => {
+                    Outcome::skipped(format!("No certificate is attached to thing '{thing}'"))
+                }
+                Ok(ids) => self.deactivate(&ids),
+                Err(err) => Outcome::failed("INTERNAL_ERROR", err.to_string()),
+            },
             Action::Publish { destination } => {
                 let event = match self.store.mitigation_violation_json(&e.subject) {
                     Ok(Some(body)) => violation_event(e, body),
@@ -178,6 +181,162 @@ impl Mitigation {
                 None => format!("Already in the alarm feed for '{destination}'"),
             }),
             Err(err) => Outcome::failed("INTERNAL_ERROR", err.to_string()),
+        }
+    }
+}
+
+/// The AWS `AuditFinding` JSON of a stored finding (the library's finding plus the ids,
+/// times and suppression state the service keeps).
+pub(crate) fn finding_json(f: &FindingRecord) -> serde_json::Value {
+    let mut body: serde_json::Value =
+        serde_json::from_str(&f.body).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(m) = body.as_object_mut() {
+        m.insert("findingId".into(), f.finding_id.clone().into());
+        m.insert("taskId".into(), f.task_id.clone().into());
+        m.insert("checkName".into(), f.check_name.clone().into());
+        m.insert("severity".into(), f.severity.clone().into());
+        m.insert(
+            "taskStartTime".into(),
+            thingward_models::time::millis_to_seconds(f.task_start_ms).into(),
+        );
+        m.insert(
+            "findingTime".into(),
+            thingward_models::time::millis_to_seconds(f.finding_ms).into(),
+        );
+        m.insert("isSuppressed".into(), f.is_suppressed.into());
+    }
+    body
+}
+
+impl Mitigation {
+    /// An action for the audit finding of `e`.
+    fn on_finding(&self, action: &Action, e: &ExecutionRecord) -> Outcome {
+        let finding = match self.store.finding_get(&e.subject, self.now()) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return Outcome::failed(
+                    "RESOURCE_NOT_FOUND",
+                    format!("Audit finding '{}' is no longer stored", e.subject),
+                );
+            }
+            Err(err) => return Outcome::failed("INTERNAL_ERROR", err.to_string()),
+        };
+        if finding.is_suppressed {
+            return Outcome::skipped("The finding is suppressed");
+        }
+        let body = finding_json(&finding);
+        let resource: ResourceIdentifier =
+            serde_json::from_value(body["nonCompliantResource"]["resourceIdentifier"].clone())
+                .unwrap_or_default();
+        let device = resource.device_certificate_id.as_deref();
+        match action {
+            Action::DeactivateDeviceCertificate => match device {
+                Some(id) => self.deactivate(&[id.to_owned()]),
+                None => {
+                    Outcome::failed("INVALID_TARGET", "The finding names no device certificate")
+                }
+            },
+            Action::DeactivateCaCertificate => match resource.ca_certificate_id.as_deref() {
+                Some(id) => self.deactivate(&[id.to_owned()]),
+                None => Outcome::failed("INVALID_TARGET", "The finding names no CA certificate"),
+            },
+            Action::AddThingsToGroups { groups } => {
+                let Some(id) = device else {
+                    return Outcome::failed(
+                        "INVALID_TARGET",
+                        "The finding names no device certificate (whose things to add)",
+                    );
+                };
+                match self.things_of_certificate(id) {
+                    Ok(things) if things.is_empty() => {
+                        Outcome::skipped(format!("No thing is attached to certificate {id}"))
+                    }
+                    Ok(things) => self.add_to_groups(&things, groups),
+                    Err(err) => Outcome::failed("INTERNAL_ERROR", err.to_string()),
+                }
+            }
+            Action::ReplaceDefaultPolicyVersion => {
+                match resource
+                    .policy_version_identifier
+                    .as_ref()
+                    .and_then(|p| p.policy_name.as_deref())
+                {
+                    Some(name) => self.blank_policy(name),
+                    None => Outcome::failed("INVALID_TARGET", "The finding names no policy"),
+                }
+            }
+            Action::EnableLogging { level } => match self.store.logging_level_set(level) {
+                Ok(()) => Outcome::succeeded(format!("Account log level set to {level}")),
+                Err(err) => Outcome::failed("INTERNAL_ERROR", err.to_string()),
+            },
+            Action::Publish { destination } => {
+                let event = NewOutboxEvent {
+                    key: format!("mitigation:{}:{}", e.task_id, e.seq),
+                    kind: OutboxKind::AuditFinding,
+                    routing: OutboxRouting {
+                        check_name: Some(finding.check_name.clone()),
+                        severity: Severity::parse(&finding.severity),
+                        ..OutboxRouting::default()
+                    },
+                    event_ms: finding.finding_ms,
+                    body,
+                };
+                self.publish(destination, event)
+            }
+            Action::BanClient(_) => Outcome::skipped("The action does not apply to a finding"),
+        }
+    }
+
+    /// Sets the certificates INACTIVE (registered ones, or a status override for directory
+    /// certificates).
+    fn deactivate(&self, ids: &[String]) -> Outcome {
+        for id in ids {
+            if let Err(err) = self
+                .store
+                .cert_status_set(id, CertStatus::Inactive, self.now())
+            {
+                return Outcome::failed("INTERNAL_ERROR", err.to_string());
+            }
+        }
+        Outcome::succeeded(format!("Set INACTIVE: {}", ids.join(", ")))
+    }
+
+    /// The things certificate `id` is attached to (as a principal).
+    fn things_of_certificate(&self, id: &str) -> Result<Vec<String>, crate::store::StoreError> {
+        let mut things: Vec<String> = self
+            .store
+            .thing_principals_all()?
+            .into_iter()
+            .filter(|(_, p)| principal_cert_id(p).is_some_and(|c| c.eq_ignore_ascii_case(id)))
+            .map(|(t, _)| t)
+            .collect();
+        things.dedup();
+        Ok(things)
+    }
+
+    /// A new deny-all default version of policy `name`.
+    fn blank_policy(&self, name: &str) -> Outcome {
+        match self
+            .store
+            .policy_version_create(name, BLANK_POLICY, true, self.now())
+        {
+            Ok(v) => Outcome::succeeded(format!(
+                "Policy '{name}' version {} (deny all) is now the default",
+                v.version
+            )),
+            Err(PolicyVersionError::NotFound) => Outcome::failed(
+                "RESOURCE_NOT_FOUND",
+                format!(
+                    "Policy '{name}' is not registered through the API (a policy from the audit config's directory is edited in its file)"
+                ),
+            ),
+            Err(PolicyVersionError::TooMany) => Outcome::failed(
+                "LIMIT_EXCEEDED",
+                format!("Policy '{name}' already has 5 versions; delete one first"),
+            ),
+            Err(PolicyVersionError::Store(err)) => {
+                Outcome::failed("INTERNAL_ERROR", err.to_string())
+            }
         }
     }
 }

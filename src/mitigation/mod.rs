@@ -2,6 +2,7 @@
 //! tasks whose executions are recorded in the metadata store.
 //!
 //! - `action`: the action types and `actionParams` validation;
+//! - `audit`: choosing an audit task's findings, planning its executions, its statistics;
 //! - `detect`: choosing a detect task's violations and planning its executions;
 //! - `executor`: what one action does to one finding or violation;
 //! - `broker`: the broker ban (EMQX REST, Mosquitto dynamic security).
@@ -12,6 +13,7 @@
 //! start-up [`Mitigation::recover`] ends tasks a previous process left IN_PROGRESS as FAILED.
 
 pub(crate) mod action;
+pub(crate) mod audit;
 pub(crate) mod broker;
 pub(crate) mod detect;
 mod executor;
