@@ -2652,3 +2652,5 @@ async fn list_metric_values_answers_in_each_metric_value_shape() {
 }
 
 mod ml;
+
+mod mitigation;

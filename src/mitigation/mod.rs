@@ -18,6 +18,9 @@ pub(crate) mod broker;
 pub(crate) mod detect;
 mod executor;
 
+#[cfg(test)]
+pub(crate) use executor::BLANK_POLICY;
+
 use crate::detect::Detect;
 use crate::store::{
     ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, Store, StoreError, TaskInsert,
@@ -128,6 +131,7 @@ impl Mitigation {
                 id,
                 TaskState::Failed,
                 ExecState::Canceled,
+                true,
                 Some(STOPPED_MESSAGE),
                 now,
             )?;
@@ -148,6 +152,7 @@ impl Mitigation {
             task_id,
             TaskState::Canceled,
             ExecState::Canceled,
+            false,
             Some("The task was canceled"),
             self.now(),
         )
@@ -181,6 +186,7 @@ impl Mitigation {
                     &task_id,
                     TaskState::Failed,
                     ExecState::Canceled,
+                    true,
                     Some(&format!("The task failed: {e}")),
                     me.now(),
                 );
@@ -238,6 +244,7 @@ impl Mitigation {
             task_id,
             TaskState::Done,
             ExecState::Canceled,
+            false,
             None,
             self.now(),
         )?;

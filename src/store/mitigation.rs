@@ -465,21 +465,28 @@ impl Store {
         })
     }
 
-    /// Ends an in-progress task: sets its state and end time, and marks every execution not
-    /// finished yet with `leftover` (and `message`). Returns false when the task was not in
-    /// progress (already ended).
+    /// Ends an in-progress task: sets its state and end time, and marks its pending executions
+    /// (and, with `running_too`, the one in progress) with `leftover` (and `message`). Returns
+    /// false when the task was not in progress (already ended).
     ///
     /// # Errors
     /// Storage failures.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn mitigation_task_end(
         &self,
         kind: TaskKind,
         task_id: &str,
         state: TaskState,
         leftover: ExecState,
+        running_too: bool,
         message: Option<&str>,
         now: EpochMillis,
     ) -> Result<bool, StoreError> {
+        let unfinished = if running_too {
+            "('PENDING', 'IN_PROGRESS')"
+        } else {
+            "('PENDING')"
+        };
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
@@ -488,7 +495,7 @@ impl Store {
             )?;
             if n == 1 {
                 tx.execute(
-                    "UPDATE mitigation_executions SET status = ?3, end_ms = ?4, message = COALESCE(message, ?5) WHERE kind = ?1 AND task_id = ?2 AND status IN ('PENDING', 'IN_PROGRESS')",
+                    &format!("UPDATE mitigation_executions SET status = ?3, end_ms = ?4, message = COALESCE(message, ?5) WHERE kind = ?1 AND task_id = ?2 AND status IN {unfinished}"),
                     params![kind.as_str(), task_id, leftover.as_str(), now, message],
                 )?;
             }
@@ -799,6 +806,7 @@ mod tests {
                     "t",
                     TaskState::Failed,
                     ExecState::Canceled,
+                    true,
                     Some(STOPPED_MESSAGE),
                     9
                 )
@@ -811,6 +819,7 @@ mod tests {
                     "t",
                     TaskState::Canceled,
                     ExecState::Canceled,
+                    true,
                     None,
                     10
                 )
