@@ -127,6 +127,8 @@ impl Target {
             // No roll during the measurement: shutdown rolls once, outside the timed phase.
             roll_interval_seconds: 3600,
             train_at: crate::training::TrainAt::default(),
+            feed_backoff_ms: 500,
+            public_url: None,
         };
         let Started { service, .. } = Service::start(&args).await?;
         let base = format!("http://{}", service.local_addr());

@@ -11,8 +11,12 @@ mod profiles;
 mod registry;
 mod violations;
 
-pub(crate) use destinations::{DeadLetter, DestinationRecord, DestinationStatus};
+pub(crate) use destinations::{DestinationRecord, DestinationStatus};
 pub(crate) use models::ModelEntry;
+#[allow(
+    unused_imports,
+    reason = "audit findings and mitigation append events at merge time"
+)]
 pub(crate) use outbox::{NewOutboxEvent, OutboxEvent, OutboxKind, OutboxRouting, Severity};
 pub(crate) use registry::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
 pub(crate) use violations::{EventFilter, ViolationChange, ViolationFilter, ViolationRecord};
@@ -39,6 +43,9 @@ pub(crate) enum StoreError {
 #[derive(Debug)]
 pub(crate) struct Store {
     conn: Mutex<Connection>,
+    /// The outbox's highest sequence number, announced after each commit that appended to it
+    /// (the feed's wake-up: workers and SSE streams wait on it; a watch never misses a change).
+    outbox_tail: tokio::sync::watch::Sender<i64>,
 }
 
 const SCHEMA: &str = r#"
@@ -220,8 +227,12 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
+        let tail = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM feed_outbox", [], |r| {
+            r.get(0)
+        })?;
         Ok(Self {
             conn: Mutex::new(conn),
+            outbox_tail: tokio::sync::watch::Sender::new(tail),
         })
     }
 
