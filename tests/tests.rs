@@ -4,4 +4,5 @@ mod support;
 
 mod e2e;
 mod eval;
+mod feed;
 mod ml;
