@@ -5,6 +5,8 @@ mod auth;
 mod bench;
 mod detect;
 mod eval;
+mod feed;
+mod findings_cli;
 mod generate;
 mod ingest;
 mod mitigation;
@@ -42,6 +44,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Run ML Detect training on a data directory now, outside the server.
     Train(train::TrainArgs),
+    /// Export alarm-feed findings (OCSF, ASFF) from a data directory.
+    #[command(subcommand)]
+    Findings(findings_cli::FindingsCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,5 +65,6 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
+        Command::Findings(cmd) => findings_cli::run(cmd),
     }
 }

@@ -50,6 +50,13 @@ pub(crate) struct ServeArgs {
     /// UTC time of day (HH:MM) of the nightly ML Detect training run.
     #[arg(long, env = "THINGWARD_TRAIN_AT", default_value = "02:00")]
     pub(crate) train_at: TrainAt,
+    /// The alarm feed's first retry backoff, in milliseconds (doubles per attempt, ≤ 30 s).
+    #[arg(long, env = "THINGWARD_FEED_BACKOFF_MS", default_value_t = 500)]
+    pub(crate) feed_backoff_ms: u64,
+    /// thingward's URL as receivers should link to it (Alertmanager `externalURL`); default
+    /// http://{bind}.
+    #[arg(long, env = "THINGWARD_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
 }
 
 /// A running service: HTTP API, MQTT ingestion (when configured) and background tasks, all on
@@ -61,6 +68,7 @@ pub(crate) struct Service {
     store: Arc<Store>,
     detect: Arc<Detect>,
     history: Arc<History>,
+    feed: Arc<crate::feed::Feed>,
     stop_tx: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     tasks: tokio::task::JoinSet<()>,
@@ -135,6 +143,22 @@ impl Service {
             args.insecure_no_auth,
             args.max_body_bytes,
         ));
+        let feed = Arc::new(crate::feed::Feed::new(
+            Arc::clone(&store),
+            crate::feed::FeedSettings {
+                origin: crate::feed::format::Origin {
+                    region: args.region.clone(),
+                    account: args.account_id.clone(),
+                    external_url: args.public_url.clone().unwrap_or_else(|| endpoint.clone()),
+                },
+                default_mqtt_url: args.mqtt_url.clone(),
+                backoff_base: Duration::from_millis(args.feed_backoff_ms.max(1)),
+            },
+            system_clock(),
+        ));
+        if let Err(e) = feed.reload() {
+            tracing::error!(error = %e, "Some alarm-feed destinations did not start");
+        }
         let mitigation = Arc::new(crate::mitigation::Mitigation::new(
             Arc::clone(&store),
             Arc::clone(&detect),
@@ -154,6 +178,7 @@ impl Service {
             region: args.region.as_str().into(),
             account: args.account_id.as_str().into(),
             max_report_bytes: args.max_report_bytes,
+            feed: Arc::clone(&feed),
         };
         let app = api::app(state, auth, args.max_body_bytes);
 
@@ -192,6 +217,7 @@ impl Service {
                 store,
                 detect,
                 history,
+                feed,
                 stop_tx,
                 server,
                 tasks,
@@ -224,6 +250,8 @@ impl Service {
         tracing::info!("Shutting down: finishing in-flight requests");
         let _ = self.stop_tx.send(true);
         let _ = self.server.await;
+        // Undelivered events stay in the outbox; the next start delivers them.
+        self.feed.stop();
         // A training run in progress finishes (it is blocking work) before the history closes.
         while self.tasks.join_next().await.is_some() {}
         let history = Arc::clone(&self.history);

@@ -4,5 +4,6 @@ mod support;
 
 mod e2e;
 mod eval;
+mod feed;
 mod mitigation;
 mod ml;

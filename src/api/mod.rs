@@ -3,6 +3,7 @@
 
 pub(crate) mod error;
 mod extract;
+mod feed;
 mod ingest;
 mod mitigation;
 mod profiles;
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     pub(crate) account: Arc<str>,
     /// The largest device report accepted, in bytes.
     pub(crate) max_report_bytes: usize,
+    /// The alarm feed (destinations' workers).
+    pub(crate) feed: Arc<crate::feed::Feed>,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
         .merge(training::routes())
         .merge(ingest::routes())
         .merge(mitigation::routes())
+        .merge(feed::routes())
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     Router::new()

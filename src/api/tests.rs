@@ -141,6 +141,22 @@ impl TestApp {
             region: REGION.into(),
             account: ACCOUNT.into(),
             max_report_bytes: 128 * 1024,
+            feed: Arc::new(crate::feed::Feed::new(
+                Arc::clone(&store),
+                crate::feed::FeedSettings {
+                    origin: crate::feed::format::Origin {
+                        region: REGION.into(),
+                        account: ACCOUNT.into(),
+                        external_url: "http://127.0.0.1".into(),
+                    },
+                    default_mqtt_url: None,
+                    backoff_base: std::time::Duration::from_millis(20),
+                },
+                {
+                    let now = Arc::clone(&now);
+                    Arc::new(move || now.load(Ordering::SeqCst))
+                },
+            )),
         };
         let auth = Arc::new(Authenticator::new(
             Credentials::default(),
@@ -2651,6 +2667,7 @@ async fn list_metric_values_answers_in_each_metric_value_shape() {
     }
 }
 
+mod feed;
 mod ml;
 
 mod mitigation;

@@ -128,6 +128,8 @@ impl Target {
             roll_interval_seconds: 3600,
             train_at: crate::training::TrainAt::default(),
             brokers: crate::mitigation::broker::BrokerArgs::default(),
+            feed_backoff_ms: 500,
+            public_url: None,
         };
         let Started { service, .. } = Service::start(&args).await?;
         let base = format!("http://{}", service.local_addr());

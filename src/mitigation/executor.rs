@@ -151,8 +151,24 @@ fn events_name(kind: OutboxKind) -> &'static str {
 }
 
 impl Mitigation {
-    /// Appends `event` to the feed outbox for `destination`, which must exist and take the
-    /// event's kind.
+    /// Whether `profile`'s `alertTargets` name the destination's ARN.
+    fn routes_profile(
+        &self,
+        profile: &str,
+        destination: &str,
+    ) -> Result<bool, crate::store::StoreError> {
+        let (region, account) = self.region_account();
+        let arn = format!("arn:aws:iot:{region}:{account}:destination/{destination}");
+        Ok(self
+            .store
+            .profile_get(profile)?
+            .and_then(|p| p.alert_targets)
+            .is_some_and(|targets| targets.values().any(|t| t.alert_target_arn == arn)))
+    }
+
+    /// Appends `event` to the feed outbox for `destination`, which must exist and receive the
+    /// event (its kind, and for a violation its profile). The feed routes the event as it
+    /// routes every event of its kind: other destinations that receive it get it too.
     pub(super) fn publish(&self, destination: &str, event: NewOutboxEvent) -> Outcome {
         let dest = match self.store.destination_get(destination) {
             Ok(Some(d)) => d,
@@ -172,6 +188,23 @@ impl Mitigation {
                 "DESTINATION_REFUSES_KIND",
                 format!("Feed destination '{destination}' does not take {wanted} events"),
             );
+        }
+        if event.kind == OutboxKind::Violation
+            && dest.config["allProfiles"] != true
+            && let Some(profile) = event.routing.profile.as_deref()
+        {
+            match self.routes_profile(profile, destination) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Outcome::failed(
+                        "DESTINATION_NOT_ROUTED",
+                        format!(
+                            "Feed destination '{destination}' does not receive violations of profile '{profile}' (give it allProfiles, or name it in the profile's alertTargets)"
+                        ),
+                    );
+                }
+                Err(err) => return Outcome::failed("INTERNAL_ERROR", err.to_string()),
+            }
         }
         match self.store.outbox_append(std::slice::from_ref(&event)) {
             Ok(seqs) => Outcome::succeeded(match seqs.first().copied().flatten() {

@@ -27,12 +27,16 @@ pub(crate) use certs::{
     CertKind, CertStatus, CertificateRecord, CrlRecord, LoggingOptions, MAX_POLICY_VERSIONS,
     PolicyRecord, PolicyVersionError, PolicyVersionRecord, StatusTarget, principal_cert_id,
 };
-pub(crate) use destinations::{DeadLetter, DestinationRecord, DestinationStatus};
+pub(crate) use destinations::{DestinationRecord, DestinationStatus};
 pub(crate) use mitigation::{
     ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, TaskInsert,
     TaskKind, TaskRecord, TaskState, ViolationRef, ViolationSelector,
 };
 pub(crate) use models::ModelEntry;
+#[allow(
+    unused_imports,
+    reason = "audit findings and mitigation append events at merge time"
+)]
 pub(crate) use outbox::{NewOutboxEvent, OutboxEvent, OutboxKind, OutboxRouting, Severity};
 pub(crate) use registry::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
 pub(crate) use violations::{EventFilter, ViolationChange, ViolationFilter, ViolationRecord};
@@ -59,6 +63,9 @@ pub(crate) enum StoreError {
 #[derive(Debug)]
 pub(crate) struct Store {
     conn: Mutex<Connection>,
+    /// The outbox's highest sequence number, announced after each commit that appended to it
+    /// (the feed's wake-up: workers and SSE streams wait on it; a watch never misses a change).
+    outbox_tail: tokio::sync::watch::Sender<i64>,
 }
 
 const SCHEMA: &str = r#"
@@ -280,8 +287,12 @@ impl Store {
         conn.execute_batch(certs::SCHEMA)?;
         conn.execute_batch(audit::SCHEMA)?;
         migrate(&conn)?;
+        let tail = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM feed_outbox", [], |r| {
+            r.get(0)
+        })?;
         Ok(Self {
             conn: Mutex::new(conn),
+            outbox_tail: tokio::sync::watch::Sender::new(tail),
         })
     }
 

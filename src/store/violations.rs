@@ -261,6 +261,7 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             let mut ids = Vec::with_capacity(records.len());
+            let mut outbox_tail = None;
             for r in records {
                 let behavior_json = serde_json::to_string(&r.behavior)?;
                 let value_json = r.value.as_ref().map(serde_json::to_string).transpose()?;
@@ -312,12 +313,16 @@ impl Store {
                     )?;
                     // The feed's copy, in the same transaction (suppressAlerts: no notification).
                     if !suppressed {
-                        super::outbox::insert(&tx, &feed_event(r, id, kind, vstate, vdesc)?)?;
+                        let seq = super::outbox::insert(&tx, &feed_event(r, id, kind, vstate, vdesc)?)?;
+                        outbox_tail = seq.or(outbox_tail);
                     }
                 }
                 ids.push(id);
             }
             tx.commit()?;
+            if let Some(seq) = outbox_tail {
+                self.outbox_announce(seq);
+            }
             Ok(ids)
         })
     }
@@ -417,6 +422,38 @@ impl Store {
             )?;
             tx.commit()?;
             Ok(a + e > 0)
+        })
+    }
+
+    /// Active violations per (profile, behavior) — the `/metrics` gauge.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn violations_in_alarm_counts(
+        &self,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT profile, behavior_name, COUNT(*) FROM active_violations GROUP BY profile, behavior_name ORDER BY profile, behavior_name",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Violation events per (profile, behavior, event type) — the `/metrics` counter.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn violation_event_counts(
+        &self,
+    ) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT profile, behavior_name, event_type, COUNT(*) FROM violation_events GROUP BY profile, behavior_name, event_type ORDER BY profile, behavior_name, event_type",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 }

@@ -82,21 +82,75 @@ impl Drop for Mosquitto {
     }
 }
 
+fn nats_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    for p in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    PathBuf::from("nats-server")
+}
+
+/// A NATS server of the test's own on a free loopback port (no JetStream, no persistence).
+pub(crate) struct NatsServer {
+    child: Child,
+    pub(crate) port: u16,
+}
+
+impl NatsServer {
+    pub(crate) fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(nats_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (scripts/test.sh installs it)");
+        wait_for_port(port, "nats-server");
+        Self { child, port }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The real thingward binary serving on a free loopback port.
 pub(crate) struct Thingward {
     child: Option<Child>,
     pub(crate) port: u16,
     pub(crate) data_dir: PathBuf,
     mqtt_port: Option<u16>,
+    extra_args: Vec<String>,
 }
 
 impl Thingward {
     pub(crate) fn start(data_dir: &Path, mqtt_port: Option<u16>) -> Self {
+        Self::start_with(data_dir, mqtt_port, &[])
+    }
+
+    /// Starts with extra `serve` flags (kept across restarts).
+    pub(crate) fn start_with(data_dir: &Path, mqtt_port: Option<u16>, extra_args: &[&str]) -> Self {
         let mut t = Self {
             child: None,
             port: free_port(),
             data_dir: data_dir.to_owned(),
             mqtt_port,
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
         };
         t.spawn();
         t
@@ -116,6 +170,7 @@ impl Thingward {
         if let Some(p) = self.mqtt_port {
             cmd.arg("--mqtt-url").arg(format!("mqtt://127.0.0.1:{p}"));
         }
+        cmd.args(&self.extra_args);
         self.child = Some(cmd.spawn().expect("start thingward"));
         wait_for_port(self.port, "thingward");
     }

@@ -1198,3 +1198,46 @@ async fn audit_task_requests_are_validated() {
     let d = t.audit_done("by-id").await;
     assert_eq!(d["taskStatistics"][EXPIRING]["succeededFindingsCount"], 1);
 }
+
+#[tokio::test]
+async fn detect_publish_appends_the_violation_for_a_destination_that_receives_it() {
+    let (t, ids) = quarantine_setup().await;
+    let events = |all: bool| json!({"type": "cloudevents", "url": "http://127.0.0.1:9/", "events": ["violations"], "allProfiles": all});
+    t.store
+        .destination_put("everything", &events(true), T0_MS)
+        .expect("destination");
+    t.store
+        .destination_put("other-team", &events(false), T0_MS)
+        .expect("destination");
+    let publish = |name: &str| {
+        json!({"roleArn": ROLE, "actionParams": {"publishFindingToSnsParams": {
+            "topicArn": format!("arn:aws:iot:us-east-1:123456789012:destination/{name}")}}})
+    };
+    t.action("to-everything", publish("everything")).await;
+    t.action("to-other-team", publish("other-team")).await;
+    let before = t.store.outbox_after(0, 100).expect("outbox").len();
+    t.put(
+        "/detect/mitigationactions/tasks/pub",
+        Some(json!({"target": {"violationIds": [ids[0]]}, "actions": ["to-everything", "to-other-team"]})),
+    )
+    .await
+    .ok();
+    t.detect_done("pub").await;
+    let e = t.detect_executions("taskId=pub").await;
+    assert_eq!(
+        statuses(&e),
+        [
+            ("to-everything".into(), "SUCCESSFUL".into()),
+            ("to-other-team".into(), "FAILED".into())
+        ]
+    );
+    assert_eq!(e[1]["errorCode"], "DESTINATION_NOT_ROUTED");
+    let out = t.store.outbox_after(0, 100).expect("outbox");
+    assert_eq!(out.len(), before + 1);
+    let last = out.last().expect("event");
+    assert_eq!(last.key, "mitigation:pub:0");
+    assert_eq!(last.body["violationId"], ids[0].as_str());
+    assert_eq!(last.body["thingName"], "cam");
+    assert_eq!(last.body["violationEventType"], "in-alarm");
+    assert_eq!(last.routing.profile.as_deref(), Some("p"));
+}
