@@ -1,6 +1,8 @@
 //! The `thingward` binary: the service (`thingward serve`) and its batch commands.
 
 mod api;
+mod audit;
+mod audit_cli;
 mod auth;
 mod bench;
 mod detect;
@@ -14,6 +16,7 @@ mod mqtt;
 mod nab;
 mod serve;
 mod store;
+mod test_clock;
 mod train;
 mod training;
 
@@ -47,6 +50,8 @@ enum Command {
     /// Export alarm-feed findings (OCSF, ASFF) from a data directory.
     #[command(subcommand)]
     Findings(findings_cli::FindingsCommand),
+    /// Audit the certificates, policies and broker files an audit config names, now.
+    Audit(audit_cli::AuditArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,5 +71,6 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
         Command::Findings(cmd) => findings_cli::run(cmd),
+        Command::Audit(args) => audit_cli::run(args),
     }
 }

@@ -57,6 +57,15 @@ pub(crate) struct ServeArgs {
     /// http://{bind}.
     #[arg(long, env = "THINGWARD_PUBLIC_URL")]
     pub(crate) public_url: Option<String>,
+    /// The audit config file (TOML: certificate, CRL and policy directories, broker files).
+    #[arg(long, env = "THINGWARD_AUDIT_CONFIG")]
+    pub(crate) audit_config: Option<PathBuf>,
+    /// UTC time of day (HH:MM) at which scheduled audits run.
+    #[arg(long, env = "THINGWARD_AUDIT_AT", default_value = "03:00")]
+    pub(crate) audit_at: crate::audit::schedule::AuditAt,
+    /// Test only: a service clock that `POST /thingward/test/clock?advanceSeconds=N` moves.
+    #[arg(long, hide = true)]
+    pub(crate) test_clock: bool,
 }
 
 /// A running service: HTTP API, MQTT ingestion (when configured) and background tasks, all on
@@ -106,7 +115,28 @@ impl Service {
             History::open(&args.data_dir.join("history"), HistoryOptions::default())
                 .context("Cannot open the datapoint history")?,
         );
-        let clock = system_clock();
+        let test_clock = args.test_clock.then(crate::test_clock::TestClock::default);
+        let clock = test_clock
+            .as_ref()
+            .map_or_else(system_clock, crate::test_clock::TestClock::clock);
+        let audit_files = args
+            .audit_config
+            .as_deref()
+            .map(crate::audit::config::AuditConfig::load)
+            .transpose()?;
+        let audit = Arc::new(crate::audit::Audit::new(
+            Arc::clone(&store),
+            audit_files,
+            clock.clone(),
+            &args.account_id,
+        ));
+        let interrupted = audit.recover().context("Cannot recover audit tasks")?;
+        if interrupted > 0 {
+            tracing::warn!(
+                tasks = interrupted,
+                "Audit tasks interrupted by a restart are marked FAILED"
+            );
+        }
         let models = Arc::new(Models::new(&args.data_dir));
         let detect = Arc::new(Detect::open(
             Arc::clone(&store),
@@ -179,8 +209,12 @@ impl Service {
             account: args.account_id.as_str().into(),
             max_report_bytes: args.max_report_bytes,
             feed: Arc::clone(&feed),
+            audit: Arc::clone(&audit),
         };
-        let app = api::app(state, auth, args.max_body_bytes);
+        let mut app = api::app(state, auth, args.max_body_bytes);
+        if let Some(t) = &test_clock {
+            app = app.merge(t.routes());
+        }
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
@@ -202,6 +236,12 @@ impl Service {
             Arc::clone(&training),
             args.train_at,
             crate::training::schedule::TICK,
+            stop_rx.clone(),
+        ));
+        tasks.spawn(crate::audit::schedule::run_loop(
+            audit,
+            args.audit_at,
+            crate::audit::schedule::TICK,
             stop_rx.clone(),
         ));
 

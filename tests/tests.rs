@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit;
 mod e2e;
 mod eval;
 mod feed;

@@ -5,14 +5,25 @@
 //! The crate is pure: `run` takes an [`AuditInput`] snapshot and returns one [`CheckReport`]
 //! per requested check. Storage, scheduling, suppressions and mitigation live in the service.
 
+mod broker;
+mod certs;
 pub mod check;
+mod connections;
+mod connlog;
+mod context;
 pub mod finding;
 pub mod input;
+mod input_problems;
+mod logging;
+mod parallel;
+mod policy;
 mod x509;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
+
+use context::{CheckResult, Context, Outcome, Stop};
 
 pub use check::{ActionType, CheckInfo, CheckName, ResourceType, Severity, UnknownCheckName};
 pub use finding::{
@@ -97,13 +108,6 @@ pub struct CheckReport {
     pub canceled: bool,
 }
 
-/// What a check computed.
-#[derive(Debug, Default)]
-struct Outcome {
-    total_resources: u64,
-    findings: Vec<Finding>,
-}
-
 /// Runs `checks` (in request order) over `input`; one report per requested check.
 /// Cancellation is honoured between checks: once `cancel` is set, the remaining checks report
 /// `canceled: true` without findings. Never panics on bad input: unusable input becomes
@@ -115,46 +119,37 @@ pub fn run(
     progress: &(dyn Fn(Progress) + Sync),
     cancel: &AtomicBool,
 ) -> Vec<CheckReport> {
+    let ctx = Context::new(input, settings, progress, cancel);
     checks
         .iter()
         .map(|&check| {
-            if cancel.load(Ordering::Relaxed) {
-                return CheckReport {
-                    check,
-                    total_resources: 0,
-                    findings: Vec::new(),
-                    failed: None,
-                    canceled: true,
-                };
+            let mut report = CheckReport {
+                check,
+                total_resources: 0,
+                findings: Vec::new(),
+                failed: None,
+                canceled: false,
+            };
+            if ctx.canceled() {
+                report.canceled = true;
+                return report;
             }
             progress(Progress::CheckStarted(check));
-            let result = run_one(input, settings, check);
-            progress(Progress::CheckFinished(check));
-            match result {
-                Ok(o) => CheckReport {
-                    check,
-                    total_resources: o.total_resources,
-                    findings: o.findings,
-                    failed: None,
-                    canceled: false,
-                },
-                Err(why) => CheckReport {
-                    check,
-                    total_resources: 0,
-                    findings: Vec::new(),
-                    failed: Some(why),
-                    canceled: false,
-                },
+            match run_one(&ctx, check) {
+                Ok(o) => {
+                    report.total_resources = o.total_resources;
+                    report.findings = o.findings;
+                }
+                Err(Stop::Canceled) => report.canceled = true,
+                Err(Stop::Failed(why)) => report.failed = Some(why),
             }
+            progress(Progress::CheckFinished(check));
+            report
         })
         .collect()
 }
 
-fn run_one(
-    _input: &AuditInput,
-    _settings: &AuditSettings,
-    check: CheckName,
-) -> Result<Outcome, String> {
+fn run_one(ctx: &Context<'_>, check: CheckName) -> CheckResult {
     use CheckName as C;
     match check {
         // No Cognito identity pools or role aliases exist in a self-hosted deployment: these
@@ -163,7 +158,30 @@ fn run_one(
         | C::UnauthenticatedCognitoRoleOverlyPermissiveCheck
         | C::IotRoleAliasOverlyPermissiveCheck
         | C::IotRoleAliasAllowsAccessToUnusedServicesCheck => Ok(Outcome::default()),
-        _ => Err("not implemented".to_owned()),
+        C::DeviceCertificateExpiringCheck => certs::expiry::expiring(ctx, false),
+        C::CaCertificateExpiringCheck => certs::expiry::expiring(ctx, true),
+        C::DeviceCertificateAgeCheck => certs::expiry::age(ctx),
+        C::DeviceCertificateKeyQualityCheck => certs::key_quality::check(ctx, false),
+        C::CaCertificateKeyQualityCheck => certs::key_quality::check(ctx, true),
+        C::RevokedDeviceCertificateStillActiveCheck => certs::revocation::still_active(ctx, false),
+        C::RevokedCaCertificateStillActiveCheck => certs::revocation::still_active(ctx, true),
+        C::IntermediateCaRevokedForActiveDeviceCertificatesCheck => {
+            certs::revocation::intermediate(ctx)
+        }
+        C::DeviceCertificateSharedCheck => certs::shared::check(ctx),
+        C::ConflictingClientIdsCheck => connections::conflicting_client_ids(ctx),
+        C::IotPolicyOverlyPermissiveCheck | C::IotPolicyPotentialMisconfigurationCheck => {
+            policy::check(ctx, check)
+        }
+        C::LoggingDisabledCheck => logging::check(ctx),
+        C::BrokerAnonymousAccessCheck => broker::checks::anonymous(ctx),
+        C::BrokerListenerWithoutTlsCheck => broker::checks::without_tls(ctx),
+        C::BrokerClientCertificateNotRequiredCheck => broker::checks::client_certificate(ctx),
+        C::BrokerAclOverlyPermissiveCheck => broker::checks::acl(ctx),
+        C::BrokerPlaintextPasswordsCheck => broker::checks::passwords(ctx),
+        C::BrokerConnectionLimitsCheck => broker::checks::limits(ctx),
+        C::BrokerConfigurationInvalidCheck => broker::checks::invalid(ctx),
+        C::AuditInputUnreadableCheck => input_problems::check(ctx),
     }
 }
 

@@ -121,7 +121,6 @@ impl KeyAlgorithm {
 
 /// Algorithm, size and (for RSA) modulus of a public key.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // rsa_modulus: read by the key-quality check (next commit)
 pub(crate) struct KeyInfo {
     pub(crate) algorithm: KeyAlgorithm,
     pub(crate) bits: u32,
@@ -211,7 +210,6 @@ pub(crate) fn bit_length(be: &[u8]) -> u32 {
 }
 
 /// Named curves thingward accepts (P-256 or stronger), with their size.
-#[allow(dead_code)] // used by the key-quality check (next commit)
 pub(crate) fn strong_curve_name(oid: &str) -> Option<&'static str> {
     match oid {
         "1.2.840.10045.3.1.7" => Some("P-256"),
@@ -226,7 +224,6 @@ pub(crate) fn strong_curve_name(oid: &str) -> Option<&'static str> {
 }
 
 /// Curve name for weak curves we can name (for messages).
-#[allow(dead_code)] // used by the key-quality check (next commit)
 pub(crate) fn weak_curve_name(oid: &str) -> Option<&'static str> {
     match oid {
         "1.2.840.10045.3.1.1" => Some("P-192"),
@@ -279,7 +276,6 @@ pub(crate) fn signature_name(oid: &Oid<'_>) -> String {
 }
 
 /// Whether a signature algorithm name uses SHA-1, MD5 or MD2.
-#[allow(dead_code)] // used by the key-quality check (next commit)
 pub(crate) fn is_weak_signature(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower.starts_with("md2") || lower.starts_with("md5") || lower.contains("sha1")

@@ -47,6 +47,18 @@ pub(crate) enum ApiError {
     /// 503 `ServiceUnavailableException`: shutting down or overloaded; retry.
     #[error("{0}")]
     Unavailable(String),
+    /// 409 with an IoT registry code (`VersionsLimitExceededException`,
+    /// `DeleteConflictException`).
+    #[error("{message}")]
+    RegistryConflict {
+        /// The AWS error code.
+        error_type: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// 406 `CertificateStateException`: the certificate's status forbids the operation.
+    #[error("{0}")]
+    CertificateState(String),
     /// 500 `InternalFailureException`: the detail is logged, never sent.
     #[error("internal failure: {0}")]
     Internal(String),
@@ -71,6 +83,8 @@ impl ApiError {
             Self::VersionConflict(_) => (StatusCode::CONFLICT, "VersionConflictException"),
             Self::LimitExceeded(_) => (StatusCode::GONE, "LimitExceededException"),
             Self::Forbidden { error_type, .. } => (StatusCode::FORBIDDEN, error_type),
+            Self::RegistryConflict { error_type, .. } => (StatusCode::CONFLICT, error_type),
+            Self::CertificateState(_) => (StatusCode::NOT_ACCEPTABLE, "CertificateStateException"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException"),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,10 +1,12 @@
 //! The HTTP API: AWS Device Defender operations at AWS's paths and shapes, thingward's
 //! ingestion endpoints and health. Handlers live beside their routes, one module per resource.
 
+mod audit;
 pub(crate) mod error;
 mod extract;
 mod feed;
 mod ingest;
+mod iot_registry;
 mod mitigation;
 mod profiles;
 mod registry;
@@ -44,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) max_report_bytes: usize,
     /// The alarm feed (destinations' workers).
     pub(crate) feed: Arc<crate::feed::Feed>,
+    /// Audit: tasks, the registry snapshot, the scheduler's clock.
+    pub(crate) audit: Arc<crate::audit::Audit>,
 }
 
 impl AppState {
@@ -71,6 +75,8 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
         .merge(ingest::routes())
         .merge(mitigation::routes())
         .merge(feed::routes())
+        .merge(audit::routes())
+        .merge(iot_registry::routes())
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     Router::new()

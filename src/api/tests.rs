@@ -37,6 +37,7 @@ struct TestApp {
     detect: Arc<Detect>,
     training: Arc<Training>,
     store: Arc<Store>,
+    audit: Arc<crate::audit::Audit>,
     _dir: tempfile::TempDir,
 }
 
@@ -121,7 +122,7 @@ impl TestApp {
             Arc::clone(&store),
             Arc::clone(&history),
             models,
-            clock,
+            clock.clone(),
             crate::training::default_fit_params().expect("fit params"),
         ));
         let mitigation = Arc::new(crate::mitigation::Mitigation::new(
@@ -132,6 +133,12 @@ impl TestApp {
             ACCOUNT.into(),
         ));
         mitigation.recover().expect("recover mitigation tasks");
+        let audit = Arc::new(crate::audit::Audit::new(
+            Arc::clone(&store),
+            None,
+            clock.clone(),
+            ACCOUNT,
+        ));
         let state = AppState {
             mitigation,
             store: Arc::clone(&store),
@@ -157,6 +164,7 @@ impl TestApp {
                     Arc::new(move || now.load(Ordering::SeqCst))
                 },
             )),
+            audit: Arc::clone(&audit),
         };
         let auth = Arc::new(Authenticator::new(
             Credentials::default(),
@@ -169,6 +177,7 @@ impl TestApp {
             detect,
             training,
             store,
+            audit,
             _dir: dir,
         }
     }
@@ -182,13 +191,20 @@ impl TestApp {
             detect,
             training,
             store,
+            audit,
             _dir: dir,
         } = self;
+        drop(audit);
         drop(router);
         drop(detect);
         drop(training);
         drop(store);
         Self::build(dir, clock, 1024 * 1024)
+    }
+
+    /// The audit service.
+    fn audit(&self) -> Arc<crate::audit::Audit> {
+        Arc::clone(&self.audit)
     }
 
     /// The manual clock, in epoch milliseconds.
@@ -2667,6 +2683,7 @@ async fn list_metric_values_answers_in_each_metric_value_shape() {
     }
 }
 
+mod audit;
 mod feed;
 mod ml;
 

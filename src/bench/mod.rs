@@ -130,6 +130,9 @@ impl Target {
             brokers: crate::mitigation::broker::BrokerArgs::default(),
             feed_backoff_ms: 500,
             public_url: None,
+            audit_config: None,
+            audit_at: crate::audit::schedule::AuditAt::default(),
+            test_clock: false,
         };
         let Started { service, .. } = Service::start(&args).await?;
         let base = format!("http://{}", service.local_addr());

@@ -646,6 +646,7 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
+    #[allow(dead_code)] // For mitigation (branch `mitigation`); tested here.
     pub(crate) fn task_findings(
         &self,
         task_id: &str,

@@ -4,10 +4,7 @@
 //! One connection behind a mutex: every statement here is short, and the hot path (datapoints)
 //! never touches SQLite — only alarm transitions do.
 
-// Until the audit service uses every store function (next commits on this branch).
-#[allow(dead_code)]
 mod audit;
-#[allow(dead_code)]
 mod certs;
 mod destinations;
 mod mitigation;
@@ -17,15 +14,16 @@ mod profiles;
 mod registry;
 mod violations;
 
-#[allow(unused_imports)]
 pub(crate) use audit::{
-    AuditConfigRecord, AuditTaskRecord, CheckConfig, CheckDetails, FINDING_RETENTION_MS,
-    FindingFilter, FindingRecord, ScheduledAuditRecord, SuppressionRecord, TaskStatus,
+    AuditTaskRecord, CheckConfig, CheckDetails, FINDING_RETENTION_MS, FindingFilter, FindingRecord,
+    ScheduledAuditRecord, SuppressionRecord, TaskStatus,
 };
+/// Where a status change landed (mitigation, branch `mitigation`, matches on it).
 #[allow(unused_imports)]
+pub(crate) use certs::StatusTarget;
 pub(crate) use certs::{
-    CertKind, CertStatus, CertificateRecord, CrlRecord, LoggingOptions, MAX_POLICY_VERSIONS,
-    PolicyRecord, PolicyVersionError, PolicyVersionRecord, StatusTarget, principal_cert_id,
+    CertKind, CertStatus, CertificateRecord, LoggingOptions, PolicyVersionError,
+    PolicyVersionRecord, principal_cert_id,
 };
 pub(crate) use destinations::{DestinationRecord, DestinationStatus};
 pub(crate) use mitigation::{

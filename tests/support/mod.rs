@@ -143,6 +143,11 @@ impl Thingward {
         Self::start_with(data_dir, mqtt_port, &[])
     }
 
+    /// Starts with extra `thingward serve` arguments (e.g. `--audit-config F`).
+    pub(crate) fn start_with_args(data_dir: &Path, mqtt_port: Option<u16>, args: &[&str]) -> Self {
+        Self::start_with(data_dir, mqtt_port, args)
+    }
+
     /// Starts with extra `serve` flags (kept across restarts).
     pub(crate) fn start_with(data_dir: &Path, mqtt_port: Option<u16>, extra_args: &[&str]) -> Self {
         let mut t = Self {
