@@ -310,3 +310,159 @@ async fn a_violating_thing_is_banned_on_mosquitto_dynsec_and_quarantined() {
         e[0]
     );
 }
+
+/// Polls `path` until `field` is no longer IN_PROGRESS; returns the body.
+async fn settled(tw: &Thingward, path: &str, field: &str) -> Value {
+    for _ in 0..300 {
+        let v = call(tw, reqwest::Method::GET, path, None).await;
+        if v[field] != "IN_PROGRESS" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} still in progress after 30 s");
+}
+
+/// An on-demand audit of the expiring-certificate check; returns (task id, its findings).
+async fn audit_expiring(tw: &Thingward) -> (String, Vec<Value>) {
+    let started = call(
+        tw,
+        reqwest::Method::POST,
+        "/audit/tasks",
+        Some(json!({"targetCheckNames": [EXPIRING]})),
+    )
+    .await;
+    let id = started["taskId"].as_str().expect("taskId").to_owned();
+    let task = settled(tw, &format!("/audit/tasks/{id}"), "taskStatus").await;
+    assert_eq!(task["taskStatus"], "COMPLETED", "{task}");
+    let findings = call(
+        tw,
+        reqwest::Method::POST,
+        "/audit/findings",
+        Some(json!({"taskId": id})),
+    )
+    .await["findings"]
+        .as_array()
+        .expect("findings")
+        .clone();
+    (id, findings)
+}
+
+const EXPIRING: &str = "DEVICE_CERTIFICATE_EXPIRING_CHECK";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mitigation_deactivates_an_expired_certificate_and_the_next_audit_reflects_it() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tw = Thingward::start(dir.path(), None);
+    // A real expired certificate (rcgen), registered and attached to thing cam.
+    let mut params = rcgen::CertificateParams::new(vec!["cam".to_owned()]).expect("params");
+    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params
+        .self_signed(&rcgen::KeyPair::generate().expect("key"))
+        .expect("cert");
+    let registered = call(
+        &tw,
+        Method::POST,
+        "/certificate/register-no-ca",
+        Some(json!({"certificatePem": cert.pem(), "status": "ACTIVE"})),
+    )
+    .await;
+    let cert_id = registered["certificateId"]
+        .as_str()
+        .expect("certificateId")
+        .to_owned();
+    let cert_arn = registered["certificateArn"]
+        .as_str()
+        .expect("certificateArn")
+        .to_owned();
+    call(&tw, Method::POST, "/things/cam", Some(json!({}))).await;
+    call(
+        &tw,
+        Method::POST,
+        "/thing-groups/quarantine",
+        Some(json!({})),
+    )
+    .await;
+    let r = http()
+        .put(tw.url("/things/cam/principals"))
+        .header("x-amzn-principal", &cert_arn)
+        .send()
+        .await
+        .expect("attach principal");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    call(
+        &tw,
+        Method::PATCH,
+        "/audit/configuration",
+        Some(json!({"auditCheckConfigurations": {EXPIRING: {"enabled": true}}})),
+    )
+    .await;
+
+    let (audit1, findings) = audit_expiring(&tw).await;
+    let finding = findings
+        .iter()
+        .find(|f| {
+            f["nonCompliantResource"]["resourceIdentifier"]["deviceCertificateId"]
+                == cert_id.as_str()
+        })
+        .unwrap_or_else(|| panic!("no finding for the expired certificate: {findings:?}"));
+    let finding_id = finding["findingId"].as_str().expect("findingId").to_owned();
+
+    call(&tw, Method::POST, "/mitigationactions/actions/deactivate", Some(json!({
+        "roleArn": ROLE, "actionParams": {"updateDeviceCertificateParams": {"action": "DEACTIVATE"}}}))).await;
+    call(&tw, Method::POST, "/mitigationactions/actions/quarantine", Some(json!({
+        "roleArn": ROLE, "actionParams": {"addThingsToThingGroupParams": {"thingGroupNames": ["quarantine"]}}}))).await;
+    call(
+        &tw,
+        Method::POST,
+        "/audit/mitigationactions/tasks/fix-expired",
+        Some(json!({
+        "target": {"auditTaskId": audit1},
+        "auditCheckToActionsMapping": {EXPIRING: ["deactivate", "quarantine"]}})),
+    )
+    .await;
+    let task = settled(
+        &tw,
+        "/audit/mitigationactions/tasks/fix-expired",
+        "taskStatus",
+    )
+    .await;
+    assert_eq!(task["taskStatus"], "COMPLETED", "{task}");
+    assert_eq!(
+        task["taskStatistics"][EXPIRING]["succeededFindingsCount"], 1,
+        "{task}"
+    );
+    let execs = call(
+        &tw,
+        Method::GET,
+        &format!("/audit/mitigationactions/executions?taskId=fix-expired&findingId={finding_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        execs["actionsExecutions"]
+            .as_array()
+            .expect("executions")
+            .len(),
+        2
+    );
+    for e in execs["actionsExecutions"].as_array().expect("executions") {
+        assert_eq!(e["status"], "COMPLETED", "{e}");
+    }
+    let described = call(&tw, Method::GET, &format!("/certificates/{cert_id}"), None).await;
+    assert_eq!(described["certificateDescription"]["status"], "INACTIVE");
+    let members = call(&tw, Method::GET, "/thing-groups/quarantine/things", None).await;
+    assert_eq!(members["things"], json!(["cam"]));
+
+    // The next audit no longer flags the (now inactive) certificate.
+    let (_, after) = audit_expiring(&tw).await;
+    assert!(
+        !after.iter().any(
+            |f| f["nonCompliantResource"]["resourceIdentifier"]["deviceCertificateId"]
+                == cert_id.as_str()
+        ),
+        "{after:?}"
+    );
+}
