@@ -164,7 +164,10 @@ async fn a_violating_thing_is_banned_on_mosquitto_dynsec_and_quarantined() {
         .expect("cam connects before the ban");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let tw = Thingward::start(dir.path(), None);
+    // The serve flags name the broker too (credentials in the URL), for actions without
+    // their own connection settings.
+    let flag_url = format!("mqtt://admin:{ADMIN_PASSWORD}@127.0.0.1:{}", broker.port);
+    let tw = Thingward::start_with(dir.path(), None, &["--mosquitto-dynsec-url", &flag_url]);
     use reqwest::Method;
     call(
         &tw,
@@ -251,13 +254,16 @@ async fn a_violating_thing_is_banned_on_mosquitto_dynsec_and_quarantined() {
         "{refused}"
     );
 
-    // A client the broker does not know: FAILED with the broker's own error text.
+    // A client the broker does not know: FAILED with the broker's own error text. This action
+    // has no connection: it goes to the broker of the serve flags.
+    call(&tw, Method::POST, "/mitigationactions/actions/ban-by-flags", Some(json!({
+        "roleArn": ROLE, "actionParams": {"banClientOnBrokerParams": {"brokerKind": "MOSQUITTO_DYNSEC"}}}))).await;
     call(
         &tw,
         Method::PUT,
         "/detect/mitigationactions/tasks/ban-ghost",
         Some(json!({
-        "target": {"violationIds": [ghost]}, "actions": ["ban"]})),
+        "target": {"violationIds": [ghost]}, "actions": ["ban-by-flags"]})),
     )
     .await;
     let summary = finished(&tw, "ban-ghost").await;

@@ -26,7 +26,7 @@ pub(crate) struct BrokerArgs {
     pub(crate) emqx_api_key: Option<String>,
     /// Mosquitto broker with the dynamic-security plugin, for BAN_CLIENT_ON_BROKER actions,
     /// e.g. mqtt://127.0.0.1:1883 (the admin password comes from
-    /// THINGWARD_MOSQUITTO_DYNSEC_PASSWORD).
+    /// THINGWARD_MOSQUITTO_DYNSEC_PASSWORD, or from the URL: mqtt://admin:password@host).
     #[arg(long, env = "THINGWARD_MOSQUITTO_DYNSEC_URL")]
     pub(crate) mosquitto_dynsec_url: Option<String>,
     /// The dynamic-security admin user.
@@ -164,8 +164,9 @@ async fn dynsec_disable(c: &BrokerConnection, username: &str) -> Result<String, 
         .map_err(|e| unreachable(e.to_string()))?;
     opts.set_manual_acks(false);
     opts.set_clean_session(true);
-    if let Some(user) = &c.username {
-        opts.set_credentials(user, c.password.as_deref().unwrap_or(""));
+    // Credentials in the URL (mqtt://user:password@host) stand unless a password is given.
+    if let (Some(user), Some(password)) = (&c.username, &c.password) {
+        opts.set_credentials(user, password);
     }
     let correlation = uuid::Uuid::new_v4().to_string();
     let command = serde_json::json!({"commands": [{

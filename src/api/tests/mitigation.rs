@@ -1241,3 +1241,31 @@ async fn detect_publish_appends_the_violation_for_a_destination_that_receives_it
     assert_eq!(last.body["violationEventType"], "in-alarm");
     assert_eq!(last.routing.profile.as_deref(), Some("p"));
 }
+
+#[tokio::test]
+async fn a_ban_without_connection_needs_the_serve_flags() {
+    let (t, ids) = quarantine_setup().await;
+    t.action(
+        "ban-flags",
+        json!({"roleArn": ROLE, "actionParams": {"banClientOnBrokerParams": {"brokerKind": "EMQX"}}}),
+    )
+    .await;
+    t.put(
+        "/detect/mitigationactions/tasks/unconfigured",
+        Some(json!({"target": {"violationIds": [ids[0]]}, "actions": ["ban-flags"]})),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        t.detect_done("unconfigured").await["taskStatistics"]["actionsFailed"],
+        1
+    );
+    let e = t.detect_executions("taskId=unconfigured").await;
+    assert_eq!(e[0]["errorCode"], "BROKER_NOT_CONFIGURED");
+    assert!(
+        e[0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("--emqx-url")
+    );
+}
