@@ -201,6 +201,20 @@ impl Store {
         })
     }
 
+    /// A destination's cursor alone (the workers' per-round read; None: no such destination).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn destination_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.with(|c| {
+            Ok(
+                c.prepare_cached("SELECT seq FROM feed_cursors WHERE destination = ?1")?
+                    .query_row([name], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
     /// Records a successful delivery of `delivered` events and moves the cursor to `cursor`
     /// (never backwards); `redriven` dead letters that were part of it are removed.
     ///
