@@ -78,6 +78,11 @@ impl Feed {
         }
     }
 
+    /// Whether an `mqtt` destination without a `url` has a broker (`--mqtt-url`).
+    pub(crate) fn has_default_mqtt(&self) -> bool {
+        self.settings.default_mqtt_url.is_some()
+    }
+
     /// The destination's ARN.
     pub(crate) fn arn(&self, name: &str) -> String {
         worker::destination_arn(&self.shared.origin, name)
@@ -113,6 +118,7 @@ impl Feed {
                     options: Box::new(options),
                     topic: d.topic.clone().unwrap_or_default(),
                     conn: None,
+                    last_used: None,
                     timeout,
                 }
             }

@@ -582,6 +582,7 @@ async fn destinations_and_alert_targets_are_validated() {
             "scheme",
         ),
         ("d", json!({ "type": "mqtt", "topic": "a/#" }), "wildcards"),
+        ("d", json!({ "type": "mqtt", "topic": "a/b" }), "--mqtt-url"),
     ] {
         let uri = format!("/thingward/v1/destinations/{}", enc(name));
         t.put(&uri, Some(body)).await.invalid(needle);
