@@ -132,6 +132,7 @@ impl Target {
             roll_interval_seconds: 3600,
             train_at: crate::training::TrainAt::default(),
             feed_backoff_ms: 500,
+            feed_retention_days: 30,
             public_url: None,
         };
         let Started { service, .. } = Service::start(&args).await?;

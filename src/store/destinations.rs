@@ -104,7 +104,7 @@ impl Store {
                     params![name, config, now_ms],
                 )?;
                 tx.execute(
-                    "INSERT OR REPLACE INTO feed_cursors (destination, seq) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM feed_outbox))",
+                    &format!("INSERT OR REPLACE INTO feed_cursors (destination, seq) VALUES (?1, ({}))", super::outbox::LAST_SEQ),
                     [name],
                 )?;
             }
