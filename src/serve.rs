@@ -53,6 +53,10 @@ pub(crate) struct ServeArgs {
     /// The alarm feed's first retry backoff, in milliseconds (doubles per attempt, ≤ 30 s).
     #[arg(long, env = "THINGWARD_FEED_BACKOFF_MS", default_value_t = 500)]
     pub(crate) feed_backoff_ms: u64,
+    /// Days the alarm feed's outbox keeps delivered events (SSE resume and `findings export`
+    /// reach back this far).
+    #[arg(long, env = "THINGWARD_FEED_RETENTION_DAYS", default_value_t = 30)]
+    pub(crate) feed_retention_days: u64,
     /// thingward's URL as receivers should link to it (Alertmanager `externalURL`); default
     /// http://{bind}.
     #[arg(long, env = "THINGWARD_PUBLIC_URL")]
@@ -230,6 +234,12 @@ impl Service {
             Arc::clone(&detect),
             Arc::clone(&history),
             args.roll_interval_seconds,
+            stop_rx.clone(),
+        ));
+        tasks.spawn(crate::feed::prune_loop(
+            Arc::clone(&store),
+            Duration::from_secs(args.feed_retention_days.max(1) * 86_400),
+            system_clock(),
             stop_rx.clone(),
         ));
         tasks.spawn(crate::training::schedule::run_loop(

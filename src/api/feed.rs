@@ -4,7 +4,7 @@
 
 use super::extract::{ApiJson, ApiPath, QueryMap};
 use super::{AppState, empty, error::ApiError};
-use crate::feed::config::{DestinationParams, validate_name};
+use crate::feed::config::{DestinationParams, DestinationType, validate_name};
 use crate::feed::{Feed, metrics, sse};
 use crate::store::{DestinationRecord, DestinationStatus, OutboxKind, Severity};
 use axum::extract::State;
@@ -98,6 +98,14 @@ async fn destination_put(
 ) -> Result<Json<Value>, ApiError> {
     checked_name(&name)?;
     let destination = body.validate().map_err(ApiError::InvalidRequest)?;
+    if destination.kind == DestinationType::Mqtt
+        && destination.url.is_none()
+        && !state.feed.has_default_mqtt()
+    {
+        return Err(ApiError::InvalidRequest(
+            "type mqtt without a url needs thingward to run with --mqtt-url".into(),
+        ));
+    }
     let config = serde_json::to_value(&destination).map_err(ApiError::internal)?;
     state
         .store

@@ -16,6 +16,7 @@
 //!
 //! - `train`: the ML Detect trainer's fit time and memory per fleet size ([`train`]).
 
+mod feed;
 mod train;
 
 use crate::detect::StageTimes;
@@ -45,6 +46,8 @@ enum BenchTarget {
     IngestMqtt(MqttArgs),
     /// ML Detect training: fit time and memory per fleet size.
     Train(train::TrainArgs),
+    /// Alarm-feed delivery: events/s and delivery latency to a local webhook while scoring.
+    Feed(feed::FeedArgs),
 }
 
 /// Options of `thingward bench ingest-http`.
@@ -100,6 +103,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::IngestHttp(a) => ingest_http(a).await,
         BenchTarget::IngestMqtt(a) => ingest_mqtt(a).await,
         BenchTarget::Train(a) => tokio::task::spawn_blocking(move || train::run(&a)).await?,
+        BenchTarget::Feed(a) => feed::run(a).await,
     }
 }
 
@@ -129,6 +133,7 @@ impl Target {
             train_at: crate::training::TrainAt::default(),
             brokers: crate::mitigation::broker::BrokerArgs::default(),
             feed_backoff_ms: 500,
+            feed_retention_days: 30,
             public_url: None,
             audit_config: None,
             audit_at: crate::audit::schedule::AuditAt::default(),

@@ -606,6 +606,75 @@ mod tests {
     }
 
     #[test]
+    fn an_ml_violation_carries_confidence_and_its_explanation_as_anomaly_analyses() {
+        use thingward_models::ConfidenceLevel;
+        use thingward_models::ml::{AnomalyTest, BaselineKind, LevelRange, MlExplanation};
+        let explanation = serde_json::to_value(MlExplanation {
+            observed: 90_000.0,
+            expected: 1_000.0,
+            expected_range: vec![LevelRange {
+                confidence_level: ConfidenceLevel::High,
+                upper: 5_000.0,
+            }],
+            reached: Some(ConfidenceLevel::High),
+            test: AnomalyTest::Point,
+            baseline: BaselineKind::Device,
+            baseline_name: "cam".into(),
+            residual: 9.5,
+            drift: 0.1,
+            model_version: 4,
+        })
+        .expect("explanation");
+        let e = OutboxEvent {
+            seq: 3,
+            key: "v1:in-alarm".into(),
+            kind: OutboxKind::Violation,
+            routing: OutboxRouting {
+                profile: Some("p".into()),
+                thing: Some("cam".into()),
+                behavior: Some("bytes-ml".into()),
+                check_name: None,
+                severity: Some(Severity::High),
+            },
+            event_ms: 1_764_633_600_000,
+            body: json!({
+                "violationId": "v1", "thingName": "cam", "securityProfileName": "p",
+                "behavior": { "name": "bytes-ml", "metric": "aws:all-bytes-out",
+                              "criteria": { "mlDetectionConfig": { "confidenceLevel": "HIGH" } } },
+                "metricValue": { "count": 90000 },
+                "violationEventAdditionalInfo": { "confidenceLevel": "HIGH" },
+                "violationEventType": "in-alarm",
+                "verificationState": "BENIGN_POSITIVE",
+                "violationEventTime": 1_764_633_600.0,
+                "mlExplanation": explanation,
+            }),
+        };
+        let o = ocsf(&e);
+        assert_eq!(o["confidence_id"], 3);
+        assert_eq!(o["severity_id"], 4);
+        assert_eq!(o["finding_info"]["analytic"]["type_id"], 4);
+        // A benign positive is suppressed (ecosystem.md §3).
+        assert_eq!(o["status_id"], 3);
+        let a = &o["anomaly_analyses"][0];
+        assert_eq!(a["analysis_targets"][0]["name"], "aws:all-bytes-out");
+        assert_eq!(a["anomalies"][0]["observations"][0]["value"], "90000.0");
+        assert_eq!(a["anomalies"][0]["observation_type"], "point");
+        assert_eq!(a["baselines"][0]["observation_type"], "device");
+        assert_eq!(a["baselines"][0]["observed_pattern"], "baseline cam");
+        assert_eq!(a["baselines"][0]["expected_range"][0]["upper"], 5000.0);
+        let s = asff(&origin(), &e);
+        assert_eq!(s["Severity"]["Label"], "HIGH");
+        assert_eq!(s["Workflow"]["Status"], "SUPPRESSED");
+        let am = alertmanager(&origin(), "r", &[(&e, None)]);
+        assert_eq!(am["alerts"][0]["annotations"]["confidenceLevel"], "HIGH");
+        assert!(
+            am["alerts"][0]["annotations"]["mlExplanation"]
+                .as_str()
+                .is_some_and(|x| x.contains("baselineName"))
+        );
+    }
+
+    #[test]
     fn an_audit_finding_renders_in_every_format() {
         let f = literal_finding();
         let o = ocsf(&f);

@@ -78,6 +78,11 @@ impl Feed {
         }
     }
 
+    /// Whether an `mqtt` destination without a `url` has a broker (`--mqtt-url`).
+    pub(crate) fn has_default_mqtt(&self) -> bool {
+        self.settings.default_mqtt_url.is_some()
+    }
+
     /// The destination's ARN.
     pub(crate) fn arn(&self, name: &str) -> String {
         worker::destination_arn(&self.shared.origin, name)
@@ -113,6 +118,7 @@ impl Feed {
                     options: Box::new(options),
                     topic: d.topic.clone().unwrap_or_default(),
                     conn: None,
+                    last_used: None,
                     timeout,
                 }
             }
@@ -186,6 +192,33 @@ impl Feed {
         if let Ok(mut workers) = self.workers.lock() {
             for (_, running) in workers.drain() {
                 running.task.abort();
+            }
+        }
+    }
+}
+
+/// How often the outbox retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes outbox events older than `keep` that every destination is done with, hourly (and
+/// once at start), until `stop` flips. SSE resume and `findings export` reach back as far.
+pub(crate) async fn prune_loop(
+    store: Arc<Store>,
+    keep: Duration,
+    clock: Clock,
+    mut stop: watch::Receiver<bool>,
+) {
+    let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {
+                match store.outbox_prune(clock().saturating_sub(keep_ms)) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "Pruned the feed outbox"),
+                    Err(e) => tracing::warn!(error = %e, "Pruning the feed outbox failed; will retry"),
+                }
             }
         }
     }

@@ -36,8 +36,11 @@ pub(crate) enum Sink {
         options: Box<MqttOptions>,
         /// The topic.
         topic: String,
-        /// The open connection, if any.
+        /// The open connection, if any, and when it was last used.
         conn: Option<Box<(AsyncClient, EventLoop)>>,
+        /// When the connection last finished a send (its event loop is not polled in between,
+        /// so no keep-alive goes out: an idle connection is replaced rather than trusted).
+        last_used: Option<std::time::Instant>,
         /// Bound on connecting and on waiting for the acks.
         timeout: Duration,
     },
@@ -71,6 +74,10 @@ impl std::fmt::Debug for Sink {
         }
     }
 }
+
+/// An MQTT connection idle longer than this is replaced before the next send (the keep-alive
+/// is 30 s and nothing polls the event loop between sends).
+const MQTT_IDLE: Duration = Duration::from_secs(20);
 
 /// Messages queued for the MQTT event loop, at most (a batch is at most `BATCH_MAX`).
 const MQTT_CAPACITY: usize = super::config::BATCH_MAX + 16;
@@ -111,8 +118,12 @@ impl Sink {
                 options,
                 topic,
                 conn,
+                last_used,
                 timeout,
             } => {
+                if last_used.is_some_and(|t| t.elapsed() > MQTT_IDLE) {
+                    *conn = None;
+                }
                 let result =
                     tokio::time::timeout(*timeout, mqtt_send(options, topic, conn, messages))
                         .await
@@ -120,6 +131,7 @@ impl Sink {
                 if result.is_err() {
                     *conn = None;
                 }
+                *last_used = Some(std::time::Instant::now());
                 result
             }
             Self::Nats {

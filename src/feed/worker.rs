@@ -264,10 +264,10 @@ async fn round(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<bool, StoreError> {
     let redrove = redrive(shared, name, dest, sink, stop).await?;
-    let Some(status) = shared.store.destination_status(name)? else {
+    let Some(start) = shared.store.destination_cursor(name)? else {
         return Ok(false);
     };
-    let events = shared.store.outbox_after(status.cursor, READ_BATCH)?;
+    let events = shared.store.outbox_after(start, READ_BATCH)?;
     let Some(last) = events.last().map(|e| e.seq) else {
         return Ok(redrove);
     };
@@ -278,8 +278,9 @@ async fn round(
             kept.push(e);
         }
     }
+    let mut done = start;
     for chunk in kept.chunks(dest.batch_size) {
-        let cursor = chunk.last().map_or(status.cursor, |e| e.seq);
+        let cursor = chunk.last().map_or(start, |e| e.seq);
         match deliver(shared, name, dest, sink, chunk, cursor, stop).await? {
             Outcome::Delivered => {
                 let now = (shared.now_ms)();
@@ -290,11 +291,14 @@ async fn round(
             Outcome::DeadLettered => {}
             Outcome::Stopped => return Ok(false),
         }
+        done = cursor;
     }
     // Past what was not routed here too.
-    shared
-        .store
-        .delivery_succeeded(name, last, 0, &[], (shared.now_ms)())?;
+    if done < last {
+        shared
+            .store
+            .delivery_succeeded(name, last, 0, &[], (shared.now_ms)())?;
+    }
     Ok(true)
 }
 

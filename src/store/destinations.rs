@@ -104,7 +104,7 @@ impl Store {
                     params![name, config, now_ms],
                 )?;
                 tx.execute(
-                    "INSERT OR REPLACE INTO feed_cursors (destination, seq) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM feed_outbox))",
+                    &format!("INSERT OR REPLACE INTO feed_cursors (destination, seq) VALUES (?1, ({}))", super::outbox::LAST_SEQ),
                     [name],
                 )?;
             }
@@ -198,6 +198,20 @@ impl Store {
                 )
                 .optional()?;
             Ok(status)
+        })
+    }
+
+    /// A destination's cursor alone (the workers' per-round read; None: no such destination).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn destination_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.with(|c| {
+            Ok(
+                c.prepare_cached("SELECT seq FROM feed_cursors WHERE destination = ?1")?
+                    .query_row([name], |r| r.get(0))
+                    .optional()?,
+            )
         })
     }
 

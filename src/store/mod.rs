@@ -285,9 +285,7 @@ impl Store {
         conn.execute_batch(certs::SCHEMA)?;
         conn.execute_batch(audit::SCHEMA)?;
         migrate(&conn)?;
-        let tail = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM feed_outbox", [], |r| {
-            r.get(0)
-        })?;
+        let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get(0))?;
         Ok(Self {
             conn: Mutex::new(conn),
             outbox_tail: tokio::sync::watch::Sender::new(tail),

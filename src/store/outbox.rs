@@ -3,7 +3,7 @@
 //! order by the delivery workers, the SSE stream and `thingward findings export`.
 //!
 //! An event's sequence number (`seq`) is its position in the feed: monotonically increasing,
-//! never reused. Each event carries an idempotency key that is unique in the outbox, so
+//! never reused (it may skip numbers). Each event carries an idempotency key that is unique in the outbox, so
 //! appending the same key twice is a no-op and receivers can de-duplicate redeliveries.
 
 use super::{Store, StoreError};
@@ -136,6 +136,9 @@ pub(crate) struct OutboxEvent {
     /// The JSON body.
     pub(crate) body: serde_json::Value,
 }
+
+/// The highest sequence number ever appended (AUTOINCREMENT's counter survives pruning).
+pub(super) const LAST_SEQ: &str = "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'feed_outbox'), 0), COALESCE((SELECT MAX(seq) FROM feed_outbox), 0))";
 
 const SELECT: &str = "SELECT seq, idempotency_key, kind, profile, thing, behavior, check_name, severity, event_ms, body FROM feed_outbox";
 
@@ -302,17 +305,27 @@ impl Store {
         })
     }
 
-    /// The highest sequence number appended so far (0 for an empty outbox).
+    /// The highest sequence number ever appended (0 before the first), pruned rows included.
     ///
     /// # Errors
     /// Storage failures.
     pub(crate) fn outbox_last_seq(&self) -> Result<i64, StoreError> {
+        self.with(|c| Ok(c.query_row(LAST_SEQ, [], |r| r.get(0))?))
+    }
+
+    /// Deletes events that happened before `before_ms` and that every destination is done
+    /// with (at or below every cursor, not dead-lettered); returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn outbox_prune(&self, before_ms: EpochMillis) -> Result<usize, StoreError> {
         self.with(|c| {
-            Ok(
-                c.query_row("SELECT COALESCE(MAX(seq), 0) FROM feed_outbox", [], |r| {
-                    r.get(0)
-                })?,
-            )
+            Ok(c.execute(
+                "DELETE FROM feed_outbox WHERE event_ms < ?1 \
+                 AND seq <= (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM feed_cursors) \
+                 AND seq NOT IN (SELECT seq FROM feed_dead_letters)",
+                [before_ms],
+            )?)
         })
     }
 
@@ -413,6 +426,41 @@ mod tests {
     }
 
     #[test]
+    fn pruning_keeps_what_a_destination_still_needs_and_what_is_recent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        store
+            .outbox_append(&[finding("f1"), finding("f2")])
+            .expect("append");
+        let cfg = serde_json::json!({});
+        store.destination_put("d", &cfg, 0).expect("put"); // cursor 2
+        store.outbox_append(&[finding("f3")]).expect("third");
+        assert_eq!(store.outbox_prune(2_000).expect("prune"), 2);
+        assert_eq!(store.outbox_after(0, 10).expect("left").len(), 1);
+        store
+            .delivery_succeeded("d", 3, 1, &[], 0)
+            .expect("delivered");
+        assert_eq!(store.outbox_prune(999).expect("recent"), 0);
+        assert_eq!(store.outbox_prune(2_000).expect("prune"), 1);
+        // The sequence goes on after the outbox emptied; a new destination starts at its end.
+        assert_eq!(store.outbox_last_seq().expect("last"), 3);
+        store.destination_put("e", &cfg, 0).expect("put");
+        assert_eq!(
+            store
+                .destination_status("e")
+                .expect("status")
+                .map(|s| s.cursor),
+            Some(3)
+        );
+        drop(store);
+        let store = Store::open(&dir.path().join("thingward.db")).expect("reopen");
+        assert_eq!(
+            store.outbox_append(&[finding("f4")]).expect("fourth"),
+            [Some(4)]
+        );
+    }
+
+    #[test]
     fn appends_in_order_ignores_a_repeated_key_and_reads_after_a_sequence() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("thingward.db")).expect("store");
@@ -420,7 +468,8 @@ mod tests {
             .outbox_append(&[finding("f1"), finding("f2"), finding("f1")])
             .expect("append");
         assert_eq!(seqs, [Some(1), Some(2), None]);
-        assert_eq!(store.outbox_last_seq().expect("last"), 2);
+        // The refused repeat may use up a number (SQLite's AUTOINCREMENT): gaps, never reuse.
+        assert!((2..=3).contains(&store.outbox_last_seq().expect("last")));
         let after = store.outbox_after(1, 10).expect("after");
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].key, "f2");

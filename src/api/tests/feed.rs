@@ -582,6 +582,7 @@ async fn destinations_and_alert_targets_are_validated() {
             "scheme",
         ),
         ("d", json!({ "type": "mqtt", "topic": "a/#" }), "wildcards"),
+        ("d", json!({ "type": "mqtt", "topic": "a/b" }), "--mqtt-url"),
     ] {
         let uri = format!("/thingward/v1/destinations/{}", enc(name));
         t.put(&uri, Some(body)).await.invalid(needle);
@@ -687,4 +688,82 @@ async fn metrics_expose_violations_and_destinations_without_thing_labels() {
     }
     assert!(text.contains("thingward_feed_pending_events{destination=\"nowhere\"}"));
     assert!(!text.contains("cam"), "a thing name is a label:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidated_alarms_resolve_and_audit_findings_go_only_where_subscribed() {
+    use crate::store::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity};
+    let t = TestApp::new();
+    let r = Receiver::start().await;
+    t.destination(
+        "am",
+        json!({ "type": "alertmanager", "url": r.url("am"), "allProfiles": true }),
+    )
+    .await;
+    t.destination(
+        "audit",
+        json!({ "type": "cloudevents", "url": r.url("audit"), "events": ["audit-findings"] }),
+    )
+    .await;
+    t.watch_all("p", json!([few_ports()])).await;
+    t.count("cam", "aws:num-listening-tcp-ports", 9).await;
+    // Deleting the profile in alarm invalidates the violation: a resolved, annotated alert.
+    t.delete("/security-profiles/p").await.ok();
+    // An audit finding, appended as the audit job will at merge time.
+    let finding = json!({
+        "findingId": "f-1", "taskId": "t-1", "checkName": "CA_CERTIFICATE_EXPIRING_CHECK",
+        "taskStartTime": 1.0, "findingTime": 2.0, "severity": "HIGH",
+        "nonCompliantResource": { "resourceType": "CA_CERTIFICATE",
+            "resourceIdentifier": { "caCertificateId": "cd".repeat(32) } },
+        "reasonForNonCompliance": "CA certificate expires in 3 days",
+        "reasonForNonComplianceCode": "CERTIFICATE_EXPIRING", "isSuppressed": false
+    });
+    let seqs = t
+        .store
+        .outbox_append(&[NewOutboxEvent {
+            key: "f-1".into(),
+            kind: OutboxKind::AuditFinding,
+            routing: OutboxRouting {
+                check_name: Some("CA_CERTIFICATE_EXPIRING_CHECK".into()),
+                severity: Severity::parse("HIGH"),
+                ..OutboxRouting::default()
+            },
+            event_ms: 2_000,
+            body: finding,
+        }])
+        .expect("append");
+    assert_eq!(seqs, [Some(3)]);
+
+    eventually("the invalidation and the finding", async || {
+        let alerts: usize = r
+            .at("am")
+            .iter()
+            .map(|g| g.body["alerts"].as_array().map_or(0, Vec::len))
+            .sum();
+        alerts == 2 && r.at("audit").len() == 1
+    })
+    .await;
+    let alerts: Vec<Value> = r
+        .at("am")
+        .iter()
+        .flat_map(|g| g.body["alerts"].as_array().expect("alerts").clone())
+        .collect();
+    assert_eq!(alerts[1]["status"], "resolved");
+    assert_eq!(
+        alerts[1]["annotations"]["violationEventType"],
+        "alarm-invalidated"
+    );
+    assert_eq!(alerts[1]["annotations"]["invalidated"], "true");
+    let e = &r.at("audit")[0];
+    assert_eq!(e.body["type"], "io.thingward.audit.finding");
+    assert_eq!(e.body["id"], "f-1");
+    assert_eq!(e.body["severity"], "high");
+    assert_eq!(e.body["data"]["checkName"], "CA_CERTIFICATE_EXPIRING_CHECK");
+    // The violations-only destination skipped the finding; the findings-only one the alarms.
+    eventually("both cursors at the end", async || {
+        t.status("am").await["cursor"] == 3 && t.status("audit").await["cursor"] == 3
+    })
+    .await;
+    assert_eq!(t.status("am").await["delivered"], 2);
+    assert_eq!(t.status("audit").await["delivered"], 1);
 }
