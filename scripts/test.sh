@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README): installs what the tests need on a bare machine (Mosquitto,
-# boto3, pytest), then runs every Rust test and the Python API tests.
+# boto3, pytest, cryptography), then runs every Rust test and the Python API tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,9 +14,9 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nats-server >/dev/null
   else sudo apt-get update -qq && sudo apt-get install -y -qq nats-server >/dev/null; fi
 fi
-if ! python3 -c "import boto3, pytest" >/dev/null 2>&1; then
-  echo "Installing boto3 and pytest"
-  python3 -m pip install --quiet boto3 pytest
+if ! python3 -c "import boto3, pytest, cryptography" >/dev/null 2>&1; then
+  echo "Installing boto3, pytest and cryptography (test certificates for the Audit tests)"
+  python3 -m pip install --quiet boto3 pytest cryptography
 fi
 
 cargo build --bin thingward

@@ -1,6 +1,8 @@
 //! The Mosquitto connection log: parses `New client connected …`, `Client … already connected,
 //! closing old connection.` and disconnect lines (epoch-seconds or `log_timestamp_format`
-//! ISO timestamps) into sessions, takeovers and identity overlaps. Never panics.
+//! ISO timestamps) into sessions, takeovers and identity overlaps. A connect for a client id
+//! whose session is still open counts as a takeover too (the explicit line is logged at
+//! `information` level only). Never panics.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -228,11 +230,24 @@ impl ConnectionLog {
                     addr,
                     username,
                 } => {
+                    let replaced = close(&mut open, &mut by_user, client_id);
                     if let Some(t) = pending.remove(client_id.as_str()) {
                         out.takeovers[t].new_addr = Some(addr.clone());
                         out.takeovers[t].new_username = username.clone();
+                    } else if let Some(old) = replaced.filter(|_| in_window(e.ts_ms)) {
+                        // A second connect with an open session and no takeover line: Mosquitto
+                        // logs `already connected` at `information` level, so a notice-only log
+                        // shows the takeover only this way.
+                        out.takeovers.push(Takeover {
+                            client_id: client_id.clone(),
+                            ts_ms: e.ts_ms,
+                            line: e.line,
+                            old_addr: Some(old.addr.to_owned()),
+                            old_username: old.username.map(str::to_owned),
+                            new_addr: Some(addr.clone()),
+                            new_username: username.clone(),
+                        });
                     }
-                    close(&mut open, &mut by_user, client_id);
                     if in_window(e.ts_ms) {
                         out.client_ids.insert(client_id.clone());
                     }

@@ -4,6 +4,8 @@
 //!
 //! The crate is pure: `run` takes an [`AuditInput`] snapshot and returns one [`CheckReport`]
 //! per requested check. Storage, scheduling, suppressions and mitigation live in the service.
+//!
+#![doc = include_str!("../README.md")]
 
 mod broker;
 mod certs;

@@ -4,6 +4,7 @@ mod broker;
 mod certs;
 mod connections;
 mod input;
+mod live;
 mod policies;
 mod properties;
 mod support;

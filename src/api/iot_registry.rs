@@ -614,8 +614,14 @@ async fn policies_list(
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let input = snapshot::build(state.audit.files(), None)?;
-    names.extend(input.policies.into_iter().map(|p| p.name));
+    if let Some(dir) = state.audit.files().and_then(|f| f.policy_dir.as_deref()) {
+        let mut unreadable = Vec::new();
+        names.extend(
+            snapshot::dir_policies(dir, &mut unreadable)
+                .into_iter()
+                .map(|p| p.name),
+        );
+    }
     names.sort();
     names.dedup();
     if q.bool("ascendingOrder")? == Some(false) {

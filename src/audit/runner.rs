@@ -154,3 +154,115 @@ pub(crate) fn run_task(
 pub(crate) fn stored_finding(rec: &FindingRecord) -> Result<Finding, serde_json::Error> {
     serde_json::from_str(&rec.body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use thingward_audit::{Resource, ResourceIdentifier, ResourceType};
+
+    fn task(checks: &[CheckName]) -> AuditTaskRecord {
+        AuditTaskRecord {
+            task_id: "t".into(),
+            task_type: super::super::ON_DEMAND.into(),
+            status: TaskStatus::InProgress,
+            start_ms: 5,
+            end_ms: None,
+            scheduled_audit_name: None,
+            checks: checks.iter().map(|c| c.as_str().to_owned()).collect(),
+            details: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_canceled_task_ends_canceled_with_every_check_canceled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(&dir.path().join("thingward.db")).expect("store"));
+        let audit = Audit::new(Arc::clone(&store), None, Arc::new(|| 1_000), "123456789012");
+        let checks = [
+            CheckName::LoggingDisabledCheck,
+            CheckName::DeviceCertificateExpiringCheck,
+        ];
+        let t = task(&checks);
+        store.audit_task_insert(&t).expect("insert");
+        run_task(&audit, t, &checks, &AtomicBool::new(true)).expect("run");
+        let done = store.audit_task_get("t").expect("get").expect("task");
+        assert_eq!(done.status, TaskStatus::Canceled);
+        assert_eq!(done.end_ms, Some(1_000));
+        assert!(
+            done.details
+                .values()
+                .all(|d| d.check_run_status == "CANCELED")
+        );
+        assert!(
+            store
+                .task_findings("t", 1_000)
+                .expect("findings")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn suppressed_findings_are_counted_apart_and_do_not_make_a_check_non_compliant() {
+        let id = |cert: &str| ResourceIdentifier {
+            device_certificate_id: Some(cert.into()),
+            ..ResourceIdentifier::default()
+        };
+        let finding = |cert: &str| {
+            Finding::new(
+                CheckName::DeviceCertificateExpiringCheck,
+                Resource::new(ResourceType::DeviceCertificate, id(cert)),
+                "CERTIFICATE_PAST_EXPIRATION",
+                "expired",
+            )
+        };
+        let report = CheckReport {
+            check: CheckName::DeviceCertificateExpiringCheck,
+            total_resources: 7,
+            findings: vec![finding("a"), finding("b")],
+            failed: None,
+            canceled: false,
+        };
+        let key = resource_key(&id("a")).expect("key");
+        let suppressed: HashSet<(String, String)> =
+            [(report.check.as_str().to_owned(), key)].into();
+        let (d, records) =
+            check_outcome(&report, &task(&[report.check]), 9, &suppressed).expect("outcome");
+        assert_eq!(d.check_run_status, "COMPLETED_NON_COMPLIANT");
+        assert_eq!(
+            (
+                d.total_resources_count,
+                d.non_compliant_resources_count,
+                d.suppressed_non_compliant_resources_count
+            ),
+            (Some(7), Some(1), Some(1))
+        );
+        assert_eq!(records.len(), 2, "suppressed findings are still stored");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.finding_ms == 9 && r.task_start_ms == 5)
+        );
+        let all: HashSet<(String, String)> = records
+            .iter()
+            .map(|r| (r.check_name.clone(), r.resource_key.clone()))
+            .collect();
+        let (d, _) = check_outcome(&report, &task(&[report.check]), 9, &all).expect("outcome");
+        assert_eq!(d.check_run_status, "COMPLETED_COMPLIANT");
+        assert_eq!(d.check_compliant, Some(true));
+        let failed = CheckReport {
+            failed: Some("no broker connection log configured".into()),
+            findings: Vec::new(),
+            ..report
+        };
+        let (d, records) = check_outcome(&failed, &task(&[]), 9, &all).expect("outcome");
+        assert_eq!(d.check_run_status, "FAILED");
+        assert_eq!(
+            d.message.as_deref(),
+            Some("no broker connection log configured")
+        );
+        assert!(records.is_empty());
+    }
+}

@@ -78,7 +78,7 @@ fn read_text(path: &Path, problems: &mut Vec<InputProblem>) -> Option<TextSource
 }
 
 /// Policies in `<name>.json` files of `dir` (version 1, the default), sorted by name.
-fn dir_policies(dir: &Path, problems: &mut Vec<InputProblem>) -> Vec<lib::PolicyRecord> {
+pub(crate) fn dir_policies(dir: &Path, problems: &mut Vec<InputProblem>) -> Vec<lib::PolicyRecord> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -273,4 +273,103 @@ pub(crate) fn build(
         logging,
         problems,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CertificateRecord, Store};
+    use rcgen::{CertificateParams, DnType, KeyPair};
+
+    fn self_signed(cn: &str) -> rcgen::Certificate {
+        let mut p = CertificateParams::default();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.self_signed(&KeyPair::generate().expect("key"))
+            .expect("cert")
+    }
+
+    #[test]
+    fn directories_and_the_registry_merge_with_overrides_things_and_problems_applied() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let devices = dir.path().join("devices");
+        let policies = dir.path().join("policies");
+        std::fs::create_dir_all(&devices).expect("mkdir");
+        std::fs::create_dir_all(&policies).expect("mkdir");
+        let on_disk = self_signed("disk");
+        let both = self_signed("both");
+        std::fs::write(
+            devices.join("a.pem"),
+            format!("{}{}", on_disk.pem(), both.pem()),
+        )
+        .expect("write");
+        std::fs::write(
+            devices.join("bad.pem"),
+            "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        std::fs::write(policies.join("p.json"), "{\"Statement\":[]}").expect("write");
+        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let disk_id = lib::cert_id(on_disk.der());
+        let both_id = lib::cert_id(both.der());
+        store
+            .cert_status_set(&disk_id, CertStatus::Revoked, 1)
+            .expect("override");
+        store
+            .cert_insert(&CertificateRecord {
+                cert_id: both_id.clone(),
+                kind: CertKind::Device,
+                pem: both.pem(),
+                status: CertStatus::Inactive,
+                ca_cert_id: None,
+                auto_registration: None,
+                created_ms: 7,
+                modified_ms: 7,
+            })
+            .expect("insert");
+        store
+            .thing_principal_set("cam", &format!("arn:aws:iot:r:1:cert/{disk_id}"), true)
+            .expect("principal");
+        store
+            .policy_target_set("p", &format!("arn:aws:iot:r:1:cert/{disk_id}"), true)
+            .expect("target");
+        let config = AuditConfig {
+            device_cert_dirs: vec![devices, dir.path().join("missing")],
+            policy_dir: Some(policies),
+            broker_config: Some(dir.path().join("no-such.conf")),
+            ..AuditConfig::default()
+        };
+        let input = build(Some(&config), Some(&store)).expect("snapshot");
+        assert_eq!(input.device_certs.len(), 2, "one record per certificate id");
+        let disk = input
+            .device_certs
+            .iter()
+            .find(|c| c.id == disk_id)
+            .expect("disk");
+        assert_eq!(disk.status, lib::CertStatus::Revoked);
+        assert_eq!(disk.things, ["cam"]);
+        assert!(disk.source.ends_with("a.pem:1"), "{}", disk.source);
+        let api = input
+            .device_certs
+            .iter()
+            .find(|c| c.id == both_id)
+            .expect("both");
+        assert_eq!((api.status, api.created_ms), (lib::CertStatus::Inactive, 7));
+        assert_eq!(input.policies.len(), 1);
+        assert_eq!(input.policies[0].targets, vec![disk_id.clone()]);
+        let sources: Vec<&str> = input.problems.iter().map(|p| p.source.as_str()).collect();
+        assert!(sources.iter().any(|s| s.contains("bad.pem")), "{sources:?}");
+        assert!(
+            sources.iter().any(|s| s.ends_with("missing")),
+            "{sources:?}"
+        );
+        assert!(
+            sources.iter().any(|s| s.ends_with("no-such.conf")),
+            "{sources:?}"
+        );
+        // Edits on disk take effect at the next snapshot.
+        std::fs::remove_file(dir.path().join("devices/a.pem")).expect("rm");
+        let input = build(Some(&config), Some(&store)).expect("snapshot");
+        assert_eq!(input.device_certs.len(), 1);
+    }
 }

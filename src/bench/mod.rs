@@ -15,7 +15,9 @@
 //! Client and server share the machine's cores; the figures are for the whole loop.
 //!
 //! - `train`: the ML Detect trainer's fit time and memory per fleet size ([`train`]).
+//! - `audit`: one on-demand audit over a generated registry, end to end ([`audit`]).
 
+mod audit;
 mod feed;
 mod train;
 
@@ -48,6 +50,8 @@ enum BenchTarget {
     Train(train::TrainArgs),
     /// Alarm-feed delivery: events/s and delivery latency to a local webhook while scoring.
     Feed(feed::FeedArgs),
+    /// Audit: one StartOnDemandAuditTask over a generated registry, end to end.
+    Audit(audit::AuditBenchArgs),
 }
 
 /// Options of `thingward bench ingest-http`.
@@ -104,6 +108,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::IngestMqtt(a) => ingest_mqtt(a).await,
         BenchTarget::Train(a) => tokio::task::spawn_blocking(move || train::run(&a)).await?,
         BenchTarget::Feed(a) => feed::run(a).await,
+        BenchTarget::Audit(a) => audit::run(a).await,
     }
 }
 

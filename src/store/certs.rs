@@ -281,6 +281,63 @@ impl Store {
         })
     }
 
+    /// Registers many certificates in one transaction (imports, the audit bench); returns how
+    /// many were new.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn certs_insert_many(
+        &self,
+        recs: &[CertificateRecord],
+    ) -> Result<usize, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut n = 0;
+            {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "INSERT OR IGNORE INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ))?;
+                for rec in recs {
+                    n += stmt.execute(params![rec.cert_id, rec.kind.as_str(), rec.pem, rec.status.as_str(), rec.ca_cert_id, rec.auto_registration, rec.created_ms, rec.modified_ms])?;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    /// Creates many policies (name, document of version 1) and attaches each to its targets,
+    /// in one transaction; existing names are left alone. Returns how many were new.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn policies_create_many(
+        &self,
+        policies: &[(String, String, Vec<String>)],
+        now: EpochMillis,
+    ) -> Result<usize, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut created = 0;
+            {
+                let mut policy = tx.prepare_cached("INSERT OR IGNORE INTO policies (name, default_version, next_version, created_ms, modified_ms) VALUES (?1, 1, 2, ?2, ?2)")?;
+                let mut version = tx.prepare_cached("INSERT INTO policy_versions (name, version, document, created_ms) VALUES (?1, 1, ?2, ?3)")?;
+                let mut target = tx.prepare_cached("INSERT OR IGNORE INTO policy_targets (name, target) VALUES (?1, ?2)")?;
+                for (name, doc, targets) in policies {
+                    if policy.execute(params![name, now])? == 1 {
+                        version.execute(params![name, doc, now])?;
+                        created += 1;
+                    }
+                    for t in targets {
+                        target.execute(params![name, t])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(created)
+        })
+    }
+
     /// The registered certificate `cert_id` of `kind`.
     ///
     /// # Errors

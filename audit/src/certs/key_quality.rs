@@ -89,8 +89,7 @@ fn finding(check: CheckName, ca: bool, c: &ParsedCert<'_>) -> Option<Finding> {
     Some(Finding::new(check, resource, code, why))
 }
 
-/// Runs the key-quality check over device or CA certificates (all statuses but REVOKED and
-/// INACTIVE, like the other certificate checks: ACTIVE / PENDING_TRANSFER).
+/// Runs the key-quality check over ACTIVE / PENDING_TRANSFER device or CA certificates.
 pub(crate) fn check(ctx: &Context<'_>, ca: bool) -> CheckResult {
     let check = if ca {
         CheckName::CaCertificateKeyQualityCheck

@@ -815,6 +815,21 @@ async fn a_task_left_in_progress_by_a_restart_is_failed_not_stuck() {
             .into(),
         })
         .expect("insert");
+    // CancelAuditTask on a task nothing runs in this process cancels it in place.
+    let mut other = app
+        .store
+        .audit_task_get("interrupted")
+        .expect("get")
+        .expect("task");
+    other.task_id = "orphan".into();
+    app.store.audit_task_insert(&other).expect("insert");
+    app.put("/audit/tasks/orphan/cancel", None).await.ok();
+    let t = app.get("/audit/tasks/orphan").await.ok();
+    assert_eq!(t["taskStatus"], "CANCELED");
+    assert_eq!(t["taskStatistics"]["canceledChecks"], 1);
+    app.put("/audit/tasks/nope/cancel", None)
+        .await
+        .error(404, NOT_FOUND);
     let app = app.restart();
     app.audit().recover().expect("recover");
     let t = app.get("/audit/tasks/interrupted").await.ok();
