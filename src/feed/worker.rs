@@ -182,6 +182,30 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     exp.mul_f64(jitter.min(0.999))
 }
 
+/// Chunks acknowledged this round and not yet recorded: recorded in one commit at the end of
+/// the round, or before a failure is (so a destination's cursor never waits behind retries).
+#[derive(Debug, Clone, Copy)]
+struct Acked {
+    cursor: i64,
+    events: usize,
+}
+
+impl Acked {
+    fn flush(&mut self, shared: &Shared, name: &str) -> Result<(), StoreError> {
+        if self.events > 0 {
+            shared.store.delivery_succeeded(
+                name,
+                self.cursor,
+                self.events,
+                &[],
+                (shared.now_ms)(),
+            )?;
+            self.events = 0;
+        }
+        Ok(())
+    }
+}
+
 /// How a chunk ended.
 enum Outcome {
     Delivered,
@@ -189,8 +213,9 @@ enum Outcome {
     Stopped,
 }
 
-/// Sends one chunk with bounded retries; records failures; dead-letters it after the last
-/// attempt (moving the cursor to `cursor`).
+/// Sends one chunk with bounded retries; records failures (after `acked`); dead-letters it
+/// after the last attempt (moving the cursor to `cursor`).
+#[allow(clippy::too_many_arguments)]
 async fn deliver(
     shared: &Shared,
     name: &str,
@@ -198,6 +223,7 @@ async fn deliver(
     sink: &mut Sink,
     chunk: &[&OutboxEvent],
     cursor: i64,
+    acked: &mut Acked,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Outcome, StoreError> {
     let messages = render(shared, name, dest, chunk);
@@ -207,6 +233,7 @@ async fn deliver(
         match sink.send(&messages).await {
             Ok(()) => return Ok(Outcome::Delivered),
             Err(error) => {
+                acked.flush(shared, name)?;
                 let now = (shared.now_ms)();
                 shared.store.delivery_failed(name, &error, now)?;
                 tracing::warn!(destination = name, attempt, %error, "Feed delivery failed");
@@ -241,7 +268,11 @@ async fn redrive(
     }
     let events = shared.store.outbox_get(&seqs)?;
     let chunk: Vec<&OutboxEvent> = events.iter().collect();
-    match deliver(shared, name, dest, sink, &chunk, 0, stop).await? {
+    let mut acked = Acked {
+        cursor: 0,
+        events: 0,
+    };
+    match deliver(shared, name, dest, sink, &chunk, 0, &mut acked, stop).await? {
         Outcome::Delivered => {
             let now = (shared.now_ms)();
             shared
@@ -278,27 +309,28 @@ async fn round(
             kept.push(e);
         }
     }
-    let mut done = start;
+    let mut acked = Acked {
+        cursor: start,
+        events: 0,
+    };
     for chunk in kept.chunks(dest.batch_size) {
         let cursor = chunk.last().map_or(start, |e| e.seq);
-        match deliver(shared, name, dest, sink, chunk, cursor, stop).await? {
+        match deliver(shared, name, dest, sink, chunk, cursor, &mut acked, stop).await? {
             Outcome::Delivered => {
-                let now = (shared.now_ms)();
-                shared
-                    .store
-                    .delivery_succeeded(name, cursor, chunk.len(), &[], now)?;
+                acked.cursor = cursor;
+                acked.events += chunk.len();
             }
-            Outcome::DeadLettered => {}
-            Outcome::Stopped => return Ok(false),
+            Outcome::DeadLettered => acked.cursor = cursor,
+            Outcome::Stopped => {
+                acked.flush(shared, name)?;
+                return Ok(false);
+            }
         }
-        done = cursor;
     }
-    // Past what was not routed here too.
-    if done < last {
-        shared
-            .store
-            .delivery_succeeded(name, last, 0, &[], (shared.now_ms)())?;
-    }
+    // One commit for the round, past what was not routed here too.
+    shared
+        .store
+        .delivery_succeeded(name, last, acked.events, &[], (shared.now_ms)())?;
     Ok(true)
 }
 

@@ -38,11 +38,16 @@ async fn receive(
         return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
     }
     let body = serde_json::from_slice(&body).expect("receiver: JSON body");
+    let first_slow = path.starts_with("slow") && r.at(&path).is_empty();
     r.got.lock().expect("lock").push(Got {
         path,
         headers,
         body,
     });
+    if first_slow {
+        // Took it, but answers after the sender's timeout: the sender must retry.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
     (StatusCode::OK, String::new())
 }
 
@@ -766,4 +771,28 @@ async fn invalidated_alarms_resolve_and_audit_findings_go_only_where_subscribed(
     .await;
     assert_eq!(t.status("am").await["delivered"], 2);
     assert_eq!(t.status("audit").await["delivered"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_answers_too_late_gets_the_batch_again_with_the_same_keys() {
+    let t = TestApp::new();
+    let r = Receiver::start().await;
+    t.destination(
+        "slow",
+        json!({ "type": "cloudevents", "url": r.url("slow"), "allProfiles": true, "timeoutSeconds": 1 }),
+    )
+    .await;
+    t.watch_all("p", json!([few_ports()])).await;
+    let id = t.alarm_and_clear().await;
+    eventually("both events acknowledged", async || {
+        t.status("slow").await["delivered"] == 2
+    })
+    .await;
+    let got = r.at("slow");
+    let keys: Vec<&str> = got.iter().map(|g| header(g, "idempotency-key")).collect();
+    let (k_in, k_out) = (format!("{id}:in-alarm"), format!("{id}:alarm-cleared"));
+    // At least once: the first event arrived twice under one key; de-duplicated, once each.
+    assert_eq!(keys, [k_in.as_str(), k_in.as_str(), k_out.as_str()]);
+    assert_eq!(got[0].body["id"], got[1].body["id"]);
+    assert_eq!(t.status("slow").await["failed"], 1);
 }
