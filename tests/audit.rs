@@ -205,6 +205,59 @@ async fn a_daily_scheduled_audit_runs_on_the_moved_clock_and_a_suppression_hides
         visible(&api.findings(json!({ "taskId": task_id })).await),
         1
     );
+
+    // The directory certificate through the registry API: described from its file, and a
+    // status change kept as an override that the next audit sees (an inactive certificate is
+    // not reported as expiring).
+    let path = format!("/certificates/{cert_id}");
+    let d = api.call(M::GET, &path, None).await;
+    assert_eq!(d["certificateDescription"]["status"], "ACTIVE");
+    assert!(
+        d["certificateDescription"]["source"]
+            .as_str()
+            .expect("source")
+            .ends_with("expired.pem:1")
+    );
+    assert!(
+        d["certificateDescription"]["certificatePem"]
+            .as_str()
+            .expect("pem")
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    api.call(M::PUT, &format!("{path}?newStatus=INACTIVE"), None)
+        .await;
+    assert_eq!(
+        api.call(M::GET, &path, None).await["certificateDescription"]["status"],
+        "INACTIVE"
+    );
+    let again = api
+        .call(
+            M::POST,
+            "/audit/tasks",
+            Some(json!({ "targetCheckNames": [EXPIRING] })),
+        )
+        .await["taskId"]
+        .as_str()
+        .expect("taskId")
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let task = loop {
+        let t = api
+            .call(M::GET, &format!("/audit/tasks/{again}"), None)
+            .await;
+        if t["taskStatus"] != "IN_PROGRESS" {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the on-demand task did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        task["auditDetails"][EXPIRING]["nonCompliantResourcesCount"], 0,
+        "{task}"
+    );
 }
 
 #[test]

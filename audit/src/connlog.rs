@@ -321,6 +321,95 @@ mod tests {
     }
 
     #[test]
+    fn r_notice_only_log_takeover_is_a_second_connect_with_an_open_session() {
+        // Mosquitto 2.0 logs `already connected` at information level: a notice-only log has
+        // just two connects (regression found with the live test).
+        let log = ConnectionLog::parse(
+            "10: New client connected from 1.1.1.1:1 as dev (p2, c1, k60, u'a').\n\
+             11: New client connected from 2.2.2.2:2 as dev (p2, c1, k60, u'b').\n\
+             12: Client dev disconnected.\n\
+             13: New client connected from 2.2.2.2:3 as dev (p2, c1, k60, u'b').\n",
+        );
+        let replay = log.replay(0);
+        assert_eq!(replay.takeovers.len(), 1);
+        let t = &replay.takeovers[0];
+        assert_eq!(
+            (t.line, t.old_addr.as_deref(), t.new_addr.as_deref()),
+            (2, Some("1.1.1.1:1"), Some("2.2.2.2:2"))
+        );
+        assert!(t.is_from_elsewhere());
+    }
+
+    use proptest::prelude::*;
+
+    /// (connect?, client, username, log the explicit takeover line?)
+    type Step = (bool, usize, Option<usize>, bool);
+
+    /// Log text for `steps` and, from a plain reference model (a Vec of open sessions), the
+    /// expected takeovers per client and overlaps (username, earlier client, new client).
+    fn model(steps: &[Step]) -> (String, Vec<usize>, Vec<(String, String, String)>) {
+        let mut text = String::new();
+        let mut open: Vec<(usize, Option<usize>)> = Vec::new();
+        let mut takeovers = vec![0; 4];
+        let mut overlaps = Vec::new();
+        for (t, &(connect, c, u, explicit)) in steps.iter().enumerate() {
+            let ts = 1_000 + t;
+            if connect {
+                if let Some(i) = open.iter().position(|(oc, _)| *oc == c) {
+                    takeovers[c] += 1;
+                    open.remove(i);
+                    if explicit {
+                        text.push_str(&format!(
+                            "{ts}: Client c{c} already connected, closing old connection.\n"
+                        ));
+                    }
+                }
+                if let Some(u) = u {
+                    let mut others: Vec<usize> = open
+                        .iter()
+                        .filter(|(_, ou)| *ou == Some(u))
+                        .map(|(oc, _)| *oc)
+                        .collect();
+                    others.sort_unstable();
+                    for o in others {
+                        overlaps.push((format!("u{u}"), format!("c{o}"), format!("c{c}")));
+                    }
+                }
+                open.push((c, u));
+                let user = u.map(|u| format!(", u'u{u}'")).unwrap_or_default();
+                text.push_str(&format!(
+                    "{ts}: New client connected from 10.0.0.{c}:{t} as c{c} (p2, c1, k60{user}).\n"
+                ));
+            } else {
+                open.retain(|(oc, _)| *oc != c);
+                text.push_str(&format!("{ts}: Client c{c} disconnected.\n"));
+            }
+        }
+        (text, takeovers, overlaps)
+    }
+
+    proptest! {
+        #[test]
+        fn replay_matches_a_reference_model(
+            steps in prop::collection::vec((any::<bool>(), 0..4usize, prop::option::of(0..2usize), any::<bool>()), 0..60)
+        ) {
+            let (text, takeovers, overlaps) = model(&steps);
+            let replay = ConnectionLog::parse(&text).replay(0);
+            let mut got = vec![0; 4];
+            for t in &replay.takeovers {
+                got[t.client_id[1..].parse::<usize>().expect("client index")] += 1;
+            }
+            prop_assert_eq!(got, takeovers);
+            let got: Vec<(String, String, String)> = replay
+                .overlaps
+                .iter()
+                .map(|o| (o.username.clone(), o.first_client.clone(), o.second_client.clone()))
+                .collect();
+            prop_assert_eq!(got, overlaps);
+        }
+    }
+
+    #[test]
     fn host_of_strips_ports_and_brackets() {
         assert_eq!(host_of("10.0.0.1:1234"), "10.0.0.1");
         assert_eq!(host_of("[::1]:1234"), "::1");

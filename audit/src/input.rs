@@ -212,7 +212,7 @@ fn is_ignored_label(label: &str) -> bool {
 /// all) becomes a problem naming `path:line`. Never panics.
 pub fn parse_pem_bundle(text: &str, path: &str) -> PemBundle {
     let mut bundle = PemBundle::default();
-    let mut lines = text.lines().enumerate();
+    let mut lines = text.lines().enumerate().peekable();
     let mut blocks = 0usize;
     while let Some((idx, line)) = lines.next() {
         let line = line.trim();
@@ -227,13 +227,11 @@ pub fn parse_pem_bundle(text: &str, path: &str) -> PemBundle {
         let end = format!("-----END {label}-----");
         let mut body = String::new();
         let mut closed = false;
-        for (_, l) in lines.by_ref() {
+        // A BEGIN line inside a block ends it unclosed and starts the next block.
+        while let Some((_, l)) = lines.next_if(|(_, l)| !l.trim().starts_with("-----BEGIN ")) {
             let l = l.trim();
             if l == end {
                 closed = true;
-                break;
-            }
-            if l.starts_with("-----BEGIN ") {
                 break;
             }
             body.push_str(l);

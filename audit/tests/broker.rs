@@ -361,3 +361,23 @@ fn logging_disabled_by_broker_config_or_thingward_settings() {
         1
     );
 }
+
+#[test]
+fn mosquitto_2_1_directives_are_reported_but_still_understood() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v21.conf").display().to_string();
+    let text = "listener 8883\ncertfile s.pem\nkeyfile s.key\nrequire_certificate true\nlistener_allow_anonymous true\n";
+    let input = AuditInput {
+        broker_config: Some(TextSource {
+            path: path.clone(),
+            text: text.into(),
+        }),
+        ..Default::default()
+    };
+    let r = run_check(&input, CheckName::BrokerConfigurationInvalidCheck);
+    assert_eq!(codes(&r.findings), vec![reason::BROKER_UNKNOWN_DIRECTIVE]);
+    assert!(r.findings[0].reason_for_non_compliance.contains("2.1"));
+    assert_eq!(sources(&r.findings), vec![format!("{path}:5")]);
+    let r = run_check(&input, CheckName::BrokerAnonymousAccessCheck);
+    assert_eq!(sources(&r.findings), vec![format!("{path}:5")]);
+}

@@ -73,6 +73,17 @@ fn pem_bundle_reads_certs_and_crls_and_names_bad_blocks_by_line() {
     );
     assert!(b.problems[1].message.contains("no matching END"));
 
+    // A block cut short by the next BEGIN: the cut block is a problem, the next one is read.
+    let cut = format!(
+        "-----BEGIN CERTIFICATE-----\nAAAA\n{}",
+        pem("CERTIFICATE", &dev)
+    );
+    let b = thingward_audit::parse_pem_bundle(&cut, "cut.pem");
+    assert_eq!(b.certs.len(), 1);
+    assert_eq!(b.certs[0].1, "cut.pem:3");
+    assert_eq!(b.problems.len(), 1);
+    assert_eq!(b.problems[0].source, "cut.pem:1");
+
     let junk = thingward_audit::parse_pem_bundle("hello\n", "junk.pem");
     assert_eq!(
         junk.problems,

@@ -48,31 +48,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/audit/suppressions/list", post(suppressions_list))
 }
 
-/// A page of a listing whose token and size come in a JSON body (ListAuditFindings, …).
-fn body_page(
-    next_token: Option<&str>,
-    max_results: Option<i64>,
-    default: usize,
-) -> Result<Page, ApiError> {
-    let limit = match max_results {
-        None => default,
-        Some(n) if (1..=250).contains(&n) => n as usize,
-        Some(n) => {
-            return Err(ApiError::InvalidRequest(format!(
-                "maxResults must be an integer in 1..250, got {n}"
-            )));
-        }
-    };
-    let offset = match next_token {
-        None | Some("") => 0,
-        Some(t) => t
-            .strip_prefix('o')
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid nextToken '{t}'")))?,
-    };
-    Ok(Page { offset, limit })
-}
-
 /// A check name from a request; unknown names are an InvalidRequestException.
 fn check_name(name: &str) -> Result<CheckName, ApiError> {
     CheckName::parse(name).ok_or_else(|| {
@@ -105,30 +80,31 @@ fn enabled_checks(state: &AppState, names: &[String]) -> Result<Vec<CheckName>, 
         .collect()
 }
 
-/// A scheduled audit's name: `[a-zA-Z0-9_-]{1,128}`.
-fn check_scheduled_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty()
-        || name.len() > 128
-        || !name
+/// An identifier of 1..=`max` ASCII letters, digits and `extra` characters (AWS's
+/// `ScheduledAuditName`, `AuditTaskId`, `FindingId` patterns).
+fn check_id(kind: &str, id: &str, max: usize, extra: &[u8]) -> Result<(), ApiError> {
+    if id.is_empty()
+        || id.len() > max
+        || !id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
     {
+        let extra: String = extra.iter().map(|&b| char::from(b)).collect();
         return Err(ApiError::InvalidRequest(format!(
-            "scheduledAuditName '{name}' must be 1..128 characters of [a-zA-Z0-9_-]"
+            "{kind} '{id}' must be 1..{max} characters of [a-zA-Z0-9{extra}]"
         )));
     }
     Ok(())
 }
 
+/// A scheduled audit's name: `[a-zA-Z0-9_-]{1,128}`.
+fn check_scheduled_name(name: &str) -> Result<(), ApiError> {
+    check_id("scheduledAuditName", name, 128, b"_-")
+}
+
 /// An audit task id: `[a-zA-Z0-9-]{1,40}`.
 fn check_task_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 40 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(ApiError::InvalidRequest(format!(
-            "taskId '{id}' must be 1..40 characters of [a-zA-Z0-9-]"
-        )));
-    }
-    Ok(())
+    check_id("taskId", id, 40, b"-")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,6 +582,26 @@ fn resource_key(id: &ResourceIdentifier) -> Result<String, ApiError> {
             "resourceIdentifier must name a resource".into(),
         ));
     }
+    let hex64 = |v: &str| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit());
+    for (member, value) in [
+        ("deviceCertificateId", &id.device_certificate_id),
+        ("caCertificateId", &id.ca_certificate_id),
+    ] {
+        if let Some(v) = value
+            && !hex64(v)
+        {
+            return Err(ApiError::InvalidRequest(format!(
+                "resourceIdentifier.{member} must be 64 hexadecimal characters"
+            )));
+        }
+    }
+    if let Some(a) = &id.account
+        && (a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ApiError::InvalidRequest(
+            "resourceIdentifier.account must be 12 digits".into(),
+        ));
+    }
     runner::resource_key(id).map_err(ApiError::internal)
 }
 
@@ -639,7 +635,13 @@ async fn findings_list(
     if let Some(c) = &body.check_name {
         check_name(c)?;
     }
-    let page = body_page(body.next_token.as_deref(), body.max_results, 25)?;
+    let page = Page::from_parts(
+        body.next_token.as_deref(),
+        body.max_results,
+        "maxResults",
+        25,
+        250,
+    )?;
     let filter = FindingFilter {
         task_id: body.task_id,
         check_name: body.check_name,
@@ -668,18 +670,9 @@ async fn findings_list(
     Ok(Json(out))
 }
 
-/// A finding id: `[a-zA-Z0-9_-]{1,128}`.
+/// The finding `id` (`[a-zA-Z0-9_-]{1,128}`).
 fn finding_found(state: &AppState, id: &str) -> Result<FindingRecord, ApiError> {
-    if id.is_empty()
-        || id.len() > 128
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ApiError::InvalidRequest(format!(
-            "findingId '{id}' must be 1..128 characters of [a-zA-Z0-9_-]"
-        )));
-    }
+    check_id("findingId", id, 128, b"_-")?;
     state
         .store
         .finding_get(id, state.audit.now_ms())?
@@ -897,7 +890,13 @@ async fn suppressions_list(
         .as_ref()
         .map(resource_key)
         .transpose()?;
-    let page = body_page(body.next_token.as_deref(), body.max_results, 25)?;
+    let page = Page::from_parts(
+        body.next_token.as_deref(),
+        body.max_results,
+        "maxResults",
+        25,
+        250,
+    )?;
     let found = state.store.suppressions_list(
         body.check_name.as_deref(),
         key.as_deref(),

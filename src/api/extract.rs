@@ -172,17 +172,8 @@ impl QueryMap {
     /// # Errors
     /// A malformed token or an out-of-range page size.
     pub(crate) fn page(&self, default: usize, max: i64) -> Result<Page, ApiError> {
-        let limit = self
-            .int("maxResults", 1..=max)?
-            .map_or(default, |n| n as usize);
-        let offset = match self.str("nextToken") {
-            None | Some("") => 0,
-            Some(t) => t
-                .strip_prefix("o")
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid nextToken '{t}'")))?,
-        };
-        Ok(Page { offset, limit })
+        let size = self.int("maxResults", 1..=max)?;
+        Page::from_parts(self.str("nextToken"), size, "maxResults", default, max)
     }
 }
 
@@ -194,6 +185,38 @@ pub(crate) struct Page {
 }
 
 impl Page {
+    /// A page from a token and a size that come from elsewhere than `nextToken`/`maxResults` in
+    /// the query (a JSON body; AWS IoT's `marker`/`pageSize`); `size_name` names the size member
+    /// in errors.
+    ///
+    /// # Errors
+    /// A malformed token or a size outside `1..=max`.
+    pub(crate) fn from_parts(
+        token: Option<&str>,
+        size: Option<i64>,
+        size_name: &str,
+        default: usize,
+        max: i64,
+    ) -> Result<Page, ApiError> {
+        let limit = match size {
+            None => default,
+            Some(n) if (1..=max).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "{size_name} must be an integer in 1..{max}, got {n}"
+                )));
+            }
+        };
+        let offset = match token {
+            None | Some("") => 0,
+            Some(t) => t
+                .strip_prefix('o')
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid nextToken '{t}'")))?,
+        };
+        Ok(Page { offset, limit })
+    }
+
     /// Cuts `items` (everything from `offset` on, or the whole list when `whole`) to one page
     /// and returns it with the token of the next page, if any.
     pub(crate) fn slice<T>(self, mut items: Vec<T>) -> (Vec<T>, Option<String>) {

@@ -287,14 +287,65 @@ async fn ca_register(
     )
 }
 
-/// Whether a certificate of `kind` with this id is in the configured directories.
-fn in_directories(state: &AppState, kind: CertKind, id: &str) -> Result<bool, ApiError> {
+/// The certificate of `kind` with this id in the configured directories, with its status
+/// override applied.
+fn in_directories(
+    state: &AppState,
+    kind: CertKind,
+    id: &str,
+) -> Result<Option<thingward_audit::CertRecord>, ApiError> {
     let input = snapshot::build(state.audit.files(), None)?;
     let certs = match kind {
-        CertKind::Device => &input.device_certs,
-        CertKind::Ca => &input.ca_certs,
+        CertKind::Device => input.device_certs,
+        CertKind::Ca => input.ca_certs,
     };
-    Ok(certs.iter().any(|c| c.id == id))
+    let Some(mut cert) = certs.into_iter().find(|c| c.id == id) else {
+        return Ok(None);
+    };
+    if let Some(s) = state.store.cert_status_overrides()?.get(id) {
+        cert.status = snapshot::lib_status(*s);
+    }
+    Ok(Some(cert))
+}
+
+/// The PEM block a `path:line` source points at (directory certificates read from PEM).
+fn source_pem(source: &str) -> Option<String> {
+    let (path, line) = source.rsplit_once(':')?;
+    let line: usize = line.parse().ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut block = String::new();
+    for l in text.lines().skip(line.checked_sub(1)?) {
+        block.push_str(l);
+        block.push('\n');
+        if l.trim_start().starts_with("-----END ") {
+            return Some(block);
+        }
+    }
+    None
+}
+
+/// DescribeCertificate's shape for a directory certificate (`source` is thingward's own).
+fn directory_json(state: &AppState, kind: CertKind, c: &thingward_audit::CertRecord) -> JsonValue {
+    let mut d = json!({
+        "certificateArn": kind_arn(state, kind, &c.id),
+        "certificateId": c.id,
+        "status": c.status.as_str(),
+        "ownedBy": &*state.account,
+        "creationDate": millis_to_seconds(c.created_ms),
+        "lastModifiedDate": millis_to_seconds(c.created_ms),
+        "certificateMode": "DEFAULT",
+        "source": c.source,
+    });
+    if let Some(pem) = source_pem(&c.source) {
+        d["certificatePem"] = json!(pem);
+    }
+    if let Ok(s) = thingward_audit::summarize(&c.der) {
+        d["validity"] = json!({
+            "notBefore": millis_to_seconds(s.not_before_ms),
+            "notAfter": millis_to_seconds(s.not_after_ms),
+        });
+    }
+    d
 }
 
 fn registered(state: &AppState, kind: CertKind, id: &str) -> Result<CertificateRecord, ApiError> {
@@ -335,10 +386,19 @@ fn describe_json(state: &AppState, rec: &CertificateRecord) -> JsonValue {
 
 async fn describe(state: &AppState, kind: CertKind, id: &str) -> Result<Json<JsonValue>, ApiError> {
     let id = check_cert_id(id)?;
-    let rec = registered(state, kind, &id)?;
-    Ok(Json(
-        json!({ "certificateDescription": describe_json(state, &rec) }),
-    ))
+    let description = match state.store.cert_get(kind, &id)? {
+        Some(rec) => describe_json(state, &rec),
+        None => match in_directories(state, kind, &id)? {
+            Some(c) => directory_json(state, kind, &c),
+            None => {
+                return Err(ApiError::NotFound(format!(
+                    "{} {id} not found",
+                    kind_name(kind)
+                )));
+            }
+        },
+    };
+    Ok(Json(json!({ "certificateDescription": description })))
 }
 
 async fn cert_describe(
@@ -357,15 +417,8 @@ async fn ca_describe(
 
 /// ListCertificates / ListCACertificates page with `marker` / `pageSize` (AWS's names).
 fn marker_page(q: &QueryMap) -> Result<Page, ApiError> {
-    let limit = q.int("pageSize", 1..=250)?.map_or(25, |n| n as usize);
-    let offset = match q.str("marker") {
-        None | Some("") => 0,
-        Some(t) => t
-            .strip_prefix('o')
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid marker '{t}'")))?,
-    };
-    Ok(Page { offset, limit })
+    let size = q.int("pageSize", 1..=250)?;
+    Page::from_parts(q.str("marker"), size, "pageSize", 25, 250)
 }
 
 fn list(state: &AppState, kind: CertKind, q: &QueryMap) -> Result<Json<JsonValue>, ApiError> {
@@ -418,7 +471,8 @@ fn set_status(
         .str("newStatus")
         .map(|s| parse_status(s, allowed))
         .transpose()?;
-    let exists = state.store.cert_get(kind, &id)?.is_some() || in_directories(state, kind, &id)?;
+    let exists =
+        state.store.cert_get(kind, &id)?.is_some() || in_directories(state, kind, &id)?.is_some();
     if !exists {
         return Err(ApiError::NotFound(format!(
             "{} {id} not found",

@@ -3,7 +3,9 @@
 //! The corpus: one rcgen root CA and `--certs` ECDSA P-256 device certificates signed by it
 //! (`--expired-percent` of them already expired, the rest valid for years), registered ACTIVE in
 //! the SQLite registry of a temporary data directory; `--policies` IoT policies, every tenth
-//! overly permissive (`iot:*` on `*`), each attached to one certificate. Generation and
+//! overly permissive (`iot:*` on `*`), each attached to one certificate. Every certificate is
+//! older than 365 days, so DEVICE_CERTIFICATE_AGE_CHECK reports all of them: the run stores a
+//! finding per certificate plus the expired and permissive ones. Generation and
 //! registration are timed apart. The timed phase is the API's own path: every AWS check plus
 //! AUDIT_INPUT_UNREADABLE_CHECK enabled, StartOnDemandAuditTask over HTTP, DescribeAuditTask
 //! polled every 50 ms until the task leaves IN_PROGRESS — so it covers loading the registry,

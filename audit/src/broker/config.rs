@@ -260,6 +260,11 @@ impl Parser<'_> {
             self.problem(reason::BROKER_UNKNOWN_DIRECTIVE, at, msg);
             return;
         };
+        if directives::is_v2_1_only(key) {
+            let msg =
+                format!("{key} is a Mosquitto 2.1 option: Mosquitto 2.0 refuses to start with it");
+            self.problem(reason::BROKER_UNKNOWN_DIRECTIVE, at.clone(), msg);
+        }
         if value.is_empty() && key != "connection" {
             self.problem(
                 reason::BROKER_INVALID_VALUE,

@@ -49,10 +49,6 @@ const GLOBAL: &[&str] = &[
     "user",
     "websockets_log_level",
     "websockets_headers_size",
-    "global_plugin",
-    "global_max_clients",
-    "global_max_connections",
-    "enable_control_api",
 ];
 
 /// Listener directives (the `listener` line itself opens the section).
@@ -85,10 +81,6 @@ const LISTENER: &[&str] = &[
     "use_identity_as_username",
     "use_subject_as_username",
     "psk_hint",
-    "accept_protocol_versions",
-    "listener_allow_anonymous",
-    "listener_auto_id_prefix",
-    "disable_client_cert_date_checks",
 ];
 
 /// Security directives (per listener with `per_listener_settings true`).
@@ -123,9 +115,7 @@ const BRIDGE: &[&str] = &[
     "bridge_outgoing_retain",
     "bridge_protocol_version",
     "bridge_psk",
-    "bridge_receive_maximum",
     "bridge_require_ocsp",
-    "bridge_session_expiry_interval",
     "bridge_tls_version",
     "cleansession",
     "clientid",
@@ -151,10 +141,33 @@ const BRIDGE: &[&str] = &[
     "username",
 ];
 
-/// Where `key` applies, or `None` for a directive Mosquitto 2.0 does not know.
+/// Mosquitto 2.1 directives: understood (a 2.1 broker uses them) but reported, because
+/// Mosquitto 2.0 refuses to start on them.
+const V2_1_ONLY: &[(&str, Scope)] = &[
+    ("global_plugin", Scope::Global),
+    ("global_max_clients", Scope::Global),
+    ("global_max_connections", Scope::Global),
+    ("enable_control_api", Scope::Global),
+    ("accept_protocol_versions", Scope::Listener),
+    ("listener_allow_anonymous", Scope::Listener),
+    ("listener_auto_id_prefix", Scope::Listener),
+    ("disable_client_cert_date_checks", Scope::Listener),
+    ("bridge_receive_maximum", Scope::Bridge),
+    ("bridge_session_expiry_interval", Scope::Bridge),
+];
+
+/// Whether `key` exists only in Mosquitto 2.1.
+pub(crate) fn is_v2_1_only(key: &str) -> bool {
+    V2_1_ONLY.iter().any(|(k, _)| *k == key)
+}
+
+/// Where `key` applies, or `None` for a directive Mosquitto (2.0 or 2.1) does not know.
 pub(crate) fn scope(key: &str) -> Option<Scope> {
     if key.starts_with("plugin_opt_") || key.starts_with("auth_opt_") {
         return Some(Scope::Security);
+    }
+    if let Some((_, scope)) = V2_1_ONLY.iter().find(|(k, _)| *k == key) {
+        return Some(*scope);
     }
     if GLOBAL.contains(&key) {
         Some(Scope::Global)
@@ -224,3 +237,66 @@ pub(crate) const LOG_TYPES: &[&str] = &[
 /// First words of `log_dest` values.
 pub(crate) const LOG_DESTS: &[&str] =
     &["stdout", "stderr", "syslog", "topic", "file", "dlt", "none"];
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    /// What the real Mosquitto says about `key` in its section.
+    fn mosquitto_knows(dir: &std::path::Path, key: &str, section: &str) -> bool {
+        let conf = dir.join("probe.conf");
+        // The marker line makes Mosquitto exit even when the probe line is valid.
+        std::fs::write(
+            &conf,
+            format!("{section}{key} 1\nzz_thingward_probe_end 1\n"),
+        )
+        .expect("write");
+        // `timeout`: never wait on a broker that starts after all.
+        let out = Command::new("timeout")
+            .args(["2", "/usr/sbin/mosquitto", "-c"])
+            .arg(&conf)
+            .output()
+            .expect("run /usr/sbin/mosquitto");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        !text.contains(&format!("Unknown configuration variable \"{key}\""))
+    }
+
+    #[test]
+    fn directive_lists_match_the_installed_mosquitto_2_0() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Values are nonsense ("1"): Mosquitto then fails on the value or a missing file, which
+        // is fine; only "Unknown configuration variable" means the name is wrong.
+        let sections = [
+            (GLOBAL, ""),
+            (SECURITY, ""),
+            (LISTENER, "listener 18999 127.0.0.1\n"),
+            (BRIDGE, "connection probe\naddress 127.0.0.1:1\n"),
+        ];
+        for (list, section) in sections {
+            for key in list {
+                let section = if matches!(*key, "listener" | "port" | "connection") {
+                    ""
+                } else {
+                    section
+                };
+                assert!(
+                    mosquitto_knows(dir.path(), key, section),
+                    "mosquitto 2.0 does not know {key}"
+                );
+            }
+        }
+        for (key, _) in V2_1_ONLY {
+            assert!(
+                !mosquitto_knows(dir.path(), key, "listener 18999 127.0.0.1\n"),
+                "{key} is known to 2.0"
+            );
+        }
+        assert!(!mosquitto_knows(dir.path(), "allow_anonymus", ""));
+    }
+}

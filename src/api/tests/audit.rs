@@ -569,6 +569,18 @@ async fn an_on_demand_audit_finds_an_expired_certificate_and_a_suppression_hides
     )
     .await
     .invalid("resourceIdentifier");
+    app.post(
+        "/audit/suppressions/create",
+        json!({ "checkName": EXPIRING, "resourceIdentifier": { "deviceCertificateId": "abc" }, "suppressIndefinitely": true }),
+    )
+    .await
+    .invalid("deviceCertificateId must be 64 hexadecimal");
+    app.post(
+        "/audit/suppressions/create",
+        json!({ "checkName": "NOPE", "resourceIdentifier": rid, "suppressIndefinitely": true }),
+    )
+    .await
+    .invalid("Unknown audit check 'NOPE'");
     let described = app
         .post(
             "/audit/suppressions/describe",
