@@ -9,6 +9,11 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null
   else sudo apt-get update -qq && sudo apt-get install -y -qq mosquitto >/dev/null; fi
 fi
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  echo "Installing nats-server (the alarm-feed tests start their own on a free port)"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nats-server >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq nats-server >/dev/null; fi
+fi
 if ! python3 -c "import boto3, pytest, cryptography" >/dev/null 2>&1; then
   echo "Installing boto3, pytest and cryptography (test certificates for the Audit tests)"
   python3 -m pip install --quiet boto3 pytest cryptography

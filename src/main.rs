@@ -7,8 +7,11 @@ mod auth;
 mod bench;
 mod detect;
 mod eval;
+mod feed;
+mod findings_cli;
 mod generate;
 mod ingest;
+mod mitigation;
 mod mqtt;
 mod nab;
 mod serve;
@@ -44,6 +47,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Run ML Detect training on a data directory now, outside the server.
     Train(train::TrainArgs),
+    /// Export alarm-feed findings (OCSF, ASFF) from a data directory.
+    #[command(subcommand)]
+    Findings(findings_cli::FindingsCommand),
     /// Audit the certificates, policies and broker files an audit config names, now.
     Audit(audit_cli::AuditArgs),
 }
@@ -64,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
+        Command::Findings(cmd) => findings_cli::run(cmd),
         Command::Audit(args) => audit_cli::run(args),
     }
 }

@@ -44,9 +44,23 @@ pub(crate) struct ServeArgs {
     /// How often the history write-ahead log is rolled into Parquet partitions, in seconds.
     #[arg(long, default_value_t = 300)]
     pub(crate) roll_interval_seconds: u64,
+    /// Brokers for BAN_CLIENT_ON_BROKER mitigation actions.
+    #[command(flatten)]
+    pub(crate) brokers: crate::mitigation::broker::BrokerArgs,
     /// UTC time of day (HH:MM) of the nightly ML Detect training run.
     #[arg(long, env = "THINGWARD_TRAIN_AT", default_value = "02:00")]
     pub(crate) train_at: TrainAt,
+    /// The alarm feed's first retry backoff, in milliseconds (doubles per attempt, ≤ 30 s).
+    #[arg(long, env = "THINGWARD_FEED_BACKOFF_MS", default_value_t = 500)]
+    pub(crate) feed_backoff_ms: u64,
+    /// Days the alarm feed's outbox keeps delivered events (SSE resume and `findings export`
+    /// reach back this far).
+    #[arg(long, env = "THINGWARD_FEED_RETENTION_DAYS", default_value_t = 30)]
+    pub(crate) feed_retention_days: u64,
+    /// thingward's URL as receivers should link to it (Alertmanager `externalURL`); default
+    /// http://{bind}.
+    #[arg(long, env = "THINGWARD_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
     /// The audit config file (TOML: certificate, CRL and policy directories, broker files).
     #[arg(long, env = "THINGWARD_AUDIT_CONFIG")]
     pub(crate) audit_config: Option<PathBuf>,
@@ -67,6 +81,7 @@ pub(crate) struct Service {
     store: Arc<Store>,
     detect: Arc<Detect>,
     history: Arc<History>,
+    feed: Arc<crate::feed::Feed>,
     stop_tx: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     tasks: tokio::task::JoinSet<()>,
@@ -162,7 +177,34 @@ impl Service {
             args.insecure_no_auth,
             args.max_body_bytes,
         ));
+        let feed = Arc::new(crate::feed::Feed::new(
+            Arc::clone(&store),
+            crate::feed::FeedSettings {
+                origin: crate::feed::format::Origin {
+                    region: args.region.clone(),
+                    account: args.account_id.clone(),
+                    external_url: args.public_url.clone().unwrap_or_else(|| endpoint.clone()),
+                },
+                default_mqtt_url: args.mqtt_url.clone(),
+                backoff_base: Duration::from_millis(args.feed_backoff_ms.max(1)),
+            },
+            system_clock(),
+        ));
+        if let Err(e) = feed.reload() {
+            tracing::error!(error = %e, "Some alarm-feed destinations did not start");
+        }
+        let mitigation = Arc::new(crate::mitigation::Mitigation::new(
+            Arc::clone(&store),
+            Arc::clone(&detect),
+            args.brokers.resolve(),
+            args.region.as_str().into(),
+            args.account_id.as_str().into(),
+        ));
+        mitigation
+            .recover()
+            .context("Cannot recover the mitigation tasks")?;
         let state = AppState {
+            mitigation,
             store: Arc::clone(&store),
             detect: Arc::clone(&detect),
             history: Arc::clone(&history),
@@ -170,6 +212,7 @@ impl Service {
             region: args.region.as_str().into(),
             account: args.account_id.as_str().into(),
             max_report_bytes: args.max_report_bytes,
+            feed: Arc::clone(&feed),
             audit: Arc::clone(&audit),
         };
         let mut app = api::app(state, auth, args.max_body_bytes);
@@ -191,6 +234,12 @@ impl Service {
             Arc::clone(&detect),
             Arc::clone(&history),
             args.roll_interval_seconds,
+            stop_rx.clone(),
+        ));
+        tasks.spawn(crate::feed::prune_loop(
+            Arc::clone(&store),
+            Duration::from_secs(args.feed_retention_days.max(1) * 86_400),
+            system_clock(),
             stop_rx.clone(),
         ));
         tasks.spawn(crate::training::schedule::run_loop(
@@ -218,6 +267,7 @@ impl Service {
                 store,
                 detect,
                 history,
+                feed,
                 stop_tx,
                 server,
                 tasks,
@@ -250,6 +300,8 @@ impl Service {
         tracing::info!("Shutting down: finishing in-flight requests");
         let _ = self.stop_tx.send(true);
         let _ = self.server.await;
+        // Undelivered events stay in the outbox; the next start delivers them.
+        self.feed.stop();
         // A training run in progress finishes (it is blocking work) before the history closes.
         while self.tasks.join_next().await.is_some() {}
         let history = Arc::clone(&self.history);

@@ -5,4 +5,6 @@ mod support;
 mod audit;
 mod e2e;
 mod eval;
+mod feed;
+mod mitigation;
 mod ml;

@@ -69,7 +69,9 @@ impl SecurityProfile {
 pub struct AlertTarget {
     /// The destination.
     pub alert_target_arn: String,
-    /// The role used to deliver (kept for compatibility).
+    /// The role used to deliver (kept for compatibility; required for `SNS`, optional for
+    /// thingward's own target types, empty when absent).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub role_arn: String,
 }
 

@@ -10,6 +10,9 @@ pub(crate) enum ApiError {
     /// 400 `InvalidRequestException`: the request breaks a rule; the message says which.
     #[error("{0}")]
     InvalidRequest(String),
+    /// 400 `TaskAlreadyExistsException`: a Start*MitigationActionsTask with a used task id.
+    #[error("{0}")]
+    TaskAlreadyExists(String),
     /// 404 `ResourceNotFoundException`.
     #[error("{0}")]
     NotFound(String),
@@ -74,6 +77,7 @@ impl ApiError {
     fn status_and_type(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequestException"),
+            Self::TaskAlreadyExists(_) => (StatusCode::BAD_REQUEST, "TaskAlreadyExistsException"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             Self::AlreadyExists { .. } => (StatusCode::CONFLICT, "ResourceAlreadyExistsException"),
             Self::VersionConflict(_) => (StatusCode::CONFLICT, "VersionConflictException"),

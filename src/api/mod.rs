@@ -4,8 +4,10 @@
 mod audit;
 pub(crate) mod error;
 mod extract;
+mod feed;
 mod ingest;
 mod iot_registry;
+mod mitigation;
 mod profiles;
 mod registry;
 mod training;
@@ -34,12 +36,16 @@ pub(crate) struct AppState {
     pub(crate) history: Arc<History>,
     /// The ML Detect training job (summaries, runs on demand).
     pub(crate) training: Arc<crate::training::Training>,
+    /// Mitigation tasks (start, run in the background, cancel).
+    pub(crate) mitigation: Arc<crate::mitigation::Mitigation>,
     /// The region used in ARNs.
     pub(crate) region: Arc<str>,
     /// The account id used in ARNs.
     pub(crate) account: Arc<str>,
     /// The largest device report accepted, in bytes.
     pub(crate) max_report_bytes: usize,
+    /// The alarm feed (destinations' workers).
+    pub(crate) feed: Arc<crate::feed::Feed>,
     /// Audit: tasks, the registry snapshot, the scheduler's clock.
     pub(crate) audit: Arc<crate::audit::Audit>,
 }
@@ -67,6 +73,8 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
         .merge(violations::routes())
         .merge(training::routes())
         .merge(ingest::routes())
+        .merge(mitigation::routes())
+        .merge(feed::routes())
         .merge(audit::routes())
         .merge(iot_registry::routes())
         .layer(middleware::from_fn_with_state(auth, require_auth))

@@ -70,12 +70,12 @@ fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiErro
     }
     errors.extend(validate_behaviors(&p.behaviors, view.as_ref()));
     for (kind, target) in p.alert_targets.iter().flatten() {
-        if kind != "SNS" {
-            errors.push(format!("alertTargets key must be SNS, got '{kind}'"));
-        }
-        if !(20..=2048).contains(&target.role_arn.len()) {
-            errors.push("alertTargets roleArn must be 20..2048 characters".into());
-        }
+        errors.extend(crate::feed::config::check_alert_target(
+            kind,
+            &target.alert_target_arn,
+            &target.role_arn,
+            &state.arn("destination/"),
+        ));
     }
     for m in p.additional_metrics_to_retain_v2.iter().flatten() {
         if let thingward_models::Metric::Custom(name) = &m.metric

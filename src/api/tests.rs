@@ -125,6 +125,14 @@ impl TestApp {
             clock.clone(),
             crate::training::default_fit_params().expect("fit params"),
         ));
+        let mitigation = Arc::new(crate::mitigation::Mitigation::new(
+            Arc::clone(&store),
+            Arc::clone(&detect),
+            crate::mitigation::broker::BrokerDefaults::default(),
+            REGION.into(),
+            ACCOUNT.into(),
+        ));
+        mitigation.recover().expect("recover mitigation tasks");
         let audit = Arc::new(crate::audit::Audit::new(
             Arc::clone(&store),
             None,
@@ -132,6 +140,7 @@ impl TestApp {
             ACCOUNT,
         ));
         let state = AppState {
+            mitigation,
             store: Arc::clone(&store),
             detect: Arc::clone(&detect),
             history,
@@ -139,6 +148,22 @@ impl TestApp {
             region: REGION.into(),
             account: ACCOUNT.into(),
             max_report_bytes: 128 * 1024,
+            feed: Arc::new(crate::feed::Feed::new(
+                Arc::clone(&store),
+                crate::feed::FeedSettings {
+                    origin: crate::feed::format::Origin {
+                        region: REGION.into(),
+                        account: ACCOUNT.into(),
+                        external_url: "http://127.0.0.1".into(),
+                    },
+                    default_mqtt_url: None,
+                    backoff_base: std::time::Duration::from_millis(20),
+                },
+                {
+                    let now = Arc::clone(&now);
+                    Arc::new(move || now.load(Ordering::SeqCst))
+                },
+            )),
             audit: Arc::clone(&audit),
         };
         let auth = Arc::new(Authenticator::new(
@@ -2659,4 +2684,7 @@ async fn list_metric_values_answers_in_each_metric_value_shape() {
 }
 
 mod audit;
+mod feed;
 mod ml;
+
+mod mitigation;

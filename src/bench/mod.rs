@@ -18,6 +18,7 @@
 //! - `audit`: one on-demand audit over a generated registry, end to end ([`audit`]).
 
 mod audit;
+mod feed;
 mod train;
 
 use crate::detect::StageTimes;
@@ -47,6 +48,8 @@ enum BenchTarget {
     IngestMqtt(MqttArgs),
     /// ML Detect training: fit time and memory per fleet size.
     Train(train::TrainArgs),
+    /// Alarm-feed delivery: events/s and delivery latency to a local webhook while scoring.
+    Feed(feed::FeedArgs),
     /// Audit: one StartOnDemandAuditTask over a generated registry, end to end.
     Audit(audit::AuditBenchArgs),
 }
@@ -104,6 +107,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::IngestHttp(a) => ingest_http(a).await,
         BenchTarget::IngestMqtt(a) => ingest_mqtt(a).await,
         BenchTarget::Train(a) => tokio::task::spawn_blocking(move || train::run(&a)).await?,
+        BenchTarget::Feed(a) => feed::run(a).await,
         BenchTarget::Audit(a) => audit::run(a).await,
     }
 }
@@ -132,6 +136,10 @@ impl Target {
             // No roll during the measurement: shutdown rolls once, outside the timed phase.
             roll_interval_seconds: 3600,
             train_at: crate::training::TrainAt::default(),
+            brokers: crate::mitigation::broker::BrokerArgs::default(),
+            feed_backoff_ms: 500,
+            feed_retention_days: 30,
+            public_url: None,
             audit_config: None,
             audit_at: crate::audit::schedule::AuditAt::default(),
             test_clock: false,

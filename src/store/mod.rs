@@ -6,7 +6,10 @@
 
 mod audit;
 mod certs;
+mod destinations;
+mod mitigation;
 mod models;
+mod outbox;
 mod profiles;
 mod registry;
 mod violations;
@@ -22,7 +25,17 @@ pub(crate) use certs::{
     CertKind, CertStatus, CertificateRecord, LoggingOptions, PolicyVersionError,
     PolicyVersionRecord, principal_cert_id,
 };
+pub(crate) use destinations::{DestinationRecord, DestinationStatus};
+pub(crate) use mitigation::{
+    ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, TaskInsert,
+    TaskKind, TaskRecord, TaskState, ViolationRef, ViolationSelector,
+};
 pub(crate) use models::ModelEntry;
+#[allow(
+    unused_imports,
+    reason = "audit findings and mitigation append events at merge time"
+)]
+pub(crate) use outbox::{NewOutboxEvent, OutboxEvent, OutboxKind, OutboxRouting, Severity};
 pub(crate) use registry::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
 pub(crate) use violations::{EventFilter, ViolationChange, ViolationFilter, ViolationRecord};
 
@@ -48,6 +61,9 @@ pub(crate) enum StoreError {
 #[derive(Debug)]
 pub(crate) struct Store {
     conn: Mutex<Connection>,
+    /// The outbox's highest sequence number, announced after each commit that appended to it
+    /// (the feed's wake-up: workers and SSE streams wait on it; a watch never misses a change).
+    outbox_tail: tokio::sync::watch::Sender<i64>,
 }
 
 const SCHEMA: &str = r#"
@@ -151,6 +167,82 @@ CREATE TABLE IF NOT EXISTS behavior_models (
     created_ms INTEGER NOT NULL,
     PRIMARY KEY (profile, behavior)
 );
+CREATE TABLE IF NOT EXISTS feed_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    profile TEXT,
+    thing TEXT,
+    behavior TEXT,
+    check_name TEXT,
+    severity TEXT,
+    event_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feed_outbox_by_time ON feed_outbox (event_ms);
+CREATE TABLE IF NOT EXISTS feed_destinations (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feed_cursors (
+    destination TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    dead_lettered INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    last_error_ms INTEGER,
+    last_success_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS feed_dead_letters (
+    destination TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    dead_ms INTEGER NOT NULL,
+    redrive INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (destination, seq)
+);
+CREATE TABLE IF NOT EXISTS mitigation_actions (
+    name TEXT PRIMARY KEY,
+    action_id TEXT NOT NULL,
+    action_type TEXT NOT NULL,
+    role_arn TEXT NOT NULL,
+    params TEXT NOT NULL,
+    tags TEXT,
+    creation_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mitigation_tasks (
+    kind TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER,
+    client_request_token TEXT,
+    request TEXT NOT NULL,
+    actions TEXT NOT NULL,
+    PRIMARY KEY (kind, task_id)
+);
+CREATE TABLE IF NOT EXISTS mitigation_executions (
+    kind TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    check_name TEXT,
+    thing TEXT,
+    action_name TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_ms INTEGER,
+    end_ms INTEGER,
+    error_code TEXT,
+    message TEXT,
+    PRIMARY KEY (kind, task_id, seq)
+);
+CREATE INDEX IF NOT EXISTS mitigation_executions_by_subject ON mitigation_executions (kind, subject);
 "#;
 
 /// Columns added after the first release, as (table, column, type): added to an existing
@@ -193,8 +285,10 @@ impl Store {
         conn.execute_batch(certs::SCHEMA)?;
         conn.execute_batch(audit::SCHEMA)?;
         migrate(&conn)?;
+        let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get(0))?;
         Ok(Self {
             conn: Mutex::new(conn),
+            outbox_tail: tokio::sync::watch::Sender::new(tail),
         })
     }
 

@@ -1,5 +1,6 @@
 //! Violations: the active ones (one per thing, profile and behavior) and their event history.
 
+use super::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity};
 use super::{Store, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
@@ -210,6 +211,43 @@ fn event_from(row: EventRow) -> Result<ViolationEvent, StoreError> {
     })
 }
 
+/// The outbox event announcing violation event `kind` of `r`: the AWS `ViolationEvent` JSON,
+/// keyed `{violationId}:{violationEventType}`.
+fn feed_event(
+    r: &ViolationRecord,
+    violation_id: String,
+    kind: ViolationEventType,
+    vstate: Option<String>,
+    vdesc: Option<String>,
+) -> Result<NewOutboxEvent, StoreError> {
+    let event = NewOutboxEvent {
+        key: format!("{violation_id}:{}", kind.as_str()),
+        routing: OutboxRouting {
+            profile: Some(r.profile.clone()),
+            thing: Some(r.thing.clone()),
+            behavior: Some(r.behavior.name.clone()),
+            check_name: None,
+            severity: Some(Severity::of_behavior(&r.behavior)),
+        },
+        kind: OutboxKind::Violation,
+        event_ms: r.at,
+        body: serde_json::to_value(ViolationEvent {
+            violation_id,
+            thing_name: r.thing.clone(),
+            security_profile_name: r.profile.clone(),
+            violation_event_additional_info: additional_info(&r.behavior),
+            behavior: r.behavior.clone(),
+            metric_value: r.value.clone(),
+            ml_explanation: r.explanation.as_deref().cloned(),
+            violation_event_type: kind,
+            verification_state: vstate.as_deref().and_then(VerificationState::parse),
+            verification_state_description: vdesc,
+            violation_event_time: r.at,
+        })?,
+    };
+    Ok(event)
+}
+
 impl Store {
     /// Records a batch of violation changes in one transaction; returns the violation ids of
     /// the changes, in order (None for a Touch/Close with no matching active violation).
@@ -223,6 +261,7 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             let mut ids = Vec::with_capacity(records.len());
+            let mut outbox_tail = None;
             for r in records {
                 let behavior_json = serde_json::to_string(&r.behavior)?;
                 let value_json = r.value.as_ref().map(serde_json::to_string).transpose()?;
@@ -272,10 +311,18 @@ impl Store {
                     )?
                     .execute(params![id, r.thing, r.profile, r.behavior.name, behavior_json, criteria, suppressed, value_json, kind.as_str(), r.at, vstate, vdesc, explanation_json],
                     )?;
+                    // The feed's copy, in the same transaction (suppressAlerts: no notification).
+                    if !suppressed {
+                        let seq = super::outbox::insert(&tx, &feed_event(r, id, kind, vstate, vdesc)?)?;
+                        outbox_tail = seq.or(outbox_tail);
+                    }
                 }
                 ids.push(id);
             }
             tx.commit()?;
+            if let Some(seq) = outbox_tail {
+                self.outbox_announce(seq);
+            }
             Ok(ids)
         })
     }
@@ -375,6 +422,38 @@ impl Store {
             )?;
             tx.commit()?;
             Ok(a + e > 0)
+        })
+    }
+
+    /// Active violations per (profile, behavior) — the `/metrics` gauge.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn violations_in_alarm_counts(
+        &self,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT profile, behavior_name, COUNT(*) FROM active_violations GROUP BY profile, behavior_name ORDER BY profile, behavior_name",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Violation events per (profile, behavior, event type) — the `/metrics` counter.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn violation_event_counts(
+        &self,
+    ) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT profile, behavior_name, event_type, COUNT(*) FROM violation_events GROUP BY profile, behavior_name, event_type ORDER BY profile, behavior_name, event_type",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 }

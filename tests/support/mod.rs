@@ -82,6 +82,53 @@ impl Drop for Mosquitto {
     }
 }
 
+fn nats_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    for p in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    PathBuf::from("nats-server")
+}
+
+/// A NATS server of the test's own on a free loopback port (no JetStream, no persistence).
+pub(crate) struct NatsServer {
+    child: Child,
+    pub(crate) port: u16,
+}
+
+impl NatsServer {
+    pub(crate) fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(nats_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (scripts/test.sh installs it)");
+        wait_for_port(port, "nats-server");
+        Self { child, port }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The real thingward binary serving on a free loopback port.
 pub(crate) struct Thingward {
     child: Option<Child>,
@@ -93,17 +140,22 @@ pub(crate) struct Thingward {
 
 impl Thingward {
     pub(crate) fn start(data_dir: &Path, mqtt_port: Option<u16>) -> Self {
-        Self::start_with_args(data_dir, mqtt_port, &[])
+        Self::start_with(data_dir, mqtt_port, &[])
     }
 
     /// Starts with extra `thingward serve` arguments (e.g. `--audit-config F`).
     pub(crate) fn start_with_args(data_dir: &Path, mqtt_port: Option<u16>, args: &[&str]) -> Self {
+        Self::start_with(data_dir, mqtt_port, args)
+    }
+
+    /// Starts with extra `serve` flags (kept across restarts).
+    pub(crate) fn start_with(data_dir: &Path, mqtt_port: Option<u16>, extra_args: &[&str]) -> Self {
         let mut t = Self {
             child: None,
             port: free_port(),
             data_dir: data_dir.to_owned(),
             mqtt_port,
-            extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
         };
         t.spawn();
         t
