@@ -566,13 +566,7 @@ async fn scheduled_delete(
 /// # Errors
 /// A stored body that does not decode (internal).
 pub(crate) fn finding_json(rec: &FindingRecord) -> Result<JsonValue, ApiError> {
-    let mut v: JsonValue = serde_json::from_str(&rec.body).map_err(ApiError::internal)?;
-    v["findingId"] = json!(rec.finding_id);
-    v["taskId"] = json!(rec.task_id);
-    v["taskStartTime"] = json!(millis_to_seconds(rec.task_start_ms));
-    v["findingTime"] = json!(millis_to_seconds(rec.finding_ms));
-    v["isSuppressed"] = json!(rec.is_suppressed);
-    Ok(v)
+    rec.aws_json().map_err(ApiError::internal)
 }
 
 /// The suppression key of a resource identifier from a request.

@@ -62,9 +62,8 @@ pub(crate) fn check_outcome(
     let mut suppressed_count = 0u64;
     for f in &report.findings {
         let key = resource_key(&f.non_compliant_resource.resource_identifier)?;
-        if suppressed.contains(&(name.to_owned(), key.clone())) {
-            suppressed_count += 1;
-        }
+        let is_suppressed = suppressed.contains(&(name.to_owned(), key.clone()));
+        suppressed_count += u64::from(is_suppressed);
         records.push(FindingRecord {
             finding_id: uuid::Uuid::new_v4().simple().to_string(),
             task_id: task.task_id.clone(),
@@ -74,7 +73,8 @@ pub(crate) fn check_outcome(
             severity: f.severity.as_str().to_owned(),
             resource_key: key,
             body: serde_json::to_string(f)?,
-            is_suppressed: false,
+            // Judged now: a suppressed finding is stored but not announced on the feed.
+            is_suppressed,
         });
     }
     let non_compliant = report.findings.len() as u64 - suppressed_count;

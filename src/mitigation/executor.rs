@@ -4,8 +4,8 @@
 use super::action::Action;
 use super::{Mitigation, Outcome, broker};
 use crate::store::{
-    CertStatus, ExecutionRecord, FindingRecord, NewOutboxEvent, OutboxKind, OutboxRouting,
-    PolicyVersionError, Severity, TaskKind, principal_cert_id,
+    CertStatus, ExecutionRecord, NewOutboxEvent, OutboxKind, OutboxRouting, PolicyVersionError,
+    Severity, TaskKind, principal_cert_id,
 };
 use thingward_audit::finding::ResourceIdentifier;
 
@@ -218,29 +218,6 @@ impl Mitigation {
     }
 }
 
-/// The AWS `AuditFinding` JSON of a stored finding (the library's finding plus the ids,
-/// times and suppression state the service keeps).
-pub(crate) fn finding_json(f: &FindingRecord) -> serde_json::Value {
-    let mut body: serde_json::Value =
-        serde_json::from_str(&f.body).unwrap_or_else(|_| serde_json::json!({}));
-    if let Some(m) = body.as_object_mut() {
-        m.insert("findingId".into(), f.finding_id.clone().into());
-        m.insert("taskId".into(), f.task_id.clone().into());
-        m.insert("checkName".into(), f.check_name.clone().into());
-        m.insert("severity".into(), f.severity.clone().into());
-        m.insert(
-            "taskStartTime".into(),
-            thingward_models::time::millis_to_seconds(f.task_start_ms).into(),
-        );
-        m.insert(
-            "findingTime".into(),
-            thingward_models::time::millis_to_seconds(f.finding_ms).into(),
-        );
-        m.insert("isSuppressed".into(), f.is_suppressed.into());
-    }
-    body
-}
-
 impl Mitigation {
     /// An action for the audit finding of `e`.
     fn on_finding(&self, action: &Action, e: &ExecutionRecord) -> Outcome {
@@ -257,7 +234,7 @@ impl Mitigation {
         if finding.is_suppressed {
             return Outcome::skipped("The finding is suppressed");
         }
-        let body = finding_json(&finding);
+        let body = finding.aws_json().unwrap_or_else(|_| serde_json::json!({}));
         let resource: ResourceIdentifier =
             serde_json::from_value(body["nonCompliantResource"]["resourceIdentifier"].clone())
                 .unwrap_or_default();

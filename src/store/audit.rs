@@ -1,12 +1,13 @@
 //! Audit state: the account audit configuration, scheduled audits, audit tasks with their
 //! per-check details, findings (90-day retention) and suppressions.
 
+use super::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity as OutboxSeverity};
 use super::{Store, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use thingward_models::time::EpochMillis;
+use thingward_models::time::{EpochMillis, millis_to_seconds};
 
 /// The tables of this module (applied at open; `IF NOT EXISTS`).
 pub(super) const SCHEMA: &str = r#"
@@ -182,8 +183,54 @@ pub(crate) struct FindingRecord {
     pub(crate) resource_key: String,
     /// The library's `Finding`, as JSON.
     pub(crate) body: String,
-    /// Whether a suppression in force (at the time of the query) covers it; ignored on insert.
+    /// Whether a suppression in force covers it: judged at query time when read; on insert,
+    /// as the task judged it (a suppressed finding is not announced on the feed).
     pub(crate) is_suppressed: bool,
+}
+
+impl FindingRecord {
+    /// The finding in AWS's `AuditFinding` shape (aws-api.md §4.2): the library's finding plus
+    /// the ids, times and suppression state the service keeps.
+    ///
+    /// # Errors
+    /// A stored body that does not decode.
+    pub(crate) fn aws_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let mut v: serde_json::Value = serde_json::from_str(&self.body)?;
+        if let Some(m) = v.as_object_mut() {
+            m.insert("findingId".into(), self.finding_id.clone().into());
+            m.insert("taskId".into(), self.task_id.clone().into());
+            m.insert("checkName".into(), self.check_name.clone().into());
+            m.insert("severity".into(), self.severity.clone().into());
+            m.insert(
+                "taskStartTime".into(),
+                millis_to_seconds(self.task_start_ms).into(),
+            );
+            m.insert(
+                "findingTime".into(),
+                millis_to_seconds(self.finding_ms).into(),
+            );
+            m.insert("isSuppressed".into(), self.is_suppressed.into());
+        }
+        Ok(v)
+    }
+
+    /// The alarm-feed event announcing this finding (idempotency key: the finding id).
+    ///
+    /// # Errors
+    /// A stored body that does not decode.
+    pub(crate) fn outbox_event(&self) -> Result<NewOutboxEvent, serde_json::Error> {
+        Ok(NewOutboxEvent {
+            key: self.finding_id.clone(),
+            kind: OutboxKind::AuditFinding,
+            routing: OutboxRouting {
+                check_name: Some(self.check_name.clone()),
+                severity: OutboxSeverity::parse(&self.severity),
+                ..OutboxRouting::default()
+            },
+            event_ms: self.finding_ms,
+            body: self.aws_json()?,
+        })
+    }
 }
 
 /// Filters of ListAuditFindings.
@@ -550,13 +597,24 @@ impl Store {
         Ok(interrupted.len())
     }
 
-    /// Stores findings (one transaction).
+    /// Stores findings and, in the same transaction, appends every finding no suppression
+    /// covers (`is_suppressed` as judged by the task) to the alarm feed's outbox, keyed by its
+    /// finding id: a stored finding is never lost to the feed.
     ///
     /// # Errors
-    /// Storage failures.
+    /// Storage failures (nothing is stored then).
     pub(crate) fn findings_insert(&self, findings: &[FindingRecord]) -> Result<(), StoreError> {
-        self.with(|c| {
+        let events = findings
+            .iter()
+            .filter(|f| !f.is_suppressed)
+            .map(FindingRecord::outbox_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        let last = self.with(|c| {
             let tx = c.transaction()?;
+            let mut last = None;
+            for e in &events {
+                last = last.max(super::outbox::insert(&tx, e)?);
+            }
             {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO audit_findings (finding_id, task_id, check_name, task_start_ms, finding_ms, severity, resource_key, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -566,8 +624,12 @@ impl Store {
                 }
             }
             tx.commit()?;
-            Ok(())
-        })
+            Ok(last)
+        })?;
+        if let Some(seq) = last {
+            self.outbox_announce(seq);
+        }
+        Ok(())
     }
 
     /// The finding `finding_id`, with its suppression state at `now_ms`.
@@ -646,7 +708,6 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    #[allow(dead_code)] // For mitigation (branch `mitigation`); tested here.
     pub(crate) fn task_findings(
         &self,
         task_id: &str,

@@ -681,7 +681,7 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    #[allow(dead_code)] // For mitigation (branch `mitigation`); tested here.
+    #[cfg(test)]
     pub(crate) fn policy_defaults_all(&self) -> Result<Vec<PolicyVersionRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -829,7 +829,6 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    #[allow(dead_code)] // For mitigation (branch `mitigation`); tested here.
     pub(crate) fn thing_certificates(&self, thing: &str) -> Result<Vec<String>, StoreError> {
         Ok(self
             .thing_principals(thing)?
@@ -888,7 +887,6 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    #[allow(dead_code)] // For mitigation (branch `mitigation`); tested here.
     pub(crate) fn logging_level_set(&self, level: &str) -> Result<(), StoreError> {
         let mut options = self.logging_get()?.unwrap_or_default();
         options.default_log_level = Some(level.to_owned());

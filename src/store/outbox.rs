@@ -210,10 +210,6 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures (nothing is appended then).
-    #[allow(
-        dead_code,
-        reason = "audit findings and mitigation append events at merge time"
-    )]
     pub(crate) fn outbox_append(
         &self,
         events: &[NewOutboxEvent],

@@ -535,6 +535,22 @@ async fn an_on_demand_audit_finds_an_expired_certificate_and_a_suppression_hides
     let rid = f["nonCompliantResource"]["resourceIdentifier"].clone();
     assert_eq!(rid["deviceCertificateId"], expired.as_str());
     let finding_id = f["findingId"].as_str().expect("id").to_owned();
+    // The finding is announced on the alarm feed, keyed by its id, in the AuditFinding shape.
+    let feed = |app: &TestApp| {
+        app.store
+            .outbox_after(0, 100)
+            .expect("outbox")
+            .into_iter()
+            .filter(|e| e.kind == crate::store::OutboxKind::AuditFinding)
+            .collect::<Vec<_>>()
+    };
+    let announced = feed(&app);
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0].key, finding_id);
+    assert_eq!(announced[0].body["findingId"], finding_id.as_str());
+    assert_eq!(announced[0].body["checkName"], EXPIRING);
+    assert_eq!(announced[0].body["isSuppressed"], false);
+    assert_eq!(announced[0].routing.check_name.as_deref(), Some(EXPIRING));
     let d = app.get(&format!("/audit/findings/{finding_id}")).await.ok();
     assert_eq!(d["finding"]["findingId"], finding_id.as_str());
     assert!(
@@ -607,6 +623,8 @@ async fn an_on_demand_audit_finds_an_expired_certificate_and_a_suppression_hides
     assert_eq!(d["nonCompliantResourcesCount"], 0, "{again}");
     assert_eq!(d["suppressedNonCompliantResourcesCount"], 1);
     assert_eq!(d["checkRunStatus"], "COMPLETED_COMPLIANT");
+    // A suppressed finding is stored but not announced.
+    assert_eq!(feed(&app).len(), 1);
     // Expired: the finding is back.
     app.advance_secs(86_401);
     let back = app.findings(json!({ "taskId": task_id })).await;
