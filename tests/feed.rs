@@ -202,39 +202,22 @@ async fn mqtt_and_nats_destinations_publish_the_events_with_their_keys() {
     let nc = async_nats::connect(nats.url()).await.expect("nats connect");
     let mut sub = nc.subscribe("thingward.alarms").await.expect("subscribe");
     nc.flush().await.expect("flush");
-    let mut opts = rumqttc::MqttOptions::new("feed-sub", "127.0.0.1", broker.port);
-    opts.set_keep_alive(Duration::from_secs(30));
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
-    client
-        .subscribe("thingward/alarms", rumqttc::QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    let (tx, mut mqtt_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (subscribed_tx, mut subscribed) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
-                    let _ =
-                        tx.send(serde_json::from_slice::<Value>(&p.payload).unwrap_or(Value::Null));
-                }
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
-                    let _ = subscribed_tx.send(());
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), subscribed.recv())
-        .await
-        .expect("suback");
+    let mut mqtt_rx = mqtt_subscriber(broker.port, "thingward/alarms").await;
+    // A destination naming its own broker.
+    let own = Mosquitto::start();
+    let mut own_rx = mqtt_subscriber(own.port, "alarms/own").await;
 
     // MQTT: no url, so thingward's own --mqtt-url broker.
     put_destination(
         &tw,
         "mq",
         json!({ "type": "mqtt", "topic": "thingward/alarms", "allProfiles": true }),
+    )
+    .await;
+    put_destination(
+        &tw,
+        "mq-own",
+        json!({ "type": "mqtt", "url": format!("mqtt://127.0.0.1:{}", own.port), "topic": "alarms/own", "allProfiles": true }),
     )
     .await;
     put_destination(
@@ -257,6 +240,11 @@ async fn mqtt_and_nats_destinations_publish_the_events_with_their_keys() {
         assert_eq!(m["kind"], "violation");
         assert_eq!(m["event"]["thingName"], "cam");
         assert!(m["seq"].is_i64());
+        let o = tokio::time::timeout(Duration::from_secs(20), own_rx.recv())
+            .await
+            .expect("an MQTT message on the destination's own broker")
+            .expect("open");
+        assert_eq!(o["idempotencyKey"], key.as_str());
 
         let n = next_message(&mut sub).await;
         let headers = n.headers.clone().expect("headers");
@@ -306,6 +294,39 @@ async fn mqtt_and_nats_destinations_publish_the_events_with_their_keys() {
         serde_json::from_str(&export(&["--format", "ocsf", "--kind", "audit-findings"]))
             .expect("JSON array");
     assert!(none.is_empty());
+}
+
+/// Subscribes to `topic` on the broker at `port`; yields each message's JSON payload.
+async fn mqtt_subscriber(port: u16, topic: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    let mut opts = rumqttc::MqttOptions::new(format!("feed-sub-{port}"), "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
+    client
+        .subscribe(topic, rumqttc::QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (subscribed_tx, mut subscribed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _client = client;
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let _ =
+                        tx.send(serde_json::from_slice::<Value>(&p.payload).unwrap_or(Value::Null));
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    let _ = subscribed_tx.send(());
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), subscribed.recv())
+        .await
+        .expect("suback");
+    rx
 }
 
 async fn next_message(sub: &mut async_nats::Subscriber) -> async_nats::Message {

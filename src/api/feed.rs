@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use thingward_models::time::millis_to_seconds;
 
+/// What a header value reads as in responses.
+const REDACTED: &str = "<redacted>";
+
 /// Dead letters listed per page, at most.
 const DEAD_LETTERS_MAX: i64 = 250;
 
@@ -56,7 +59,11 @@ fn status_json(s: &DestinationStatus) -> Value {
 
 /// A destination as the API returns it: its configuration, ARN, times and status.
 fn destination_json(state: &AppState, r: &DestinationRecord) -> Result<Value, ApiError> {
-    let config = Feed::decode(r).map_err(ApiError::internal)?;
+    let mut config = Feed::decode(r).map_err(ApiError::internal)?;
+    // Header values are often credentials: returned as the names only.
+    for v in config.headers.values_mut() {
+        *v = REDACTED.into();
+    }
     let mut out = serde_json::to_value(config).map_err(ApiError::internal)?;
     let status = state.store.destination_status(&r.name)?.unwrap_or_default();
     if let Value::Object(m) = &mut out {

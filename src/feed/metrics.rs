@@ -4,7 +4,8 @@
 //! cardinality: profile, behavior, event type, destination — never a thing name.
 //!
 //! Extension point: each family group is a function `fn(&Store, &mut Exposition)` listed in
-//! [`SOURCES`]; audit adds its non-compliant counts per check by adding one.
+//! [`SOURCES`], each metric a [`MetricName`]; audit adds its non-compliant counts per check
+//! with one more variant and one more source.
 
 use crate::store::{Store, StoreError};
 use std::fmt::Write as _;
@@ -19,6 +20,80 @@ pub(crate) enum Kind {
     Gauge,
     /// A value that only goes up.
     Counter,
+}
+
+/// Every metric thingward exposes (names follow `thingward_<thing>_<unit>[_total]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetricName {
+    /// Active violations per profile and behavior.
+    ViolationsInAlarm,
+    /// Violation events per profile, behavior and type.
+    ViolationEventsTotal,
+    /// Events a destination delivered.
+    FeedDeliveredEventsTotal,
+    /// A destination's failed attempts.
+    FeedFailedAttemptsTotal,
+    /// Events a destination dead-lettered.
+    FeedDeadLetteredEventsTotal,
+    /// Outbox events after a destination's cursor.
+    FeedPendingEvents,
+    /// A destination's last success.
+    FeedLastSuccessTimestampSeconds,
+    /// A destination's last failure.
+    FeedLastErrorTimestampSeconds,
+    /// The outbox's highest sequence number.
+    FeedOutboxLastSequence,
+}
+
+impl MetricName {
+    /// The exposed name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::ViolationsInAlarm => "thingward_violations_in_alarm",
+            Self::ViolationEventsTotal => "thingward_violation_events_total",
+            Self::FeedDeliveredEventsTotal => "thingward_feed_delivered_events_total",
+            Self::FeedFailedAttemptsTotal => "thingward_feed_failed_attempts_total",
+            Self::FeedDeadLetteredEventsTotal => "thingward_feed_dead_lettered_events_total",
+            Self::FeedPendingEvents => "thingward_feed_pending_events",
+            Self::FeedLastSuccessTimestampSeconds => {
+                "thingward_feed_last_success_timestamp_seconds"
+            }
+            Self::FeedLastErrorTimestampSeconds => "thingward_feed_last_error_timestamp_seconds",
+            Self::FeedOutboxLastSequence => "thingward_feed_outbox_last_sequence",
+        }
+    }
+
+    /// Its `# HELP` text and kind.
+    fn help(self) -> (&'static str, Kind) {
+        match self {
+            Self::ViolationsInAlarm => (
+                "Active violations, per security profile and behavior.",
+                Kind::Gauge,
+            ),
+            Self::ViolationEventsTotal => (
+                "Violation events recorded, per security profile, behavior and type.",
+                Kind::Counter,
+            ),
+            Self::FeedDeliveredEventsTotal => (
+                "Events delivered (acknowledged by the receiver).",
+                Kind::Counter,
+            ),
+            Self::FeedFailedAttemptsTotal => ("Failed delivery attempts.", Kind::Counter),
+            Self::FeedDeadLetteredEventsTotal => {
+                ("Events moved to the dead-letter table.", Kind::Counter)
+            }
+            Self::FeedPendingEvents => {
+                ("Outbox events after the destination's cursor.", Kind::Gauge)
+            }
+            Self::FeedLastSuccessTimestampSeconds => {
+                ("When the last delivery succeeded.", Kind::Gauge)
+            }
+            Self::FeedLastErrorTimestampSeconds => {
+                ("When the last delivery attempt failed.", Kind::Gauge)
+            }
+            Self::FeedOutboxLastSequence => ("The outbox's highest sequence number.", Kind::Gauge),
+        }
+    }
 }
 
 /// The exposition being written.
@@ -36,18 +111,20 @@ fn escape(v: &str) -> String {
 
 impl Exposition {
     /// Starts a family: its `# HELP` and `# TYPE` lines.
-    pub(crate) fn family(&mut self, name: &str, help: &str, kind: Kind) {
+    pub(crate) fn family(&mut self, name: MetricName) {
+        let (help, kind) = name.help();
         let kind = match kind {
             Kind::Gauge => "gauge",
             Kind::Counter => "counter",
         };
+        let name = name.as_str();
         let _ = writeln!(self.text, "# HELP {name} {help}");
         let _ = writeln!(self.text, "# TYPE {name} {kind}");
     }
 
     /// One sample of the current family.
-    pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.text.push_str(name);
+    pub(crate) fn sample(&mut self, name: MetricName, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name.as_str());
         if !labels.is_empty() {
             self.text.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
@@ -88,12 +165,8 @@ fn f(n: i64) -> f64 {
 /// Violations in alarm and violation events (CloudWatch's `Violations`, `ViolationsCleared`,
 /// `ViolationsInvalidated` per profile and behavior).
 fn violations(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
-    let name = "thingward_violations_in_alarm";
-    out.family(
-        name,
-        "Active violations, per security profile and behavior.",
-        Kind::Gauge,
-    );
+    let name = MetricName::ViolationsInAlarm;
+    out.family(name);
     for (profile, behavior, n) in store.violations_in_alarm_counts()? {
         out.sample(
             name,
@@ -101,12 +174,8 @@ fn violations(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
             f(n),
         );
     }
-    let name = "thingward_violation_events_total";
-    out.family(
-        name,
-        "Violation events recorded, per security profile, behavior and type.",
-        Kind::Counter,
-    );
+    let name = MetricName::ViolationEventsTotal;
+    out.family(name);
     for (profile, behavior, kind, n) in store.violation_event_counts()? {
         out.sample(
             name,
@@ -131,54 +200,34 @@ fn feed(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
     }
     type Field = fn(&crate::store::DestinationStatus) -> Option<f64>;
     #[allow(clippy::cast_precision_loss)]
-    let families: [(&str, &str, Kind, Field); 6] = [
-        (
-            "thingward_feed_delivered_events_total",
-            "Events delivered (acknowledged by the receiver).",
-            Kind::Counter,
-            |s| Some(s.delivered as f64),
-        ),
-        (
-            "thingward_feed_failed_attempts_total",
-            "Failed delivery attempts.",
-            Kind::Counter,
-            |s| Some(s.failed as f64),
-        ),
-        (
-            "thingward_feed_dead_lettered_events_total",
-            "Events moved to the dead-letter table.",
-            Kind::Counter,
-            |s| Some(s.dead_lettered as f64),
-        ),
-        (
-            "thingward_feed_pending_events",
-            "Outbox events after the destination's cursor.",
-            Kind::Gauge,
-            |s| Some(s.pending as f64),
-        ),
-        (
-            "thingward_feed_last_success_timestamp_seconds",
-            "When the last delivery succeeded.",
-            Kind::Gauge,
-            |s| s.last_success_ms.map(|t| t as f64 / 1000.0),
-        ),
-        (
-            "thingward_feed_last_error_timestamp_seconds",
-            "When the last delivery attempt failed.",
-            Kind::Gauge,
-            |s| s.last_error_ms.map(|t| t as f64 / 1000.0),
-        ),
+    let families: [(MetricName, Field); 6] = [
+        (MetricName::FeedDeliveredEventsTotal, |s| {
+            Some(s.delivered as f64)
+        }),
+        (MetricName::FeedFailedAttemptsTotal, |s| {
+            Some(s.failed as f64)
+        }),
+        (MetricName::FeedDeadLetteredEventsTotal, |s| {
+            Some(s.dead_lettered as f64)
+        }),
+        (MetricName::FeedPendingEvents, |s| Some(s.pending as f64)),
+        (MetricName::FeedLastSuccessTimestampSeconds, |s| {
+            s.last_success_ms.map(|t| t as f64 / 1000.0)
+        }),
+        (MetricName::FeedLastErrorTimestampSeconds, |s| {
+            s.last_error_ms.map(|t| t as f64 / 1000.0)
+        }),
     ];
-    for (name, help, kind, field) in families {
-        out.family(name, help, kind);
+    for (name, field) in families {
+        out.family(name);
         for (dest, status) in &rows {
             if let Some(v) = field(status) {
                 out.sample(name, &[("destination", dest)], v);
             }
         }
     }
-    let name = "thingward_feed_outbox_last_sequence";
-    out.family(name, "The outbox's highest sequence number.", Kind::Gauge);
+    let name = MetricName::FeedOutboxLastSequence;
+    out.family(name);
     out.sample(name, &[], f(store.outbox_last_seq()?));
     Ok(())
 }
@@ -190,11 +239,14 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let mut out = Exposition::default();
-        out.family("m", "help", Kind::Gauge);
-        out.sample("m", &[("behavior", "a\"b\\c\nd")], 2.0);
+        let m = MetricName::ViolationsInAlarm;
+        out.family(m);
+        out.sample(m, &[("behavior", "a\"b\\c\nd")], 2.0);
         assert_eq!(
             out.text,
-            "# HELP m help\n# TYPE m gauge\nm{behavior=\"a\\\"b\\\\c\\nd\"} 2\n"
+            "# HELP thingward_violations_in_alarm Active violations, per security profile and behavior.\n\
+             # TYPE thingward_violations_in_alarm gauge\n\
+             thingward_violations_in_alarm{behavior=\"a\\\"b\\\\c\\nd\"} 2\n"
         );
     }
 }

@@ -206,7 +206,7 @@ impl Store {
     /// # Errors
     /// Storage failures.
     pub(crate) fn destination_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.with(|c| {
+        self.with_reader(|c| {
             Ok(
                 c.prepare_cached("SELECT seq FROM feed_cursors WHERE destination = ?1")?
                     .query_row([name], |r| r.get(0))

@@ -61,6 +61,10 @@ pub(crate) enum StoreError {
 #[derive(Debug)]
 pub(crate) struct Store {
     conn: Mutex<Connection>,
+    /// A second, query-only connection for the feed's reads (outbox, cursors), so delivery
+    /// workers and SSE streams never wait behind the violation writer's commits (WAL readers
+    /// do not block the writer, nor it them).
+    reader: Mutex<Connection>,
     /// The outbox's highest sequence number, announced after each commit that appended to it
     /// (the feed's wake-up: workers and SSE streams wait on it; a watch never misses a change).
     outbox_tail: tokio::sync::watch::Sender<i64>,
@@ -286,8 +290,12 @@ impl Store {
         conn.execute_batch(audit::SCHEMA)?;
         migrate(&conn)?;
         let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get(0))?;
+        let reader = Connection::open(path)?;
+        reader.pragma_update(None, "query_only", true)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Self {
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
             outbox_tail: tokio::sync::watch::Sender::new(tail),
         })
     }
@@ -299,6 +307,15 @@ impl Store {
     ) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
         f(&mut conn)
+    }
+
+    /// Runs `f` with the query-only connection (committed data only).
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
+        f(&conn)
     }
 }
 

@@ -258,7 +258,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.with(|c| {
+        let rows = self.with_reader(|c| {
             let mut stmt =
                 c.prepare_cached(&format!("{SELECT} WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?;
             let rows = stmt.query_map(params![after, limit], event_of)?;
@@ -273,7 +273,7 @@ impl Store {
     /// Storage failures.
     pub(crate) fn outbox_get(&self, seqs: &[i64]) -> Result<Vec<OutboxEvent>, StoreError> {
         let mut out = Vec::with_capacity(seqs.len());
-        self.with(|c| {
+        self.with_reader(|c| {
             let mut stmt = c.prepare_cached(&format!("{SELECT} WHERE seq = ?1"))?;
             for seq in seqs {
                 if let Some(row) = stmt.query_row([seq], event_of).optional()? {
@@ -292,7 +292,7 @@ impl Store {
     /// # Errors
     /// Storage failures.
     pub(crate) fn outbox_event_ms(&self, key: &str) -> Result<Option<EpochMillis>, StoreError> {
-        self.with(|c| {
+        self.with_reader(|c| {
             Ok(
                 c.prepare_cached("SELECT event_ms FROM feed_outbox WHERE idempotency_key = ?1")?
                     .query_row([key], |r| r.get(0))
@@ -338,7 +338,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.with(|c| {
+        let rows = self.with_reader(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "{SELECT} WHERE seq > ?1 AND event_ms >= ?2 AND (?3 IS NULL OR kind = ?3) ORDER BY seq LIMIT ?4"
             ))?;

@@ -601,6 +601,11 @@ async fn destinations_and_alert_targets_are_validated() {
     t.post("/thingward/v1/destinations/none/redrive", json!({}))
         .await
         .error(404, "ResourceNotFoundException");
+    let h = json!({ "type": "ocsf", "url": "http://127.0.0.1:1/",
+                    "headers": { "Authorization": "Bearer s3cret" } });
+    let d = t.destination("h", h).await;
+    assert_eq!(d["headers"], json!({ "Authorization": "<redacted>" }));
+    t.delete("/thingward/v1/destinations/h").await.ok();
     let d = t
         .destination(
             "n",
