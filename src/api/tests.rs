@@ -212,6 +212,19 @@ impl TestApp {
         self.clock.load(Ordering::SeqCst)
     }
 
+    /// A GET with `headers`, answered as it is (streams, non-JSON bodies).
+    async fn raw_get(&self, uri: &str, headers: &[(&str, &str)]) -> axum::response::Response {
+        let mut request = Request::builder().method(Method::GET).uri(uri);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.router
+            .clone()
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible")
+    }
+
     /// Moves the manual clock forward.
     fn advance_secs(&self, secs: i64) {
         self.clock.fetch_add(secs * 1000, Ordering::SeqCst);

@@ -635,6 +635,7 @@ mod tests {
                 behavior: Some("bytes-ml".into()),
                 check_name: None,
                 severity: Some(Severity::High),
+                destination: None,
             },
             event_ms: 1_764_633_600_000,
             body: json!({

@@ -29,6 +29,12 @@ pub(crate) enum MetricName {
     ViolationsInAlarm,
     /// Violation events per profile, behavior and type.
     ViolationEventsTotal,
+    /// Non-compliant resources per audit check, in the check's latest completed run.
+    AuditNonCompliantResources,
+    /// Resources examined per audit check, in the check's latest completed run.
+    AuditResources,
+    /// Suppressed non-compliant resources per audit check, in its latest completed run.
+    AuditSuppressedResources,
     /// Events a destination delivered.
     FeedDeliveredEventsTotal,
     /// A destination's failed attempts.
@@ -58,6 +64,9 @@ impl MetricName {
             Self::FeedLastSuccessTimestampSeconds => {
                 "thingward_feed_last_success_timestamp_seconds"
             }
+            Self::AuditNonCompliantResources => "thingward_audit_non_compliant_resources",
+            Self::AuditResources => "thingward_audit_resources",
+            Self::AuditSuppressedResources => "thingward_audit_suppressed_non_compliant_resources",
             Self::FeedLastErrorTimestampSeconds => "thingward_feed_last_error_timestamp_seconds",
             Self::FeedOutboxLastSequence => "thingward_feed_outbox_last_sequence",
         }
@@ -92,6 +101,18 @@ impl MetricName {
                 ("When the last delivery attempt failed.", Kind::Gauge)
             }
             Self::FeedOutboxLastSequence => ("The outbox's highest sequence number.", Kind::Gauge),
+            Self::AuditNonCompliantResources => (
+                "Non-compliant resources per audit check, in its latest completed run (Device Defender's NonCompliantResources).",
+                Kind::Gauge,
+            ),
+            Self::AuditResources => (
+                "Resources examined per audit check, in its latest completed run (ResourcesEvaluated).",
+                Kind::Gauge,
+            ),
+            Self::AuditSuppressedResources => (
+                "Suppressed non-compliant resources per audit check, in its latest completed run.",
+                Kind::Gauge,
+            ),
         }
     }
 }
@@ -143,7 +164,7 @@ impl Exposition {
 pub(crate) type Source = fn(&Store, &mut Exposition) -> Result<(), StoreError>;
 
 /// Every group exposed, in order.
-pub(crate) const SOURCES: &[Source] = &[violations, feed];
+pub(crate) const SOURCES: &[Source] = &[violations, audit, feed];
 
 /// The whole exposition.
 ///
@@ -186,6 +207,32 @@ fn violations(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
             ],
             f(n),
         );
+    }
+    Ok(())
+}
+
+/// Audit results per check (CloudWatch's `NonCompliantResources` / `ResourcesEvaluated`): the
+/// latest completed run of each check. One label, the check name: a bounded set.
+fn audit(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
+    let latest = store.audit_latest_check_details()?;
+    type Field = fn(&crate::store::CheckDetails) -> Option<u64>;
+    let families: [(MetricName, Field); 3] = [
+        (MetricName::AuditNonCompliantResources, |d| {
+            d.non_compliant_resources_count
+        }),
+        (MetricName::AuditResources, |d| d.total_resources_count),
+        (MetricName::AuditSuppressedResources, |d| {
+            d.suppressed_non_compliant_resources_count
+        }),
+    ];
+    for (name, field) in families {
+        out.family(name);
+        for (check, details) in &latest {
+            if let Some(v) = field(details) {
+                #[allow(clippy::cast_precision_loss)]
+                out.sample(name, &[("check", check)], v as f64);
+            }
+        }
     }
     Ok(())
 }

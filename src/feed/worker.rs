@@ -59,6 +59,10 @@ fn routed(
     event: &OutboxEvent,
     targets: &mut HashMap<String, Vec<String>>,
 ) -> Result<bool, StoreError> {
+    if let Some(only) = &event.routing.destination {
+        // Published to one destination by name (the publisher checked it takes the kind).
+        return Ok(arn.rsplit('/').next() == Some(only.as_str()));
+    }
     match event.kind {
         OutboxKind::AuditFinding => Ok(dest.events.contains(&EventKind::AuditFindings)),
         OutboxKind::Violation => {
@@ -370,6 +374,38 @@ pub(crate) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_published_to_one_destination_is_routed_to_that_destination_only() {
+        use crate::store::{OutboxRouting, Severity};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let params: crate::feed::config::DestinationParams = serde_json::from_value(
+            serde_json::json!({ "type": "cloudevents", "url": "http://127.0.0.1:9/x", "allProfiles": true }),
+        )
+        .expect("params");
+        let dest = params.validate().expect("valid");
+        let arn = |n: &str| format!("arn:aws:iot:us-east-1:000000000000:destination/{n}");
+        let mut event = OutboxEvent {
+            seq: 1,
+            key: "k".into(),
+            kind: OutboxKind::Violation,
+            routing: OutboxRouting {
+                profile: Some("p".into()),
+                severity: Some(Severity::Medium),
+                ..OutboxRouting::default()
+            },
+            event_ms: 0,
+            body: serde_json::Value::Null,
+        };
+        let mut targets = HashMap::new();
+        for name in ["a", "b"] {
+            assert!(routed(&store, &dest, &arn(name), &event, &mut targets).expect("routed"));
+        }
+        event.routing.destination = Some("a".into());
+        assert!(routed(&store, &dest, &arn("a"), &event, &mut targets).expect("routed"));
+        assert!(!routed(&store, &dest, &arn("b"), &event, &mut targets).expect("routed"));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {

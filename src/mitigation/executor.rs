@@ -134,6 +134,7 @@ fn violation_event(e: &ExecutionRecord, body: serde_json::Value) -> NewOutboxEve
             behavior: behavior.as_ref().map(|b| b.name.clone()),
             check_name: None,
             severity: behavior.as_ref().map(Severity::of_behavior),
+            destination: None,
         },
         event_ms: body["violationEventTime"]
             .as_f64()
@@ -169,7 +170,8 @@ impl Mitigation {
     /// Appends `event` to the feed outbox for `destination`, which must exist and receive the
     /// event (its kind, and for a violation its profile). The feed routes the event as it
     /// routes every event of its kind: other destinations that receive it get it too.
-    pub(super) fn publish(&self, destination: &str, event: NewOutboxEvent) -> Outcome {
+    pub(super) fn publish(&self, destination: &str, mut event: NewOutboxEvent) -> Outcome {
+        event.routing.destination = Some(destination.to_owned());
         let dest = match self.store.destination_get(destination) {
             Ok(Some(d)) => d,
             Ok(None) => {

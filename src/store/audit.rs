@@ -597,6 +597,33 @@ impl Store {
         Ok(interrupted.len())
     }
 
+    /// Each check's details in its latest run that completed it (`COMPLETED_*`), by check name,
+    /// looking back over the latest 200 completed or canceled tasks (`/metrics`).
+    ///
+    /// # Errors
+    /// Storage failures, or stored details that do not decode.
+    pub(crate) fn audit_latest_check_details(
+        &self,
+    ) -> Result<BTreeMap<String, CheckDetails>, StoreError> {
+        let rows = self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT details FROM audit_tasks WHERE status IN ('COMPLETED', 'CANCELED') ORDER BY start_ms DESC LIMIT 200",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let mut latest = BTreeMap::new();
+        for details in rows {
+            let details: BTreeMap<String, CheckDetails> = serde_json::from_str(&details)?;
+            for (check, d) in details {
+                if d.check_run_status.starts_with("COMPLETED_") {
+                    latest.entry(check).or_insert(d);
+                }
+            }
+        }
+        Ok(latest)
+    }
+
     /// Stores findings and, in the same transaction, appends every finding no suppression
     /// covers (`is_suppressed` as judged by the task) to the alarm feed's outbox, keyed by its
     /// finding id: a stored finding is never lost to the feed.

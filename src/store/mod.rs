@@ -181,7 +181,8 @@ CREATE TABLE IF NOT EXISTS feed_outbox (
     check_name TEXT,
     severity TEXT,
     event_ms INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    destination TEXT
 );
 CREATE INDEX IF NOT EXISTS feed_outbox_by_time ON feed_outbox (event_ms);
 CREATE TABLE IF NOT EXISTS feed_destinations (

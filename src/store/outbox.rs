@@ -102,6 +102,9 @@ pub(crate) struct OutboxRouting {
     pub(crate) check_name: Option<String>,
     /// The event's severity.
     pub(crate) severity: Option<Severity>,
+    /// Only this destination delivers the event (a mitigation action publishing to a named
+    /// destination); None: every destination that routes it.
+    pub(crate) destination: Option<String>,
 }
 
 /// An event to append.
@@ -140,7 +143,7 @@ pub(crate) struct OutboxEvent {
 /// The highest sequence number ever appended (AUTOINCREMENT's counter survives pruning).
 pub(super) const LAST_SEQ: &str = "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'feed_outbox'), 0), COALESCE((SELECT MAX(seq) FROM feed_outbox), 0))";
 
-const SELECT: &str = "SELECT seq, idempotency_key, kind, profile, thing, behavior, check_name, severity, event_ms, body FROM feed_outbox";
+const SELECT: &str = "SELECT seq, idempotency_key, kind, profile, thing, behavior, check_name, severity, event_ms, body, destination FROM feed_outbox";
 
 fn event_of(r: &Row<'_>) -> rusqlite::Result<(OutboxEvent, String)> {
     let kind: String = r.get(2)?;
@@ -157,6 +160,7 @@ fn event_of(r: &Row<'_>) -> rusqlite::Result<(OutboxEvent, String)> {
                 behavior: r.get(5)?,
                 check_name: r.get(6)?,
                 severity: severity.as_deref().and_then(Severity::parse),
+                destination: r.get(10)?,
             },
             event_ms: r.get(8)?,
             body: serde_json::Value::Null,
@@ -183,7 +187,7 @@ pub(super) fn insert(conn: &Connection, e: &NewOutboxEvent) -> Result<Option<i64
     let body = serde_json::to_string(&e.body)?;
     let seq = conn
         .prepare_cached(
-            "INSERT INTO feed_outbox (idempotency_key, kind, profile, thing, behavior, check_name, severity, event_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq",
+            "INSERT INTO feed_outbox (idempotency_key, kind, profile, thing, behavior, check_name, severity, event_ms, body, destination) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq",
         )?
         .query_row(
             params![
@@ -195,7 +199,8 @@ pub(super) fn insert(conn: &Connection, e: &NewOutboxEvent) -> Result<Option<i64
                 e.routing.check_name,
                 e.routing.severity.map(Severity::as_str),
                 e.event_ms,
-                body
+                body,
+                e.routing.destination
             ],
             |r| r.get(0),
         )

@@ -228,6 +228,7 @@ fn feed_event(
             behavior: Some(r.behavior.name.clone()),
             check_name: None,
             severity: Some(Severity::of_behavior(&r.behavior)),
+            destination: None,
         },
         kind: OutboxKind::Violation,
         event_ms: r.at,

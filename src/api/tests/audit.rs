@@ -520,6 +520,22 @@ async fn an_on_demand_audit_finds_an_expired_certificate_and_a_suppression_hides
     assert_eq!(details["suppressedNonCompliantResourcesCount"], 0);
     assert_eq!(task["taskStatistics"]["nonCompliantChecks"], 1);
     assert_eq!(task["taskStatistics"]["totalChecks"], 1);
+    // Prometheus shows the check's latest result, labelled by check only.
+    let metrics = app.raw_get("/metrics", &[]).await;
+    let text = metrics
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8(text.to_vec()).expect("utf-8");
+    for line in [
+        format!("thingward_audit_non_compliant_resources{{check=\"{EXPIRING}\"}} 1"),
+        format!("thingward_audit_resources{{check=\"{EXPIRING}\"}} 2"),
+        format!("thingward_audit_suppressed_non_compliant_resources{{check=\"{EXPIRING}\"}} 0"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
 
     let found = app.findings(json!({ "taskId": task_id })).await;
     let findings = found["findings"].as_array().expect("findings");

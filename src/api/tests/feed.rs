@@ -135,18 +135,6 @@ impl TestApp {
         self.count("cam", "aws:num-listening-tcp-ports", 1).await;
         id
     }
-
-    async fn raw_get(&self, uri: &str, headers: &[(&str, &str)]) -> axum::response::Response {
-        let mut request = Request::builder().method(Method::GET).uri(uri);
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        self.router
-            .clone()
-            .oneshot(request.body(Body::empty()).expect("request"))
-            .await
-            .expect("infallible")
-    }
 }
 
 fn header<'a>(g: &'a Got, name: &str) -> &'a str {

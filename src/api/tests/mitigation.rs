@@ -1240,6 +1240,8 @@ async fn detect_publish_appends_the_violation_for_a_destination_that_receives_it
     assert_eq!(last.body["thingName"], "cam");
     assert_eq!(last.body["violationEventType"], "in-alarm");
     assert_eq!(last.routing.profile.as_deref(), Some("p"));
+    // Only the named destination delivers it.
+    assert_eq!(last.routing.destination.as_deref(), Some("everything"));
 }
 
 #[tokio::test]
