@@ -17,6 +17,7 @@ mod nab;
 mod serve;
 mod store;
 mod test_clock;
+mod time_of_day;
 mod train;
 mod training;
 

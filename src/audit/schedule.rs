@@ -8,7 +8,7 @@
 
 use super::Audit;
 use crate::store::ScheduledAuditRecord;
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Weekday};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Weekday};
 use std::sync::Arc;
 use std::time::Duration;
 use thingward_audit::CheckName;
@@ -18,33 +18,8 @@ use tokio::sync::watch;
 /// How often the scheduler looks at the clock.
 pub(crate) const TICK: Duration = Duration::from_secs(2);
 
-/// The UTC time of day scheduled audits run at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AuditAt(NaiveTime);
-
-impl Default for AuditAt {
-    /// 03:00 UTC.
-    fn default() -> Self {
-        Self(NaiveTime::from_hms_opt(3, 0, 0).unwrap_or(NaiveTime::MIN))
-    }
-}
-
-impl std::str::FromStr for AuditAt {
-    type Err = String;
-
-    /// `HH:MM` (24-hour, UTC).
-    fn from_str(s: &str) -> Result<Self, String> {
-        NaiveTime::parse_from_str(s, "%H:%M")
-            .map(Self)
-            .map_err(|_| format!("'{s}' is not a UTC time of day as HH:MM (e.g. 03:00)"))
-    }
-}
-
-impl std::fmt::Display for AuditAt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.format("%H:%M"))
-    }
-}
+/// The UTC time of day scheduled audits run at (`--audit-at`).
+pub(crate) type AuditAt = crate::time_of_day::TimeOfDay;
 
 /// How often a scheduled audit runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +116,7 @@ impl Frequency {
         let t = DateTime::from_timestamp_millis(now)?;
         let mut day = t.date_naive();
         for _ in 0..62 {
-            let slot = day.and_time(at.0).and_utc();
+            let slot = day.and_time(at.time()).and_utc();
             if slot <= t && self.runs_on(day) {
                 return Some(slot.timestamp_millis());
             }
@@ -248,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_daily_audit_runs_once_per_slot_and_not_before_its_first() {
-        let at = AuditAt::default();
+        let at = AuditAt::hm(3, 0);
         let r = rec(Frequency::Daily, "2026-03-04T10:00:00Z", None);
         assert!(!is_due(&r, at, ms("2026-03-05T02:59:59Z")));
         assert!(is_due(&r, at, ms("2026-03-05T03:00:00Z")));

@@ -135,13 +135,13 @@ impl Target {
             max_body_bytes: 64 * 1024 * 1024,
             // No roll during the measurement: shutdown rolls once, outside the timed phase.
             roll_interval_seconds: 3600,
-            train_at: crate::training::TrainAt::default(),
+            train_at: crate::training::TrainAt::hm(2, 0),
             brokers: crate::mitigation::broker::BrokerArgs::default(),
             feed_backoff_ms: 500,
             feed_retention_days: 30,
             public_url: None,
             audit_config: None,
-            audit_at: crate::audit::schedule::AuditAt::default(),
+            audit_at: crate::audit::schedule::AuditAt::hm(3, 0),
             test_clock: false,
         };
         let Started { service, .. } = Service::start(&args).await?;

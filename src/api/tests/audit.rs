@@ -811,7 +811,7 @@ async fn scheduled_audits_validate_run_when_due_and_pin_their_checks() {
         "DAILY"
     );
     // Not due before the first 03:00 after its creation (created 22:13); due after.
-    let at = AuditAt::default();
+    let at = AuditAt::hm(3, 0);
     assert!(run_due(&app.audit(), at).expect("due").is_empty());
     app.advance_secs(5 * 3600);
     let started = run_due(&app.audit(), at).expect("due");

@@ -72,7 +72,7 @@ impl TestApp {
         let training = Arc::clone(&self.training);
         let scope = RunScope {
             profile: None,
-            due_at: Some(TrainAt::default()),
+            due_at: Some(TrainAt::hm(2, 0)),
         };
         tokio::task::spawn_blocking(move || training.run(&scope, &Quiet))
             .await
