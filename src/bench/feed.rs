@@ -29,6 +29,10 @@ pub(crate) struct FeedArgs {
     /// The receiver's format: cloudevents (batch mode) or alertmanager.
     #[arg(long, default_value = "cloudevents")]
     format: String,
+    /// Alarm events per second to offer, spread over the clients (0: as fast as the service
+    /// takes them). Latency is only meaningful at a rate the feed sustains.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
 }
 
 /// What the receiver measured.
@@ -163,10 +167,19 @@ pub(crate) async fn run(args: FeedArgs) -> anyhow::Result<()> {
         let url = url.clone();
         let http = reqwest::Client::new();
         let things = args.things;
+        // Each client sends one batch of `things` events per period.
+        let period = (args.rate > 0)
+            .then(|| Duration::from_secs_f64((things * args.clients) as f64 / args.rate as f64));
         clients.spawn(async move {
             let mut round = 0u64;
+            let mut acks = Vec::new();
             while Instant::now() < deadline {
+                if let Some(period) = period {
+                    let due = started + period.mul_f64(round as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let count = if round.is_multiple_of(2) { 9 } else { 1 };
+                let sent = Instant::now();
                 let r = http
                     .post(&url)
                     .body(flip_batch(c * things, things, count))
@@ -175,15 +188,20 @@ pub(crate) async fn run(args: FeedArgs) -> anyhow::Result<()> {
                 if !r.status().is_success() {
                     bail!("A batch was refused: {}", r.text().await?);
                 }
+                acks.push(sent.elapsed());
                 round += 1;
             }
-            Ok::<_, anyhow::Error>(round)
+            Ok::<_, anyhow::Error>((round, acks))
         });
     }
     let mut batches = 0;
+    let mut acks = Vec::new();
     while let Some(joined) = clients.join_next().await {
-        batches += joined??;
+        let (rounds, latencies) = joined??;
+        batches += rounds;
+        acks.extend(latencies);
     }
+    acks.sort_unstable();
     let load = started.elapsed();
     let generated = target.service.store().outbox_last_seq()?;
     let drain_deadline = Instant::now() + Duration::from_secs(60);
@@ -207,8 +225,16 @@ pub(crate) async fn run(args: FeedArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     latencies.sort_unstable();
     println!(
-        "thingward bench feed: {} clients × {} things flipping in and out of alarm, {} format, batches of {}",
-        args.clients, args.things, args.format, args.batch_size
+        "thingward bench feed: {} clients × {} things flipping in and out of alarm, {} format, batches of {}, offered rate {}",
+        args.clients,
+        args.things,
+        args.format,
+        args.batch_size,
+        if args.rate > 0 {
+            format!("{}/s", args.rate)
+        } else {
+            "unlimited".into()
+        }
     );
     println!(
         "  load phase         {:.2} s, {batches} ingestion batches",
@@ -221,6 +247,11 @@ pub(crate) async fn run(args: FeedArgs) -> anyhow::Result<()> {
     println!(
         "  delivered          {delivered} ({:.0}/s from the start to the last delivery)",
         delivered as f64 / span
+    );
+    println!(
+        "  ingestion ack      p50 {:.1} ms, p99 {:.1} ms per batch (durable: WAL fsync + violation and outbox commit)",
+        ms(percentile(&acks, 0.50)),
+        ms(percentile(&acks, 0.99)),
     );
     println!(
         "  delivery latency   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (receive − violationEventTime)",
