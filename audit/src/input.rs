@@ -12,8 +12,8 @@ use x509_parser::revocation_list::CertificateRevocationList;
 
 pub use crate::x509::{CertSummary, is_ca, summarize};
 
-/// A certificate's registry status (AWS `CertificateStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A certificate's registry status (AWS `CertificateStatus` / `CACertificateStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CertStatus {
     /// `ACTIVE`.
@@ -31,6 +31,21 @@ pub enum CertStatus {
 }
 
 impl CertStatus {
+    /// Every status.
+    pub const ALL: [CertStatus; 6] = [
+        CertStatus::Active,
+        CertStatus::Inactive,
+        CertStatus::Revoked,
+        CertStatus::PendingTransfer,
+        CertStatus::RegisterInactive,
+        CertStatus::PendingActivation,
+    ];
+
+    /// Parses a wire name (exact).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {

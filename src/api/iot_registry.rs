@@ -303,7 +303,7 @@ fn in_directories(
         return Ok(None);
     };
     if let Some(s) = state.store.cert_status_overrides()?.get(id) {
-        cert.status = snapshot::lib_status(*s);
+        cert.status = *s;
     }
     Ok(Some(cert))
 }

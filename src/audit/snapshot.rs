@@ -8,18 +8,6 @@ use std::path::Path;
 use thingward_audit as lib;
 use thingward_audit::{AuditInput, InputProblem, TextSource};
 
-/// The library's status for a stored one.
-pub(crate) fn lib_status(s: CertStatus) -> lib::CertStatus {
-    match s {
-        CertStatus::Active => lib::CertStatus::Active,
-        CertStatus::Inactive => lib::CertStatus::Inactive,
-        CertStatus::Revoked => lib::CertStatus::Revoked,
-        CertStatus::PendingTransfer => lib::CertStatus::PendingTransfer,
-        CertStatus::RegisterInactive => lib::CertStatus::RegisterInactive,
-        CertStatus::PendingActivation => lib::CertStatus::PendingActivation,
-    }
-}
-
 /// The first certificate in a PEM text (DER), or why there is none.
 pub(crate) fn pem_certificate(pem: &str, source: &str) -> Result<Vec<u8>, String> {
     let mut bundle = lib::parse_pem_bundle(pem, source);
@@ -160,7 +148,7 @@ pub(crate) fn build(
             let status = overrides.get(&id).copied().unwrap_or(CertStatus::Active);
             out.entry(id.clone()).or_insert_with(|| lib::CertRecord {
                 things: things_of.get(&id).cloned().unwrap_or_default(),
-                status: lib_status(status),
+                status,
                 created_ms: source_mtime_ms(&source),
                 id,
                 der,
@@ -199,7 +187,7 @@ pub(crate) fn build(
                             rec.cert_id.clone(),
                             lib::CertRecord {
                                 things: things_of.get(&rec.cert_id).cloned().unwrap_or_default(),
-                                status: lib_status(rec.status),
+                                status: rec.status,
                                 created_ms: rec.created_ms,
                                 id: rec.cert_id,
                                 der,

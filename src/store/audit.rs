@@ -11,10 +11,6 @@ use thingward_models::time::{EpochMillis, millis_to_seconds};
 
 /// The tables of this module (applied at open; `IF NOT EXISTS`).
 pub(super) const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS audit_config (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    body TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS scheduled_audits (
     name TEXT PRIMARY KEY,
     frequency TEXT NOT NULL,
@@ -346,20 +342,16 @@ fn suppression_row(r: &Row<'_>) -> rusqlite::Result<SuppressionRecord> {
     })
 }
 
+/// The `account_settings` key of the account audit configuration.
+const AUDIT_CONFIG_KEY: &str = "audit_configuration";
+
 impl Store {
     /// The account audit configuration, if ever set.
     ///
     /// # Errors
     /// Storage failures, a stored value that does not decode.
     pub(crate) fn audit_config_get(&self) -> Result<Option<AuditConfigRecord>, StoreError> {
-        self.with(|c| {
-            let body: Option<String> = c
-                .query_row("SELECT body FROM audit_config WHERE id = 1", [], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
-        })
+        self.account_setting_get(AUDIT_CONFIG_KEY)
     }
 
     /// Replaces the account audit configuration.
@@ -367,14 +359,7 @@ impl Store {
     /// # Errors
     /// Storage failures.
     pub(crate) fn audit_config_put(&self, config: &AuditConfigRecord) -> Result<(), StoreError> {
-        let body = serde_json::to_string(config)?;
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO audit_config (id, body) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET body = ?1",
-                [body],
-            )?;
-            Ok(())
-        })
+        self.account_setting_put(AUDIT_CONFIG_KEY, config)
     }
 
     /// Erases the account audit configuration (and, when `scheduled_too`, every scheduled
@@ -385,7 +370,10 @@ impl Store {
     pub(crate) fn audit_config_delete(&self, scheduled_too: bool) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let n = tx.execute("DELETE FROM audit_config", [])?;
+            let n = tx.execute(
+                "DELETE FROM account_settings WHERE key = ?1",
+                [AUDIT_CONFIG_KEY],
+            )?;
             if scheduled_too {
                 tx.execute("DELETE FROM scheduled_audits", [])?;
             }

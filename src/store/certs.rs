@@ -65,45 +65,8 @@ CREATE TABLE IF NOT EXISTS account_settings (
 /// The most policy versions AWS keeps per policy.
 pub(crate) const MAX_POLICY_VERSIONS: i64 = 5;
 
-/// A certificate's status: AWS's `CertificateStatus` / `CACertificateStatus` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum CertStatus {
-    Active,
-    Inactive,
-    Revoked,
-    PendingTransfer,
-    RegisterInactive,
-    PendingActivation,
-}
-
-impl CertStatus {
-    /// Every status.
-    pub(crate) const ALL: [CertStatus; 6] = [
-        Self::Active,
-        Self::Inactive,
-        Self::Revoked,
-        Self::PendingTransfer,
-        Self::RegisterInactive,
-        Self::PendingActivation,
-    ];
-
-    /// The wire name.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "ACTIVE",
-            Self::Inactive => "INACTIVE",
-            Self::Revoked => "REVOKED",
-            Self::PendingTransfer => "PENDING_TRANSFER",
-            Self::RegisterInactive => "REGISTER_INACTIVE",
-            Self::PendingActivation => "PENDING_ACTIVATION",
-        }
-    }
-
-    /// Parses a wire name (exact).
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
+/// A certificate's status: the audit library's (AWS's `CertificateStatus` values).
+pub(crate) use thingward_audit::CertStatus;
 
 /// Whether a certificate is a device certificate or a CA certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -851,16 +814,19 @@ impl Store {
         })
     }
 
-    /// The account's logging options (defaults when never set).
+    /// The account setting `key` (a JSON value), if ever set.
     ///
     /// # Errors
     /// Storage failures, a stored value that does not decode.
-    pub(crate) fn logging_get(&self) -> Result<Option<LoggingOptions>, StoreError> {
+    pub(crate) fn account_setting_get<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         self.with(|c| {
             let v: Option<String> = c
                 .query_row(
                     "SELECT value FROM account_settings WHERE key = ?1",
-                    [LOGGING_KEY],
+                    [key],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -868,19 +834,39 @@ impl Store {
         })
     }
 
+    /// Replaces the account setting `key`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) fn account_setting_put<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let v = serde_json::to_string(value)?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO account_settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, v],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The account's logging options (defaults when never set).
+    ///
+    /// # Errors
+    /// Storage failures, a stored value that does not decode.
+    pub(crate) fn logging_get(&self) -> Result<Option<LoggingOptions>, StoreError> {
+        self.account_setting_get(LOGGING_KEY)
+    }
+
     /// Replaces the account's logging options.
     ///
     /// # Errors
     /// Storage failures.
     pub(crate) fn logging_set(&self, options: &LoggingOptions) -> Result<(), StoreError> {
-        let v = serde_json::to_string(options)?;
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO account_settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
-                params![LOGGING_KEY, v],
-            )?;
-            Ok(())
-        })
+        self.account_setting_put(LOGGING_KEY, options)
     }
 
     /// Sets only the account's default log level (keeping the role and the other options).
