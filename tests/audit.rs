@@ -224,6 +224,16 @@ async fn a_daily_scheduled_audit_runs_on_the_moved_clock_and_a_suppression_hides
             .expect("pem")
             .starts_with("-----BEGIN CERTIFICATE-----")
     );
+    // ListCertificates shows it too, beside the API-registered ones.
+    let listed = api.call(M::GET, "/certificates", None).await;
+    assert!(
+        listed["certificates"]
+            .as_array()
+            .expect("certificates")
+            .iter()
+            .any(|c| c["certificateId"] == cert_id.as_str() && c["status"] == "ACTIVE"),
+        "{listed}"
+    );
     api.call(M::PUT, &format!("{path}?newStatus=INACTIVE"), None)
         .await;
     assert_eq!(

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use thingward_models::ThingName;
-use thingward_models::time::millis_to_seconds;
+use thingward_models::time::{EpochMillis, millis_to_seconds};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -421,22 +421,53 @@ fn marker_page(q: &QueryMap) -> Result<Page, ApiError> {
     Page::from_parts(q.str("marker"), size, "pageSize", 25, 250)
 }
 
+/// Every certificate of `kind` as (id, status, creation time), by creation time: those
+/// registered through the API and those in the audit config's directories (read now, status
+/// overrides applied; one also registered through the API is listed once).
+fn all_certificates(
+    state: &AppState,
+    kind: CertKind,
+) -> Result<Vec<(String, CertStatus, EpochMillis)>, ApiError> {
+    let mut all: Vec<_> = state
+        .store
+        .certs_all(kind)?
+        .into_iter()
+        .map(|c| (c.cert_id, c.status, c.created_ms))
+        .collect();
+    let registered: std::collections::HashSet<String> =
+        all.iter().map(|(id, _, _)| id.clone()).collect();
+    let input = snapshot::build(state.audit.files(), None)?;
+    let overrides = state.store.cert_status_overrides()?;
+    let directory = match kind {
+        CertKind::Device => input.device_certs,
+        CertKind::Ca => input.ca_certs,
+    };
+    for c in directory {
+        if !registered.contains(&c.id) {
+            let status = overrides.get(&c.id).copied().unwrap_or(c.status);
+            all.push((c.id, status, c.created_ms));
+        }
+    }
+    all.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+    Ok(all)
+}
+
 fn list(state: &AppState, kind: CertKind, q: &QueryMap) -> Result<Json<JsonValue>, ApiError> {
     let page = marker_page(q)?;
-    let mut all = state.store.certs_all(kind)?;
+    let mut all = all_certificates(state, kind)?;
     if q.bool("isAscendingOrder")? == Some(false) {
         all.reverse();
     }
     let (items, next) = page.slice(all);
     let items: Vec<JsonValue> = items
         .iter()
-        .map(|c| {
+        .map(|(id, status, created_ms)| {
             json!({
-                "certificateArn": kind_arn(state, kind, &c.cert_id),
-                "certificateId": c.cert_id,
-                "status": c.status.as_str(),
+                "certificateArn": kind_arn(state, kind, id),
+                "certificateId": id,
+                "status": status.as_str(),
                 "certificateMode": "DEFAULT",
-                "creationDate": millis_to_seconds(c.created_ms),
+                "creationDate": millis_to_seconds(*created_ms),
             })
         })
         .collect();
