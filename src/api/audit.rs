@@ -355,11 +355,7 @@ async fn tasks_list(
             json!({ "taskId": t.task_id, "taskStatus": t.status.as_str(), "taskType": t.task_type })
         })
         .collect();
-    let mut out = json!({ "tasks": tasks });
-    if let Some(n) = next {
-        out["nextToken"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::response("tasks", tasks, next))
 }
 
 async fn task_cancel(
@@ -509,11 +505,7 @@ async fn scheduled_list(
         .iter()
         .map(|r| scheduled_json(&state, r, false))
         .collect();
-    let mut out = json!({ "scheduledAudits": items });
-    if let Some(n) = next {
-        out["nextToken"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::response("scheduledAudits", items, next))
 }
 
 async fn scheduled_update(
@@ -657,11 +649,7 @@ async fn findings_list(
         .iter()
         .map(finding_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = json!({ "findings": findings });
-    if let Some(n) = next {
-        out["nextToken"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::response("findings", findings, next))
 }
 
 /// The finding `id` (`[a-zA-Z0-9_-]{1,128}`).
@@ -689,11 +677,7 @@ async fn related_resources_list(
     let finding = runner::stored_finding(&rec).map_err(ApiError::internal)?;
     let page = q.page(25, 250)?;
     let (items, next) = page.slice(finding.related_resources);
-    let mut out = json!({ "relatedResources": items });
-    if let Some(n) = next {
-        out["nextToken"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::response("relatedResources", items, next))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -903,9 +887,5 @@ async fn suppressions_list(
         .iter()
         .map(suppression_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = json!({ "suppressions": items });
-    if let Some(n) = next {
-        out["nextToken"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::response("suppressions", items, next))
 }

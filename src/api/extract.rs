@@ -217,6 +217,21 @@ impl Page {
         Ok(Page { offset, limit })
     }
 
+    /// A List* response: `{key: items}`, plus `nextToken` when there is a next page (left out
+    /// on the last one).
+    pub(crate) fn response(
+        key: &str,
+        items: impl serde::Serialize,
+        next: Option<String>,
+    ) -> axum::Json<serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        out.insert(key.into(), serde_json::json!(items));
+        if let Some(n) = next {
+            out.insert("nextToken".into(), n.into());
+        }
+        axum::Json(serde_json::Value::Object(out))
+    }
+
     /// Cuts `items` (everything from `offset` on, or the whole list when `whole`) to one page
     /// and returns it with the token of the next page, if any.
     pub(crate) fn slice<T>(self, mut items: Vec<T>) -> (Vec<T>, Option<String>) {

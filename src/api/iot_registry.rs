@@ -975,11 +975,7 @@ async fn principals_list(
     thing_exists(&state, &thing)?;
     let page = q.page(25, 250)?;
     let (items, next) = page.slice(state.store.thing_principals(&thing)?);
-    let mut out = json!({ "principals": items });
-    if let Some(n) = next {
-        out["nextToken"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::response("principals", items, next))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1087,9 +1083,5 @@ async fn crls_list(
         .iter()
         .map(|c| json!({ "name": c.name, "lastModifiedDate": millis_to_seconds(c.modified_ms) }))
         .collect();
-    let mut out = json!({ "crls": items });
-    if let Some(n) = next {
-        out["nextToken"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::response("crls", items, next))
 }
