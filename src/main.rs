@@ -36,9 +36,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the service: HTTP API, MQTT ingestion, Rules Detect, embedded storage.
+    /// Run the service: HTTP API, MQTT ingestion, Rules and ML Detect, Audit, the alarm feed, embedded storage.
     Serve(serve::ServeArgs),
-    /// Load-test ingestion end to end against an in-process service on loopback.
+    /// Benchmarks: ingestion, the alarm feed and audits against an in-process service on loopback; training fits.
     Bench(bench::BenchArgs),
     /// Run a detector over the NAB corpus and score it with NAB's rules.
     Nab(nab::NabArgs),
