@@ -3,7 +3,7 @@
 //! forward, so end-to-end tests can reach tomorrow's scheduled audit in seconds.
 //! Never enable it in production: the route is unauthenticated.
 
-use crate::detect::Clock;
+use crate::detect::{Clock, system_clock};
 use axum::Router;
 use axum::extract::Query;
 use axum::routing::post;
@@ -21,25 +21,26 @@ impl TestClock {
     /// The clock: system time plus the offset.
     pub(crate) fn clock(&self) -> Clock {
         let offset = Arc::clone(&self.offset_ms);
-        Arc::new(move || chrono::Utc::now().timestamp_millis() + offset.load(Ordering::SeqCst))
+        let system = system_clock();
+        Arc::new(move || system() + offset.load(Ordering::SeqCst))
     }
 
     /// The route that moves the clock.
     pub(crate) fn routes(&self) -> Router {
         let offset = Arc::clone(&self.offset_ms);
+        let now = self.clock();
         Router::new().route(
             "/thingward/test/clock",
             post(move |Query(q): Query<HashMap<String, String>>| {
                 let offset = Arc::clone(&offset);
+                let now = Arc::clone(&now);
                 async move {
                     let secs: i64 = q
                         .get("advanceSeconds")
                         .and_then(|s| s.parse().ok())
                         .unwrap_or(0);
-                    let total = offset.fetch_add(secs * 1000, Ordering::SeqCst) + secs * 1000;
-                    axum::Json(serde_json::json!({
-                        "nowMs": chrono::Utc::now().timestamp_millis() + total
-                    }))
+                    offset.fetch_add(secs * 1000, Ordering::SeqCst);
+                    axum::Json(serde_json::json!({ "nowMs": now() }))
                 }
             }),
         )
