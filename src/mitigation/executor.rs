@@ -128,14 +128,11 @@ fn violation_event(e: &ExecutionRecord, body: serde_json::Value) -> NewOutboxEve
     NewOutboxEvent {
         key: format!("mitigation:{}:{}", e.task_id, e.seq),
         kind: OutboxKind::Violation,
-        routing: OutboxRouting {
-            profile: text("securityProfileName"),
-            thing: text("thingName"),
-            behavior: behavior.as_ref().map(|b| b.name.clone()),
-            check_name: None,
-            severity: behavior.as_ref().map(Severity::of_behavior),
-            destination: None,
-        },
+        routing: OutboxRouting::violation(
+            text("securityProfileName"),
+            text("thingName"),
+            behavior.as_ref(),
+        ),
         event_ms: body["violationEventTime"]
             .as_f64()
             .map_or(0, thingward_models::time::seconds_to_millis),

@@ -107,6 +107,25 @@ pub(crate) struct OutboxRouting {
     pub(crate) destination: Option<String>,
 }
 
+impl OutboxRouting {
+    /// A violation event's routing: its profile, thing and behavior, with the behavior's
+    /// severity ([`Severity::of_behavior`]).
+    pub(crate) fn violation(
+        profile: Option<String>,
+        thing: Option<String>,
+        behavior: Option<&Behavior>,
+    ) -> Self {
+        Self {
+            profile,
+            thing,
+            behavior: behavior.map(|b| b.name.clone()),
+            check_name: None,
+            severity: behavior.map(Severity::of_behavior),
+            destination: None,
+        }
+    }
+}
+
 /// An event to append.
 #[derive(Debug, Clone)]
 pub(crate) struct NewOutboxEvent {

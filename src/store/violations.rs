@@ -1,6 +1,6 @@
 //! Violations: the active ones (one per thing, profile and behavior) and their event history.
 
-use super::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity};
+use super::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting};
 use super::{Store, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
@@ -222,14 +222,11 @@ fn feed_event(
 ) -> Result<NewOutboxEvent, StoreError> {
     let event = NewOutboxEvent {
         key: format!("{violation_id}:{}", kind.as_str()),
-        routing: OutboxRouting {
-            profile: Some(r.profile.clone()),
-            thing: Some(r.thing.clone()),
-            behavior: Some(r.behavior.name.clone()),
-            check_name: None,
-            severity: Some(Severity::of_behavior(&r.behavior)),
-            destination: None,
-        },
+        routing: OutboxRouting::violation(
+            Some(r.profile.clone()),
+            Some(r.thing.clone()),
+            Some(&r.behavior),
+        ),
         kind: OutboxKind::Violation,
         event_ms: r.at,
         body: serde_json::to_value(ViolationEvent {
