@@ -5,12 +5,11 @@ use std::io::Cursor;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use x509_parser::pem::Pem;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-pub use crate::x509::{CertSummary, is_ca, summarize};
+pub use crate::x509::{CertSummary, cert_id, is_ca, summarize};
 
 /// A certificate's registry status (AWS `CertificateStatus` / `CACertificateStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -159,11 +158,6 @@ pub struct AuditInput {
     pub logging: LoggingSettings,
     /// Loader errors.
     pub problems: Vec<InputProblem>,
-}
-
-/// A certificate id: lowercase hex SHA-256 of the DER (AWS `certificateId`).
-pub fn cert_id(der: &[u8]) -> String {
-    hex::encode(Sha256::digest(der))
 }
 
 /// Certificates and CRLs found in PEM text (or DER files), each with its `path:line`.

@@ -173,7 +173,7 @@ fn run_one(ctx: &Context<'_>, check: CheckName) -> CheckResult {
         C::DeviceCertificateSharedCheck => certs::shared::check(ctx),
         C::ConflictingClientIdsCheck => connections::conflicting_client_ids(ctx),
         C::IotPolicyOverlyPermissiveCheck | C::IotPolicyPotentialMisconfigurationCheck => {
-            policy::check(ctx, check)
+            policy::checks::check(ctx, check)
         }
         C::LoggingDisabledCheck => logging::check(ctx),
         C::BrokerAnonymousAccessCheck => broker::checks::anonymous(ctx),

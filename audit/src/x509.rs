@@ -2,6 +2,7 @@
 //! algorithm names, serials and times, and the `CertSummary` the service shows.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::Oid;
 use x509_parser::prelude::FromDer;
@@ -34,6 +35,11 @@ pub struct CertSummary {
     pub signature_algorithm: String,
 }
 
+/// A certificate id: lowercase hex SHA-256 of the DER (AWS `certificateId`).
+pub fn cert_id(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}
+
 /// Parses one DER certificate.
 ///
 /// # Errors
@@ -57,7 +63,7 @@ pub fn summarize(der: &[u8]) -> Result<CertSummary, String> {
     let cert = parse_cert(der)?;
     let key = KeyInfo::of(cert.public_key());
     Ok(CertSummary {
-        id: crate::input::cert_id(der),
+        id: cert_id(der),
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         serial_hex: serial_hex(cert.raw_serial()),

@@ -9,7 +9,7 @@
 //! [`clear`]: ColumnBatch::clear
 
 use crate::error::Error;
-use crate::partition::{self, kinds};
+use crate::schema::{self, Kind};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -26,26 +26,6 @@ pub struct MetricId(u32);
 
 /// Marks a row without a topic in [`ColumnBatch::topic`].
 const NO_TOPIC: u32 = u32::MAX;
-
-/// The value kinds, as stored per row (index into [`KIND_NAMES`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Kind {
-    Number = 0,
-    NumberList = 1,
-    StringList = 2,
-    IpList = 3,
-    PortList = 4,
-}
-
-/// The `kind` column's text for each [`Kind`].
-pub(crate) const KIND_NAMES: [&str; 5] = [
-    kinds::NUMBER,
-    kinds::NUMBER_LIST,
-    kinds::STRING_LIST,
-    kinds::IP_LIST,
-    kinds::PORT_LIST,
-];
 
 /// Datapoints in columns, in push order, for one import segment (see
 /// [`Importer::write_batch`](crate::Importer::write_batch)).
@@ -190,7 +170,7 @@ impl ColumnBatch {
 
     /// Appends a `number-list` row.
     pub fn push_numbers(&mut self, thing: ThingId, metric: MetricId, ts: EpochMillis, xs: &[f64]) {
-        partition::write_numbers_json(&mut self.list_text, xs);
+        schema::write_numbers_json(&mut self.list_text, xs);
         self.push_row(thing, metric, ts, Kind::NumberList, 0.0);
     }
 
@@ -255,8 +235,8 @@ impl ColumnBatch {
         let (Some(&min), Some(&max)) = (self.ts.iter().min(), self.ts.iter().max()) else {
             return Ok(());
         };
-        partition::check_timestamp(min)?;
-        partition::check_timestamp(max)
+        schema::check_timestamp(min)?;
+        schema::check_timestamp(max)
     }
 }
 

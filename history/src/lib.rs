@@ -22,13 +22,15 @@ mod committer;
 mod error;
 mod import;
 mod partition;
+mod schema;
 pub mod tables;
 mod wal;
 
 pub use column_batch::{ColumnBatch, MetricId, ThingId};
 pub use error::Error;
 pub use import::{Importer, Reservation};
-pub use partition::{MAX_TIMESTAMP, MIN_TIMESTAMP, columns, kinds, scan_files, ts_lit};
+pub use partition::{scan_files, ts_lit};
+pub use schema::{MAX_TIMESTAMP, MIN_TIMESTAMP, columns, kinds};
 
 use committer::{Callback, Grouping, Shared, lock};
 use partition::Query;
@@ -263,7 +265,7 @@ impl History {
         on_durable: Box<dyn FnOnce(Result<(), Error>) + Send>,
     ) -> Result<(), Error> {
         for dp in batch {
-            partition::check_timestamp(dp.timestamp)?;
+            schema::check_timestamp(dp.timestamp)?;
         }
         let record = wal::encode_record(batch)?;
         self.shared.enqueue(record, on_durable as Callback)

@@ -6,9 +6,10 @@
 use serde_json::Value;
 
 use crate::check::reason;
-use crate::context::{CheckResult, Context, Outcome};
 use crate::finding::{PolicyVersionIdentifier, Resource, ResourceIdentifier};
-use crate::{CheckName, Finding, PolicyRecord, ResourceType, parallel};
+use crate::{PolicyRecord, ResourceType, parallel};
+
+pub(crate) mod checks;
 
 /// `Effect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,46 +307,6 @@ pub(crate) fn parse_defaults(policies: &[PolicyRecord]) -> Parsed<'_> {
     let defaults: Vec<&PolicyRecord> = policies.iter().filter(|p| p.is_default).collect();
     let parsed = parallel::map(&defaults, |p| parse(&p.document), &|_| {});
     defaults.into_iter().zip(parsed).collect()
-}
-
-/// Runs one of the two policy checks.
-pub(crate) fn check(ctx: &Context<'_>, check: CheckName) -> CheckResult {
-    let analyse: fn(&[Statement]) -> Vec<Issue> =
-        if check == CheckName::IotPolicyOverlyPermissiveCheck {
-            overly_permissive
-        } else {
-            misconfigurations
-        };
-    let parsed = ctx.policies();
-    let progress = ctx.resources(check, parsed.len());
-    let findings = parallel::map(
-        parsed,
-        |(p, stmts)| {
-            let issues = analyse(stmts.as_deref().ok()?);
-            let first = issues.first()?;
-            let mut resource = resource(p);
-            for (i, issue) in issues.iter().enumerate() {
-                resource = resource.with_info(&format!("issue{}", i + 1), issue.detail.clone());
-            }
-            let why = format!(
-                "Policy {} version {}: {}",
-                p.name,
-                p.version_id,
-                issues
-                    .iter()
-                    .map(|i| i.detail.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-            Some(Finding::new(check, resource, first.code, why))
-        },
-        &progress,
-    );
-    ctx.check_cancel()?;
-    Ok(Outcome::new(
-        parsed.len(),
-        findings.into_iter().flatten().collect(),
-    ))
 }
 
 #[cfg(test)]
