@@ -1,59 +1,23 @@
-//! Violations: the active ones (one per thing, profile and behavior) and their event history.
+//! [`crate::ViolationStore`] on SQLite.
 
-use super::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting};
-use super::{Store, StoreError};
+use crate::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting};
+
+use super::SqliteStore;
+use crate::StoreError;
+
 use rusqlite::types::Value as SqlValue;
+
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+
 use thingward_models::behavior::{Behavior, BehaviorCriteriaType};
-use thingward_models::ml::MlExplanation;
+
 use thingward_models::time::EpochMillis;
-use thingward_models::value::MetricValue;
+
+use crate::violations::*;
 use thingward_models::violation::{
     ActiveViolation, VerificationState, ViolationEvent, ViolationEventAdditionalInfo,
     ViolationEventType,
 };
-
-/// What happened to a violation, to be recorded.
-#[derive(Debug, Clone)]
-pub(crate) enum ViolationChange {
-    /// The behavior went into alarm: a new active violation and an `in-alarm` event.
-    Open,
-    /// Another violating datapoint while in alarm: update the last value and time.
-    Touch,
-    /// The alarm ended (`alarm-cleared` or `alarm-invalidated`).
-    Close(ViolationEventType),
-}
-
-/// One change to record.
-#[derive(Debug, Clone)]
-pub(crate) struct ViolationRecord {
-    pub(crate) thing: String,
-    pub(crate) profile: String,
-    pub(crate) behavior: Behavior,
-    pub(crate) change: ViolationChange,
-    pub(crate) value: Option<MetricValue>,
-    pub(crate) at: EpochMillis,
-    /// Why an ML behavior judged the datapoint anomalous (ML in-alarm and still-in-alarm only).
-    pub(crate) explanation: Option<Box<MlExplanation>>,
-}
-
-/// Filters of ListActiveViolations.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ViolationFilter {
-    pub(crate) thing: Option<String>,
-    pub(crate) profile: Option<String>,
-    pub(crate) criteria_type: Option<BehaviorCriteriaType>,
-    pub(crate) suppressed: Option<bool>,
-    pub(crate) verification: Option<VerificationState>,
-}
-
-/// Filters of ListViolationEvents.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct EventFilter {
-    pub(crate) common: ViolationFilter,
-    pub(crate) start_ms: EpochMillis,
-    pub(crate) end_ms: EpochMillis,
-}
 
 fn where_clause(f: &ViolationFilter, args: &mut Vec<SqlValue>) -> String {
     let mut conds = Vec::new();
@@ -246,13 +210,8 @@ fn feed_event(
     Ok(event)
 }
 
-impl Store {
-    /// Records a batch of violation changes in one transaction; returns the violation ids of
-    /// the changes, in order (None for a Touch/Close with no matching active violation).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violations_apply(
+impl ViolationStore for SqliteStore {
+    fn violations_apply(
         &self,
         records: &[ViolationRecord],
     ) -> Result<Vec<Option<String>>, StoreError> {
@@ -325,11 +284,7 @@ impl Store {
         })
     }
 
-    /// Active violations matching `f`, newest first, `offset`/`limit` paged.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violations_active(
+    fn violations_active(
         &self,
         f: &ViolationFilter,
         offset: usize,
@@ -351,11 +306,7 @@ impl Store {
         })
     }
 
-    /// Every active violation's key and last time, to restore alarm state at start-up.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violations_active_keys(
+    fn violations_active_keys(
         &self,
     ) -> Result<Vec<(String, String, String, EpochMillis)>, StoreError> {
         self.with(|c| {
@@ -367,11 +318,7 @@ impl Store {
         })
     }
 
-    /// Violation events matching `f` in [start, end], oldest first, paged.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violation_events(
+    fn violation_events(
         &self,
         f: &EventFilter,
         offset: usize,
@@ -397,12 +344,7 @@ impl Store {
         })
     }
 
-    /// Sets the verification state on a violation (active or not) and all its events; returns
-    /// false when no such violation id exists.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn verification_set(
+    fn verification_set(
         &self,
         violation_id: &str,
         state: VerificationState,
@@ -423,13 +365,7 @@ impl Store {
         })
     }
 
-    /// Active violations per (profile, behavior) — the `/metrics` gauge.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violations_in_alarm_counts(
-        &self,
-    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+    fn violations_in_alarm_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT profile, behavior_name, COUNT(*) FROM active_violations GROUP BY profile, behavior_name ORDER BY profile, behavior_name",
@@ -439,13 +375,7 @@ impl Store {
         })
     }
 
-    /// Violation events per (profile, behavior, event type) — the `/metrics` counter.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violation_event_counts(
-        &self,
-    ) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+    fn violation_event_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT profile, behavior_name, event_type, COUNT(*) FROM violation_events GROUP BY profile, behavior_name, event_type ORDER BY profile, behavior_name, event_type",

@@ -1,197 +1,14 @@
-//! Mitigation: action definitions, audit and detect mitigation tasks and their executions.
+//! [`crate::MitigationStore`] on SQLite.
 
-use super::{Store, StoreError, tags_json};
+use super::{SqliteStore, tags_json};
+use crate::StoreError;
+
 use rusqlite::types::Value as SqlValue;
+
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+
+use crate::mitigation::*;
 use thingward_models::time::EpochMillis;
-
-/// A stored mitigation action.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ActionRecord {
-    pub(crate) name: String,
-    pub(crate) action_id: String,
-    /// The `MitigationActionType` wire name.
-    pub(crate) action_type: String,
-    pub(crate) role_arn: String,
-    /// The `actionParams` JSON as accepted.
-    pub(crate) params: serde_json::Value,
-    pub(crate) creation_ms: EpochMillis,
-    pub(crate) modified_ms: EpochMillis,
-}
-
-/// Audit or detect: the two task families share tables, keyed apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum TaskKind {
-    /// StartAuditMitigationActionsTask.
-    Audit,
-    /// StartDetectMitigationActionsTask.
-    Detect,
-}
-
-impl TaskKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Audit => "audit",
-            Self::Detect => "detect",
-        }
-    }
-}
-
-/// Where a task is (stored; rendered per kind by the API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TaskState {
-    /// Running.
-    InProgress,
-    /// Ran through every execution (some may have failed).
-    Done,
-    /// Stopped by a failure of thingward itself (store error, restart).
-    Failed,
-    /// Cancelled on request.
-    Canceled,
-}
-
-impl TaskState {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "IN_PROGRESS",
-            Self::Done => "DONE",
-            Self::Failed => "FAILED",
-            Self::Canceled => "CANCELED",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "DONE" => Self::Done,
-            "FAILED" => Self::Failed,
-            "CANCELED" => Self::Canceled,
-            _ => Self::InProgress,
-        }
-    }
-}
-
-/// Where one execution is (stored; rendered per kind by the API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExecState {
-    /// Planned, not started.
-    Pending,
-    /// Running.
-    InProgress,
-    /// The action did what it should.
-    Succeeded,
-    /// The action failed; `error_code` and `message` say why.
-    Failed,
-    /// Not run, by rule (suppressed finding or alert, nothing to act on).
-    Skipped,
-    /// Not run: the task was cancelled or thingward stopped first.
-    Canceled,
-}
-
-impl ExecState {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::InProgress => "IN_PROGRESS",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-            Self::Skipped => "SKIPPED",
-            Self::Canceled => "CANCELED",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "IN_PROGRESS" => Self::InProgress,
-            "SUCCEEDED" => Self::Succeeded,
-            "FAILED" => Self::Failed,
-            "SKIPPED" => Self::Skipped,
-            "CANCELED" => Self::Canceled,
-            _ => Self::Pending,
-        }
-    }
-}
-
-/// A stored task.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TaskRecord {
-    pub(crate) kind: TaskKind,
-    pub(crate) task_id: String,
-    pub(crate) state: TaskState,
-    pub(crate) start_ms: EpochMillis,
-    pub(crate) end_ms: Option<EpochMillis>,
-    pub(crate) client_request_token: Option<String>,
-    /// The Start request's target and options, as JSON (echoed by Describe).
-    pub(crate) request: serde_json::Value,
-    /// The `MitigationAction` definitions the task runs with (a snapshot at start).
-    pub(crate) actions: serde_json::Value,
-}
-
-/// One (subject, action) execution of a task.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ExecutionRecord {
-    pub(crate) task_id: String,
-    /// Its place in the task's order.
-    pub(crate) seq: i64,
-    /// The finding id (audit) or violation id (detect).
-    pub(crate) subject: String,
-    /// The finding's check (audit).
-    pub(crate) check_name: Option<String>,
-    /// The violation's thing (detect).
-    pub(crate) thing: Option<String>,
-    pub(crate) action_name: String,
-    pub(crate) action_id: String,
-    pub(crate) state: ExecState,
-    pub(crate) start_ms: Option<EpochMillis>,
-    pub(crate) end_ms: Option<EpochMillis>,
-    pub(crate) error_code: Option<String>,
-    pub(crate) message: Option<String>,
-}
-
-/// Filters of the execution listings.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ExecutionFilter {
-    pub(crate) task_id: Option<String>,
-    pub(crate) subject: Option<String>,
-    pub(crate) thing: Option<String>,
-    pub(crate) state: Option<ExecState>,
-    /// Executions that started (or, pending, whose task started) in [start, end].
-    pub(crate) range: Option<(EpochMillis, EpochMillis)>,
-}
-
-/// A violation as a detect mitigation task sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ViolationRef {
-    pub(crate) violation_id: String,
-    pub(crate) thing: String,
-    pub(crate) profile: String,
-    pub(crate) behavior: String,
-    pub(crate) suppressed: bool,
-    pub(crate) active: bool,
-    /// The first and last time it was seen (`last` = now for an active violation).
-    pub(crate) first_ms: EpochMillis,
-    pub(crate) last_ms: EpochMillis,
-}
-
-/// Which violations to look up.
-#[derive(Debug, Clone)]
-pub(crate) enum ViolationSelector {
-    /// These ids.
-    Ids(Vec<String>),
-    /// A profile's, optionally one behavior's.
-    Profile {
-        profile: String,
-        behavior: Option<String>,
-    },
-}
-
-/// What inserting a task found.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum TaskInsert {
-    /// Stored.
-    Inserted,
-    /// The id was taken, by a request with this client token.
-    Exists(Option<String>),
-}
 
 const ACTION_COLUMNS: &str =
     "name, action_id, action_type, role_arn, params, creation_ms, modified_ms";
@@ -270,15 +87,8 @@ fn exec_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     })
 }
 
-/// What the restart recovery says about an execution that never finished.
-pub(crate) const STOPPED_MESSAGE: &str = "thingward stopped before this execution finished";
-
-impl Store {
-    /// Inserts an action unless the name exists; returns whether it was inserted.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_action_insert(
+impl MitigationStore for SqliteStore {
+    fn mitigation_action_insert(
         &self,
         rec: &ActionRecord,
         tags: Option<&serde_json::Value>,
@@ -291,14 +101,7 @@ impl Store {
         })
     }
 
-    /// The action called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_action_get(
-        &self,
-        name: &str,
-    ) -> Result<Option<ActionRecord>, StoreError> {
+    fn mitigation_action_get(&self, name: &str) -> Result<Option<ActionRecord>, StoreError> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {ACTION_COLUMNS} FROM mitigation_actions WHERE name = ?1"),
@@ -311,12 +114,7 @@ impl Store {
         })
     }
 
-    /// Replaces an action's role, type and parameters; returns the updated record (None when
-    /// there is no such action).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_action_update(
+    fn mitigation_action_update(
         &self,
         name: &str,
         role_arn: &str,
@@ -340,19 +138,11 @@ impl Store {
         })
     }
 
-    /// Deletes an action; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_action_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn mitigation_action_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| Ok(c.execute("DELETE FROM mitigation_actions WHERE name = ?1", [name])? == 1))
     }
 
-    /// Every action, oldest first.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_actions_all(&self) -> Result<Vec<ActionRecord>, StoreError> {
+    fn mitigation_actions_all(&self) -> Result<Vec<ActionRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {ACTION_COLUMNS} FROM mitigation_actions ORDER BY creation_ms, name"
@@ -366,11 +156,7 @@ impl Store {
         })
     }
 
-    /// Inserts a task and its planned executions in one transaction, unless the id is taken.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_task_insert(
+    fn mitigation_task_insert(
         &self,
         task: &TaskRecord,
         executions: &[ExecutionRecord],
@@ -419,11 +205,7 @@ impl Store {
         })
     }
 
-    /// The task `task_id` of `kind`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_task_get(
+    fn mitigation_task_get(
         &self,
         kind: TaskKind,
         task_id: &str,
@@ -442,11 +224,7 @@ impl Store {
         })
     }
 
-    /// Tasks of `kind` that started in [start, end], newest first.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_tasks(
+    fn mitigation_tasks(
         &self,
         kind: TaskKind,
         start_ms: EpochMillis,
@@ -465,14 +243,8 @@ impl Store {
         })
     }
 
-    /// Ends an in-progress task: sets its state and end time, and marks its pending executions
-    /// (and, with `running_too`, the one in progress) with `leftover` (and `message`). Returns
-    /// false when the task was not in progress (already ended).
-    ///
-    /// # Errors
-    /// Storage failures.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn mitigation_task_end(
+    fn mitigation_task_end(
         &self,
         kind: TaskKind,
         task_id: &str,
@@ -504,12 +276,7 @@ impl Store {
         })
     }
 
-    /// Marks a pending execution IN_PROGRESS from `now`; returns false when it is no longer
-    /// pending (its task was cancelled or ended).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_execution_begin(
+    fn mitigation_execution_begin(
         &self,
         kind: TaskKind,
         task_id: &str,
@@ -524,12 +291,8 @@ impl Store {
         })
     }
 
-    /// Records an execution's new state (start and end times when given).
-    ///
-    /// # Errors
-    /// Storage failures.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn mitigation_execution_set(
+    fn mitigation_execution_set(
         &self,
         kind: TaskKind,
         task_id: &str,
@@ -549,11 +312,7 @@ impl Store {
         })
     }
 
-    /// Executions of `kind` matching `f`, in task order (task start, then seq), paged.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_executions(
+    fn mitigation_executions(
         &self,
         kind: TaskKind,
         f: &ExecutionFilter,
@@ -604,14 +363,7 @@ impl Store {
         })
     }
 
-    /// Every task still IN_PROGRESS (after a restart: tasks whose runner died with the
-    /// process).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_tasks_in_progress(
-        &self,
-    ) -> Result<Vec<(TaskKind, String)>, StoreError> {
+    fn mitigation_tasks_in_progress(&self) -> Result<Vec<(TaskKind, String)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT kind, task_id FROM mitigation_tasks WHERE status = 'IN_PROGRESS' ORDER BY start_ms",
@@ -631,11 +383,7 @@ impl Store {
         })
     }
 
-    /// The violations `sel` names (active ones and those with recorded events), by id.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_violations(
+    fn mitigation_violations(
         &self,
         sel: &ViolationSelector,
         now: EpochMillis,
@@ -687,12 +435,7 @@ impl Store {
         })
     }
 
-    /// The latest recorded state of a violation as AWS's `ViolationEvent` JSON (the active
-    /// violation when it is still in alarm, else its last event), for publishing it.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_violation_json(
+    fn mitigation_violation_json(
         &self,
         violation_id: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
@@ -770,7 +513,7 @@ mod tests {
     #[test]
     fn ending_a_task_marks_its_unfinished_executions_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         assert_eq!(
             store
                 .mitigation_task_insert(&task("t", 5), &[exec(0), exec(1)])

@@ -1,46 +1,20 @@
-//! The models index: one row per (security profile, ML behavior) with its lifecycle state and
-//! the artifact that serves it, and the violation intervals training leaves out.
+//! [`crate::ModelStore`] on SQLite.
 
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::StoreError;
+
 use rusqlite::{Row, params};
+
 use std::collections::HashMap;
+
 use thingward_models::behavior::Behavior;
-use thingward_models::ml::ExpectedRates;
+
 use thingward_models::time::EpochMillis;
+
 use thingward_models::violation::VerificationState;
-use thingward_trainer::lifecycle::{LifecycleState, ModelStatus};
 
-/// One (profile, ML behavior) of the models index.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ModelEntry {
-    pub(crate) profile: String,
-    pub(crate) behavior: String,
-    /// The behavior's metric (wire name) when the entry was made; a behavior whose metric
-    /// changes starts over.
-    pub(crate) metric: String,
-    pub(crate) state: LifecycleState,
-    /// Datapoints in the trailing window at the last attempt.
-    pub(crate) datapoints: u64,
-    /// The last nightly attempt (None: never attempted).
-    pub(crate) last_attempt: Option<EpochMillis>,
-    /// Why the last attempt failed.
-    pub(crate) last_error: Option<String>,
-    /// The current artifact, relative to the models directory.
-    pub(crate) artifact: Option<String>,
-    /// What calibration of the current model expects per level.
-    pub(crate) expected: Option<ExpectedRates>,
-    /// When the entry was made.
-    pub(crate) created: EpochMillis,
-}
-
-/// A violation interval: a thing's datapoints of `metric` in `[start, end]` are left out of
-/// training.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ViolationInterval {
-    pub(crate) thing: String,
-    pub(crate) start: EpochMillis,
-    pub(crate) end: EpochMillis,
-}
+use crate::models::*;
+use thingward_models::lifecycle::{LifecycleState, ModelStatus};
 
 /// An event row for [`Store::violation_intervals`]: violation id, thing, profile, behavior
 /// name, behavior JSON, time.
@@ -80,15 +54,8 @@ fn finish(row: (ModelEntry, String, Option<String>)) -> Result<ModelEntry, Store
     Ok(entry)
 }
 
-impl Store {
-    /// Brings the models index in line with the ML behaviors of the stored profiles
-    /// (`behaviors`: profile, behavior, metric): new ones get a PENDING_BUILD entry, entries
-    /// whose behavior is gone or watches another metric are dropped. Returns the dropped
-    /// (profile, behavior) pairs.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn models_sync(
+impl ModelStore for SqliteStore {
+    fn models_sync(
         &self,
         behaviors: &[(String, String, String)],
         now: EpochMillis,
@@ -125,11 +92,7 @@ impl Store {
         })
     }
 
-    /// Every entry of the models index (optionally of one profile), by profile then behavior.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn models_all(&self, profile: Option<&str>) -> Result<Vec<ModelEntry>, StoreError> {
+    fn models_all(&self, profile: Option<&str>) -> Result<Vec<ModelEntry>, StoreError> {
         self.with(|c| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM behavior_models WHERE ?1 IS NULL OR profile = ?1 ORDER BY profile, behavior"
@@ -144,16 +107,7 @@ impl Store {
         })
     }
 
-    /// One entry.
-    ///
-    /// # Errors
-    /// Storage failures.
-    #[cfg(test)]
-    pub(crate) fn model_get(
-        &self,
-        profile: &str,
-        behavior: &str,
-    ) -> Result<Option<ModelEntry>, StoreError> {
+    fn model_get(&self, profile: &str, behavior: &str) -> Result<Option<ModelEntry>, StoreError> {
         self.with(|c| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM behavior_models WHERE profile = ?1 AND behavior = ?2"
@@ -167,12 +121,7 @@ impl Store {
         })
     }
 
-    /// Writes an entry's state back; returns false when the entry is gone (its behavior was
-    /// removed while it trained), in which case nothing is written.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn model_update(&self, e: &ModelEntry) -> Result<bool, StoreError> {
+    fn model_update(&self, e: &ModelEntry) -> Result<bool, StoreError> {
         let expected = e.expected.as_ref().map(serde_json::to_string).transpose()?;
         self.with(|c| {
             let n = c.execute(
@@ -198,14 +147,7 @@ impl Store {
         })
     }
 
-    /// The intervals training of (`profile`, `behavior`) on `metric` leaves out: every alarm
-    /// of that behavior (from its `in-alarm` event to the event that ended it, or `now` while
-    /// active), and every violation verified `TRUE_POSITIVE` on a behavior of the same metric
-    /// (any profile), for the thing it concerns.
-    ///
-    /// # Errors
-    /// Storage failures, or a stored behavior that does not decode.
-    pub(crate) fn violation_intervals(
+    fn violation_intervals(
         &self,
         profile: &str,
         behavior: &str,

@@ -1,15 +1,45 @@
-//! Security profiles and their target attachments.
+//! [`crate::ProfileStore`] on SQLite.
 
-use super::{Store, StoreError, tags_json};
+use super::{SqliteStore, tags_json};
+use crate::StoreError;
+
 use rusqlite::{OptionalExtension, params};
+
+use crate::profiles::*;
 use thingward_models::profile::{SecurityProfile, Target};
 
-impl Store {
-    /// Inserts a new profile; returns false (and changes nothing) when the name is taken.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn profile_insert(
+impl ProfileStore for SqliteStore {
+    fn profile_update_with(
+        &self,
+        name: &str,
+        f: &mut dyn FnMut(SecurityProfile) -> Option<SecurityProfile>,
+    ) -> Result<Option<SecurityProfile>, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let body: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM security_profiles WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(body) = body else {
+                return Ok(None);
+            };
+            let current: SecurityProfile = serde_json::from_str(&body)?;
+            let Some(updated) = f(current) else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE security_profiles SET body = ?2 WHERE name = ?1",
+                params![name, serde_json::to_string(&updated)?],
+            )?;
+            tx.commit()?;
+            Ok(Some(updated))
+        })
+    }
+
+    fn profile_insert(
         &self,
         profile: &SecurityProfile,
         tags: Option<&serde_json::Value>,
@@ -24,11 +54,7 @@ impl Store {
         })
     }
 
-    /// The profile called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn profile_get(&self, name: &str) -> Result<Option<SecurityProfile>, StoreError> {
+    fn profile_get(&self, name: &str) -> Result<Option<SecurityProfile>, StoreError> {
         self.with(|c| {
             let body: Option<String> = c
                 .query_row(
@@ -41,49 +67,7 @@ impl Store {
         })
     }
 
-    /// Read-modify-write of one profile under the store lock, so concurrent updates with
-    /// `expectedVersion` cannot both win. `f` returns the new profile or refuses with its error.
-    /// Returns None when there is no such profile.
-    ///
-    /// # Errors
-    /// `f`'s error, or storage failures.
-    pub(crate) fn profile_update<E: From<StoreError>>(
-        &self,
-        name: &str,
-        f: impl FnOnce(SecurityProfile) -> Result<SecurityProfile, E>,
-    ) -> Result<Option<SecurityProfile>, E> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            let body: Option<String> = tx
-                .query_row(
-                    "SELECT body FROM security_profiles WHERE name = ?1",
-                    [name],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(body) = body else {
-                return Ok(Ok(None));
-            };
-            let current: SecurityProfile = serde_json::from_str(&body)?;
-            let updated = match f(current) {
-                Ok(p) => p,
-                Err(e) => return Ok(Err(e)),
-            };
-            tx.execute(
-                "UPDATE security_profiles SET body = ?2 WHERE name = ?1",
-                params![name, serde_json::to_string(&updated)?],
-            )?;
-            tx.commit()?;
-            Ok(Ok(Some(updated)))
-        })
-        .map_err(E::from)?
-    }
-
-    /// Deletes a profile and its attachments; returns the deleted profile.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn profile_delete(&self, name: &str) -> Result<Option<SecurityProfile>, StoreError> {
+    fn profile_delete(&self, name: &str) -> Result<Option<SecurityProfile>, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let body: Option<String> = tx
@@ -100,11 +84,7 @@ impl Store {
         })
     }
 
-    /// Every profile, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn profiles_all(&self) -> Result<Vec<SecurityProfile>, StoreError> {
+    fn profiles_all(&self) -> Result<Vec<SecurityProfile>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare("SELECT body FROM security_profiles ORDER BY name")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -116,11 +96,7 @@ impl Store {
         })
     }
 
-    /// Attaches a profile to a target; returns false when it was already attached.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn target_attach(&self, profile: &str, target: &Target) -> Result<bool, StoreError> {
+    fn target_attach(&self, profile: &str, target: &Target) -> Result<bool, StoreError> {
         self.with(|c| {
             let n = c.execute(
                 "INSERT OR IGNORE INTO profile_targets (profile, target) VALUES (?1, ?2)",
@@ -130,11 +106,7 @@ impl Store {
         })
     }
 
-    /// Detaches; returns false when there was no such attachment.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn target_detach(&self, profile: &str, target: &Target) -> Result<bool, StoreError> {
+    fn target_detach(&self, profile: &str, target: &Target) -> Result<bool, StoreError> {
         self.with(|c| {
             let n = c.execute(
                 "DELETE FROM profile_targets WHERE profile = ?1 AND target = ?2",
@@ -144,11 +116,7 @@ impl Store {
         })
     }
 
-    /// Every (profile, target) attachment.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn attachments_all(&self) -> Result<Vec<(String, Target)>, StoreError> {
+    fn attachments_all(&self) -> Result<Vec<(String, Target)>, StoreError> {
         self.with(|c| {
             let mut stmt =
                 c.prepare("SELECT profile, target FROM profile_targets ORDER BY profile, target")?;
