@@ -65,15 +65,15 @@ const SCHEDULED_COLUMNS: &str =
 fn scheduled_row(r: &Row<'_>) -> rusqlite::Result<(ScheduledAuditRecord, String)> {
     Ok((
         ScheduledAuditRecord {
-            name: r.get(0)?,
-            frequency: r.get(1)?,
-            day_of_month: r.get(2)?,
-            day_of_week: r.get(3)?,
+            name: r.get("name")?,
+            frequency: r.get("frequency")?,
+            day_of_month: r.get("day_of_month")?,
+            day_of_week: r.get("day_of_week")?,
             checks: Vec::new(),
-            created_ms: r.get(5)?,
-            last_run_ms: r.get(6)?,
+            created_ms: r.get("created_ms")?,
+            last_run_ms: r.get("last_run_ms")?,
         },
-        r.get(4)?,
+        r.get("checks")?,
     ))
 }
 
@@ -92,18 +92,18 @@ type RawTask = (AuditTaskRecord, String, String, String);
 fn task_row(r: &Row<'_>) -> rusqlite::Result<RawTask> {
     Ok((
         AuditTaskRecord {
-            task_id: r.get(0)?,
-            task_type: r.get(1)?,
+            task_id: r.get("task_id")?,
+            task_type: r.get("task_type")?,
             status: TaskStatus::Failed,
-            start_ms: r.get(3)?,
-            end_ms: r.get(4)?,
-            scheduled_audit_name: r.get(5)?,
+            start_ms: r.get("start_ms")?,
+            end_ms: r.get("end_ms")?,
+            scheduled_audit_name: r.get("scheduled_audit_name")?,
             checks: Vec::new(),
             details: BTreeMap::new(),
         },
-        r.get(2)?,
-        r.get(6)?,
-        r.get(7)?,
+        r.get("status")?,
+        r.get("checks")?,
+        r.get("details")?,
     ))
 }
 
@@ -116,19 +116,19 @@ fn task_decode((mut rec, status, checks, details): RawTask) -> Result<AuditTaskR
 }
 
 /// Selects findings with their suppression state judged at `?1`.
-const FINDING_SELECT: &str = "SELECT f.finding_id, f.task_id, f.check_name, f.task_start_ms, f.finding_ms, f.severity, f.resource_key, f.body, EXISTS (SELECT 1 FROM audit_suppressions s WHERE s.check_name = f.check_name AND s.resource_key = f.resource_key AND (s.indefinitely = 1 OR s.expiration_ms > ?1)) FROM audit_findings f";
+const FINDING_SELECT: &str = "SELECT f.finding_id AS finding_id, f.task_id AS task_id, f.check_name AS check_name, f.task_start_ms AS task_start_ms, f.finding_ms AS finding_ms, f.severity AS severity, f.resource_key AS resource_key, f.body AS body, EXISTS (SELECT 1 FROM audit_suppressions s WHERE s.check_name = f.check_name AND s.resource_key = f.resource_key AND (s.indefinitely = 1 OR s.expiration_ms > ?1)) AS is_suppressed FROM audit_findings f";
 
 fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRecord> {
     Ok(FindingRecord {
-        finding_id: r.get(0)?,
-        task_id: r.get(1)?,
-        check_name: r.get(2)?,
-        task_start_ms: r.get(3)?,
-        finding_ms: r.get(4)?,
-        severity: r.get(5)?,
-        resource_key: r.get(6)?,
-        body: r.get(7)?,
-        is_suppressed: r.get(8)?,
+        finding_id: r.get("finding_id")?,
+        task_id: r.get("task_id")?,
+        check_name: r.get("check_name")?,
+        task_start_ms: r.get("task_start_ms")?,
+        finding_ms: r.get("finding_ms")?,
+        severity: r.get("severity")?,
+        resource_key: r.get("resource_key")?,
+        body: r.get("body")?,
+        is_suppressed: r.get("is_suppressed")?,
     })
 }
 
@@ -137,12 +137,12 @@ const SUPPRESSION_COLUMNS: &str =
 
 fn suppression_row(r: &Row<'_>) -> rusqlite::Result<SuppressionRecord> {
     Ok(SuppressionRecord {
-        check_name: r.get(0)?,
-        resource_key: r.get(1)?,
-        expiration_ms: r.get(2)?,
-        indefinitely: r.get(3)?,
-        description: r.get(4)?,
-        created_ms: r.get(5)?,
+        check_name: r.get("check_name")?,
+        resource_key: r.get("resource_key")?,
+        expiration_ms: r.get("expiration_ms")?,
+        indefinitely: r.get("indefinitely")?,
+        description: r.get("description")?,
+        created_ms: r.get("created_ms")?,
     })
 }
 
@@ -322,7 +322,7 @@ impl AuditStore for SqliteStore {
             let mut stmt = c.prepare_cached(
                 "SELECT details FROM audit_tasks WHERE status IN ('COMPLETED', 'CANCELED') ORDER BY start_ms DESC LIMIT 200",
             )?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>("details"))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
         let mut latest = BTreeMap::new();
@@ -531,7 +531,8 @@ impl AuditStore for SqliteStore {
             let mut stmt = c.prepare_cached(
                 "SELECT check_name, resource_key FROM audit_suppressions WHERE indefinitely = 1 OR expiration_ms > ?1",
             )?;
-            let rows = stmt.query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows =
+                stmt.query_map([now_ms], |r| Ok((r.get("check_name")?, r.get("resource_key")?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }

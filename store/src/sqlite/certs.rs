@@ -70,54 +70,54 @@ const CERT_COLUMNS: &str =
     "cert_id, kind, pem, status, ca_cert_id, auto_registration, created_ms, modified_ms";
 
 fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
-    let kind: String = r.get(1)?;
-    let status: String = r.get(3)?;
+    let kind: String = r.get("kind")?;
+    let status: String = r.get("status")?;
     Ok(CertificateRecord {
-        cert_id: r.get(0)?,
+        cert_id: r.get("cert_id")?,
         kind: if kind == "ca" {
             CertKind::Ca
         } else {
             CertKind::Device
         },
-        pem: r.get(2)?,
+        pem: r.get("pem")?,
         // Written from CertStatus::as_str, so it parses.
         status: CertStatus::parse(&status).unwrap_or(CertStatus::Inactive),
-        ca_cert_id: r.get(4)?,
-        auto_registration: r.get(5)?,
-        created_ms: r.get(6)?,
-        modified_ms: r.get(7)?,
+        ca_cert_id: r.get("ca_cert_id")?,
+        auto_registration: r.get("auto_registration")?,
+        created_ms: r.get("created_ms")?,
+        modified_ms: r.get("modified_ms")?,
     })
 }
 
 fn crl_row(r: &Row<'_>) -> rusqlite::Result<CrlRecord> {
     Ok(CrlRecord {
-        name: r.get(0)?,
-        pem: r.get(1)?,
-        created_ms: r.get(2)?,
-        modified_ms: r.get(3)?,
+        name: r.get("name")?,
+        pem: r.get("pem")?,
+        created_ms: r.get("created_ms")?,
+        modified_ms: r.get("modified_ms")?,
     })
 }
 
 fn policy_row(r: &Row<'_>) -> rusqlite::Result<PolicyRecord> {
     Ok(PolicyRecord {
-        name: r.get(0)?,
-        default_version: r.get(1)?,
-        created_ms: r.get(2)?,
-        modified_ms: r.get(3)?,
+        name: r.get("name")?,
+        default_version: r.get("default_version")?,
+        created_ms: r.get("created_ms")?,
+        modified_ms: r.get("modified_ms")?,
     })
 }
 
 fn version_row(r: &Row<'_>) -> rusqlite::Result<PolicyVersionRecord> {
     Ok(PolicyVersionRecord {
-        name: r.get(0)?,
-        version: r.get(1)?,
-        document: r.get(2)?,
-        is_default: r.get(3)?,
-        created_ms: r.get(4)?,
+        name: r.get("name")?,
+        version: r.get("version")?,
+        document: r.get("document")?,
+        is_default: r.get("is_default")?,
+        created_ms: r.get("created_ms")?,
     })
 }
 
-const VERSION_SELECT: &str = "SELECT v.name, v.version, v.document, v.version = p.default_version, v.created_ms FROM policy_versions v JOIN policies p ON p.name = v.name";
+const VERSION_SELECT: &str = "SELECT v.name AS name, v.version AS version, v.document AS document, v.version = p.default_version AS is_default, v.created_ms AS created_ms FROM policy_versions v JOIN policies p ON p.name = v.name";
 
 impl CertStore for SqliteStore {
     fn cert_insert(&self, rec: &CertificateRecord) -> Result<bool, StoreError> {
@@ -228,8 +228,12 @@ impl CertStore for SqliteStore {
     ) -> Result<std::collections::HashMap<String, CertStatus>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached("SELECT cert_id, status FROM cert_status_overrides")?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>("cert_id")?,
+                    r.get::<_, String>("status")?,
+                ))
+            })?;
             let mut out = std::collections::HashMap::new();
             for row in rows {
                 let (id, status) = row?;
@@ -378,16 +382,16 @@ impl CertStore for SqliteStore {
                 .query_row(
                     "SELECT next_version FROM policies WHERE name = ?1",
                     [name],
-                    |r| r.get(0),
+                    |r| r.get("next_version"),
                 )
                 .optional()?;
             let Some(next) = next else {
                 return Ok(Err(PolicyVersionError::NotFound));
             };
             let count: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM policy_versions WHERE name = ?1",
+                "SELECT COUNT(*) AS n FROM policy_versions WHERE name = ?1",
                 [name],
-                |r| r.get(0),
+                |r| r.get("n"),
             )?;
             if count >= MAX_POLICY_VERSIONS {
                 return Ok(Err(PolicyVersionError::TooMany));
@@ -508,7 +512,7 @@ impl CertStore for SqliteStore {
         self.with(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT name, target FROM policy_targets ORDER BY name, target")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map([], |r| Ok((r.get("name")?, r.get("target")?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -540,7 +544,7 @@ impl CertStore for SqliteStore {
             let mut stmt = c.prepare_cached(
                 "SELECT principal FROM thing_principals WHERE thing = ?1 ORDER BY principal",
             )?;
-            let rows = stmt.query_map([thing], |r| r.get(0))?;
+            let rows = stmt.query_map([thing], |r| r.get("principal"))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -558,7 +562,7 @@ impl CertStore for SqliteStore {
             let mut stmt = c.prepare_cached(
                 "SELECT thing, principal FROM thing_principals ORDER BY thing, principal",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map([], |r| Ok((r.get("thing")?, r.get("principal")?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -595,7 +599,7 @@ impl SqliteStore {
                 .query_row(
                     "SELECT value FROM account_settings WHERE key = ?1",
                     [key],
-                    |r| r.get(0),
+                    |r| r.get("value"),
                 )
                 .optional()?;
             Ok(v.map(|v| serde_json::from_str(&v)).transpose()?)

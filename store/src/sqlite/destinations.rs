@@ -9,7 +9,12 @@ use crate::destinations::*;
 use thingward_models::time::EpochMillis;
 
 fn destination_of(r: &Row<'_>) -> rusqlite::Result<(String, String, i64, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    Ok((
+        r.get("name")?,
+        r.get("config")?,
+        r.get("created_ms")?,
+        r.get("modified_ms")?,
+    ))
 }
 
 fn decode(row: (String, String, i64, i64)) -> Result<DestinationRecord, StoreError> {
@@ -98,21 +103,21 @@ impl DestinationStore for SqliteStore {
             let status = c
                 .query_row(
                     "SELECT seq, delivered, failed, dead_lettered, last_error, last_error_ms, last_success_ms, \
-                     (SELECT COUNT(*) FROM feed_outbox WHERE seq > feed_cursors.seq), \
-                     (SELECT COUNT(*) FROM feed_dead_letters WHERE destination = ?1 AND redrive = 1) \
+                     (SELECT COUNT(*) FROM feed_outbox WHERE seq > feed_cursors.seq) AS pending, \
+                     (SELECT COUNT(*) FROM feed_dead_letters WHERE destination = ?1 AND redrive = 1) AS redriving \
                      FROM feed_cursors WHERE destination = ?1",
                     [name],
                     |r| {
                         Ok(DestinationStatus {
-                            cursor: r.get(0)?,
-                            delivered: count(r.get(1)?),
-                            failed: count(r.get(2)?),
-                            dead_lettered: count(r.get(3)?),
-                            last_error: r.get(4)?,
-                            last_error_ms: r.get(5)?,
-                            last_success_ms: r.get(6)?,
-                            pending: count(r.get(7)?),
-                            redriving: count(r.get(8)?),
+                            cursor: r.get("seq")?,
+                            delivered: count(r.get("delivered")?),
+                            failed: count(r.get("failed")?),
+                            dead_lettered: count(r.get("dead_lettered")?),
+                            last_error: r.get("last_error")?,
+                            last_error_ms: r.get("last_error_ms")?,
+                            last_success_ms: r.get("last_success_ms")?,
+                            pending: count(r.get("pending")?),
+                            redriving: count(r.get("redriving")?),
                         })
                     },
                 )
@@ -125,7 +130,7 @@ impl DestinationStore for SqliteStore {
         self.with_reader(|c| {
             Ok(
                 c.prepare_cached("SELECT seq FROM feed_cursors WHERE destination = ?1")?
-                    .query_row([name], |r| r.get(0))
+                    .query_row([name], |r| r.get("seq"))
                     .optional()?,
             )
         })
@@ -208,11 +213,11 @@ impl DestinationStore for SqliteStore {
             )?;
             let rows = stmt.query_map(params![name, limit], |r| {
                 Ok(DeadLetter {
-                    seq: r.get(0)?,
-                    attempts: r.get(1)?,
-                    error: r.get(2)?,
-                    dead_ms: r.get(3)?,
-                    redrive: r.get(4)?,
+                    seq: r.get("seq")?,
+                    attempts: r.get("attempts")?,
+                    error: r.get("error")?,
+                    dead_ms: r.get("dead_ms")?,
+                    redrive: r.get("redrive")?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -234,7 +239,7 @@ impl DestinationStore for SqliteStore {
             let mut stmt = c.prepare_cached(
                 "SELECT seq FROM feed_dead_letters WHERE destination = ?1 AND redrive = 1 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![name, limit], |r| r.get(0))?;
+            let rows = stmt.query_map(params![name, limit], |r| r.get("seq"))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }

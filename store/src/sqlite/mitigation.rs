@@ -16,15 +16,15 @@ const ACTION_COLUMNS: &str =
 fn action_row(r: &Row<'_>) -> rusqlite::Result<(ActionRecord, String)> {
     Ok((
         ActionRecord {
-            name: r.get(0)?,
-            action_id: r.get(1)?,
-            action_type: r.get(2)?,
-            role_arn: r.get(3)?,
+            name: r.get("name")?,
+            action_id: r.get("action_id")?,
+            action_type: r.get("action_type")?,
+            role_arn: r.get("role_arn")?,
             params: serde_json::Value::Null,
-            creation_ms: r.get(5)?,
-            modified_ms: r.get(6)?,
+            creation_ms: r.get("creation_ms")?,
+            modified_ms: r.get("modified_ms")?,
         },
-        r.get(4)?,
+        r.get("params")?,
     ))
 }
 
@@ -39,8 +39,8 @@ const TASK_COLUMNS: &str =
 type TaskRow = (TaskRecord, String, String);
 
 fn task_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
-    let kind: String = r.get(0)?;
-    let state: String = r.get(2)?;
+    let kind: String = r.get("kind")?;
+    let state: String = r.get("status")?;
     Ok((
         TaskRecord {
             kind: if kind == "audit" {
@@ -48,16 +48,16 @@ fn task_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
             } else {
                 TaskKind::Detect
             },
-            task_id: r.get(1)?,
+            task_id: r.get("task_id")?,
             state: TaskState::parse(&state),
-            start_ms: r.get(3)?,
-            end_ms: r.get(4)?,
-            client_request_token: r.get(5)?,
+            start_ms: r.get("start_ms")?,
+            end_ms: r.get("end_ms")?,
+            client_request_token: r.get("client_request_token")?,
             request: serde_json::Value::Null,
             actions: serde_json::Value::Null,
         },
-        r.get(6)?,
-        r.get(7)?,
+        r.get("request")?,
+        r.get("actions")?,
     ))
 }
 
@@ -70,20 +70,20 @@ fn task_from((mut rec, request, actions): TaskRow) -> Result<TaskRecord, StoreEr
 const EXEC_COLUMNS: &str = "task_id, seq, subject, check_name, thing, action_name, action_id, status, start_ms, end_ms, error_code, message";
 
 fn exec_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
-    let state: String = r.get(7)?;
+    let state: String = r.get("status")?;
     Ok(ExecutionRecord {
-        task_id: r.get(0)?,
-        seq: r.get(1)?,
-        subject: r.get(2)?,
-        check_name: r.get(3)?,
-        thing: r.get(4)?,
-        action_name: r.get(5)?,
-        action_id: r.get(6)?,
+        task_id: r.get("task_id")?,
+        seq: r.get("seq")?,
+        subject: r.get("subject")?,
+        check_name: r.get("check_name")?,
+        thing: r.get("thing")?,
+        action_name: r.get("action_name")?,
+        action_id: r.get("action_id")?,
         state: ExecState::parse(&state),
-        start_ms: r.get(8)?,
-        end_ms: r.get(9)?,
-        error_code: r.get(10)?,
-        message: r.get(11)?,
+        start_ms: r.get("start_ms")?,
+        end_ms: r.get("end_ms")?,
+        error_code: r.get("error_code")?,
+        message: r.get("message")?,
     })
 }
 
@@ -168,7 +168,7 @@ impl MitigationStore for SqliteStore {
                 .query_row(
                     "SELECT client_request_token FROM mitigation_tasks WHERE kind = ?1 AND task_id = ?2",
                     params![kind, task.task_id],
-                    |r| r.get(0),
+                    |r| r.get("client_request_token"),
                 )
                 .optional()?;
             if let Some(token) = existing {
@@ -349,7 +349,7 @@ impl MitigationStore for SqliteStore {
         }
         let cols = EXEC_COLUMNS
             .split(", ")
-            .map(|c| format!("e.{c}"))
+            .map(|c| format!("e.{c} AS {c}"))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
@@ -369,14 +369,14 @@ impl MitigationStore for SqliteStore {
                 "SELECT kind, task_id FROM mitigation_tasks WHERE status = 'IN_PROGRESS' ORDER BY start_ms",
             )?;
             let rows = stmt.query_map([], |r| {
-                let kind: String = r.get(0)?;
+                let kind: String = r.get("kind")?;
                 Ok((
                     if kind == "audit" {
                         TaskKind::Audit
                     } else {
                         TaskKind::Detect
                     },
-                    r.get(1)?,
+                    r.get("task_id")?,
                 ))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -409,7 +409,7 @@ impl MitigationStore for SqliteStore {
         };
         let n = args.len() + 1;
         let sql = format!(
-            "SELECT violation_id, MIN(thing), MIN(profile), MIN(behavior_name), MAX(suppressed), MAX(active), MIN(t0), MAX(t1) FROM (
+            "SELECT violation_id, MIN(thing) AS thing, MIN(profile) AS profile, MIN(behavior_name) AS behavior_name, MAX(suppressed) AS suppressed, MAX(active) AS active, MIN(t0) AS first_ms, MAX(t1) AS last_ms FROM (
                 SELECT violation_id, thing, profile, behavior_name, suppressed, 1 AS active, start_ms AS t0, ?{n} AS t1 FROM active_violations WHERE {cond}
                 UNION ALL
                 SELECT violation_id, thing, profile, behavior_name, suppressed, 0 AS active, event_ms AS t0, event_ms AS t1 FROM violation_events WHERE {cond}
@@ -421,14 +421,14 @@ impl MitigationStore for SqliteStore {
             let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map(params_from_iter(all), |r| {
                 Ok(ViolationRef {
-                    violation_id: r.get(0)?,
-                    thing: r.get(1)?,
-                    profile: r.get(2)?,
-                    behavior: r.get(3)?,
-                    suppressed: r.get::<_, i64>(4)? != 0,
-                    active: r.get::<_, i64>(5)? != 0,
-                    first_ms: r.get(6)?,
-                    last_ms: r.get(7)?,
+                    violation_id: r.get("violation_id")?,
+                    thing: r.get("thing")?,
+                    profile: r.get("profile")?,
+                    behavior: r.get("behavior_name")?,
+                    suppressed: r.get::<_, i64>("suppressed")? != 0,
+                    active: r.get::<_, i64>("active")? != 0,
+                    first_ms: r.get("first_ms")?,
+                    last_ms: r.get("last_ms")?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -457,9 +457,9 @@ impl MitigationStore for SqliteStore {
         let row = self.with(|c| {
             let active: Option<Cols> = c
                 .query_row(
-                    "SELECT thing, profile, behavior, last_value, 'in-alarm', COALESCE(last_violation_ms, start_ms) FROM active_violations WHERE violation_id = ?1",
+                    "SELECT thing, profile, behavior, last_value AS metric_value, 'in-alarm' AS event_type, COALESCE(last_violation_ms, start_ms) AS event_ms FROM active_violations WHERE violation_id = ?1",
                     [violation_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                    |r| Ok((r.get("thing")?, r.get("profile")?, r.get("behavior")?, r.get("metric_value")?, r.get("event_type")?, r.get("event_ms")?)),
                 )
                 .optional()?;
             if active.is_some() {
@@ -468,7 +468,7 @@ impl MitigationStore for SqliteStore {
             Ok(c.query_row(
                 "SELECT thing, profile, behavior, metric_value, event_type, event_ms FROM violation_events WHERE violation_id = ?1 ORDER BY seq DESC LIMIT 1",
                 [violation_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| Ok((r.get("thing")?, r.get("profile")?, r.get("behavior")?, r.get("metric_value")?, r.get("event_type")?, r.get("event_ms")?)),
             )
             .optional()?)
         })?;

@@ -226,7 +226,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for (table, column, kind) in ADDED_COLUMNS {
         let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
         let present = stmt
-            .query_map([], |r| r.get::<_, String>(1))?
+            .query_map([], |r| r.get::<_, String>("name"))?
             .collect::<Result<Vec<_>, _>>()?
             .iter()
             .any(|c| c == column);
@@ -254,7 +254,7 @@ impl SqliteStore {
         conn.execute_batch(certs::SCHEMA)?;
         conn.execute_batch(audit::SCHEMA)?;
         migrate(&conn)?;
-        let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get(0))?;
+        let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get("last_seq"))?;
         let reader = Connection::open(path)?;
         reader.pragma_update(None, "query_only", true)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;

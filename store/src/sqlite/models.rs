@@ -16,33 +16,39 @@ use thingward_models::violation::VerificationState;
 use crate::models::*;
 use thingward_models::lifecycle::{LifecycleState, ModelStatus};
 
-/// An event row for [`Store::violation_intervals`]: violation id, thing, profile, behavior
-/// name, behavior JSON, time.
-type EventRow = (String, String, String, String, String, EpochMillis);
+/// An event row for [`ModelStore::violation_intervals`], read by column name.
+struct EventRow {
+    violation_id: String,
+    thing: String,
+    profile: String,
+    behavior_name: String,
+    behavior: String,
+    event_ms: EpochMillis,
+}
 
 const COLUMNS: &str = "profile, behavior, metric, status, collection_start_ms, last_refresh_ms, version, datapoints, retries, failing_since_ms, last_attempt_ms, last_error, artifact, expected, created_ms";
 
 fn entry_row(r: &Row<'_>) -> rusqlite::Result<(ModelEntry, String, Option<String>)> {
-    let status: String = r.get(3)?;
-    let expected: Option<String> = r.get(13)?;
+    let status: String = r.get("status")?;
+    let expected: Option<String> = r.get("expected")?;
     let entry = ModelEntry {
-        profile: r.get(0)?,
-        behavior: r.get(1)?,
-        metric: r.get(2)?,
+        profile: r.get("profile")?,
+        behavior: r.get("behavior")?,
+        metric: r.get("metric")?,
         state: LifecycleState {
             status: ModelStatus::PendingBuild,
-            collection_start: r.get(4)?,
-            last_refresh: r.get(5)?,
-            version: r.get::<_, i64>(6)?.max(0) as u64,
-            failing_since: r.get(9)?,
-            retries: r.get::<_, i64>(8)?.clamp(0, i64::from(u32::MAX)) as u32,
+            collection_start: r.get("collection_start_ms")?,
+            last_refresh: r.get("last_refresh_ms")?,
+            version: r.get::<_, i64>("version")?.max(0) as u64,
+            failing_since: r.get("failing_since_ms")?,
+            retries: r.get::<_, i64>("retries")?.clamp(0, i64::from(u32::MAX)) as u32,
         },
-        datapoints: r.get::<_, i64>(7)?.max(0) as u64,
-        last_attempt: r.get(10)?,
-        last_error: r.get(11)?,
-        artifact: r.get(12)?,
+        datapoints: r.get::<_, i64>("datapoints")?.max(0) as u64,
+        last_attempt: r.get("last_attempt_ms")?,
+        last_error: r.get("last_error")?,
+        artifact: r.get("artifact")?,
         expected: None,
-        created: r.get(14)?,
+        created: r.get("created_ms")?,
     };
     Ok((entry, status, expected))
 }
@@ -68,7 +74,7 @@ impl ModelStore for SqliteStore {
             let tx = c.transaction()?;
             let existing: Vec<(String, String, String)> = {
                 let mut stmt = tx.prepare("SELECT profile, behavior, metric FROM behavior_models")?;
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                stmt.query_map([], |r| Ok((r.get("profile")?, r.get("behavior")?, r.get("metric")?)))?
                     .collect::<Result<_, _>>()?
             };
             let mut dropped = Vec::new();
@@ -162,14 +168,14 @@ impl ModelStore for SqliteStore {
                 let rows = stmt.query_map(
                     params![profile, behavior, VerificationState::TruePositive.as_str()],
                     |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                        ))
+                        Ok(EventRow {
+                            violation_id: r.get("violation_id")?,
+                            thing: r.get("thing")?,
+                            profile: r.get("profile")?,
+                            behavior_name: r.get("behavior_name")?,
+                            behavior: r.get("behavior")?,
+                            event_ms: r.get("event_ms")?,
+                        })
                     },
                 )?;
                 Ok(rows.collect::<Result<_, _>>()?)
@@ -177,9 +183,10 @@ impl ModelStore for SqliteStore {
         // Per violation id: thing, first and last event time, whether it has ended.
         let mut spans: HashMap<String, (String, EpochMillis, EpochMillis, bool)> = HashMap::new();
         let mut order = Vec::new();
-        for (id, thing, p, b, behavior_json, at) in rows {
-            if !(p == profile && b == behavior) {
-                let def: Behavior = serde_json::from_str(&behavior_json)?;
+        for row in rows {
+            let (id, thing, at) = (row.violation_id, row.thing, row.event_ms);
+            if !(row.profile == profile && row.behavior_name == behavior) {
+                let def: Behavior = serde_json::from_str(&row.behavior)?;
                 if def.metric.as_ref().map(|m| m.as_str()) != Some(metric) {
                     continue;
                 }

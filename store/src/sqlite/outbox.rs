@@ -9,31 +9,31 @@ use crate::outbox::*;
 use thingward_models::time::EpochMillis;
 
 /// The highest sequence number ever appended (AUTOINCREMENT's counter survives pruning).
-pub(super) const LAST_SEQ: &str = "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'feed_outbox'), 0), COALESCE((SELECT MAX(seq) FROM feed_outbox), 0))";
+pub(super) const LAST_SEQ: &str = "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'feed_outbox'), 0), COALESCE((SELECT MAX(seq) FROM feed_outbox), 0)) AS last_seq";
 
 const SELECT: &str = "SELECT seq, idempotency_key, kind, profile, thing, behavior, check_name, severity, event_ms, body, destination FROM feed_outbox";
 
 fn event_of(r: &Row<'_>) -> rusqlite::Result<(OutboxEvent, String)> {
-    let kind: String = r.get(2)?;
-    let severity: Option<String> = r.get(7)?;
+    let kind: String = r.get("kind")?;
+    let severity: Option<String> = r.get("severity")?;
     Ok((
         OutboxEvent {
-            seq: r.get(0)?,
-            key: r.get(1)?,
+            seq: r.get("seq")?,
+            key: r.get("idempotency_key")?,
             // Only this module writes the column, with `as_str`.
             kind: OutboxKind::parse(&kind).unwrap_or(OutboxKind::Violation),
             routing: OutboxRouting {
-                profile: r.get(3)?,
-                thing: r.get(4)?,
-                behavior: r.get(5)?,
-                check_name: r.get(6)?,
+                profile: r.get("profile")?,
+                thing: r.get("thing")?,
+                behavior: r.get("behavior")?,
+                check_name: r.get("check_name")?,
                 severity: severity.as_deref().and_then(Severity::parse),
-                destination: r.get(10)?,
+                destination: r.get("destination")?,
             },
-            event_ms: r.get(8)?,
+            event_ms: r.get("event_ms")?,
             body: serde_json::Value::Null,
         },
-        r.get(9)?,
+        r.get("body")?,
     ))
 }
 
@@ -70,7 +70,7 @@ pub(super) fn insert(conn: &Connection, e: &NewOutboxEvent) -> Result<Option<i64
                 body,
                 e.routing.destination
             ],
-            |r| r.get(0),
+            |r| r.get("seq"),
         )
         .optional()?;
     Ok(seq)
@@ -131,14 +131,14 @@ impl OutboxStore for SqliteStore {
         self.with_reader(|c| {
             Ok(
                 c.prepare_cached("SELECT event_ms FROM feed_outbox WHERE idempotency_key = ?1")?
-                    .query_row([key], |r| r.get(0))
+                    .query_row([key], |r| r.get("event_ms"))
                     .optional()?,
             )
         })
     }
 
     fn outbox_last_seq(&self) -> Result<i64, StoreError> {
-        self.with(|c| Ok(c.query_row(LAST_SEQ, [], |r| r.get(0))?))
+        self.with(|c| Ok(c.query_row(LAST_SEQ, [], |r| r.get("last_seq"))?))
     }
 
     fn outbox_prune(&self, before_ms: EpochMillis) -> Result<usize, StoreError> {

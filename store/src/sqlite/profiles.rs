@@ -20,7 +20,7 @@ impl ProfileStore for SqliteStore {
                 .query_row(
                     "SELECT body FROM security_profiles WHERE name = ?1",
                     [name],
-                    |r| r.get(0),
+                    |r| r.get("body"),
                 )
                 .optional()?;
             let Some(body) = body else {
@@ -60,7 +60,7 @@ impl ProfileStore for SqliteStore {
                 .query_row(
                     "SELECT body FROM security_profiles WHERE name = ?1",
                     [name],
-                    |r| r.get(0),
+                    |r| r.get("body"),
                 )
                 .optional()?;
             Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
@@ -74,7 +74,7 @@ impl ProfileStore for SqliteStore {
                 .query_row(
                     "SELECT body FROM security_profiles WHERE name = ?1",
                     [name],
-                    |r| r.get(0),
+                    |r| r.get("body"),
                 )
                 .optional()?;
             tx.execute("DELETE FROM security_profiles WHERE name = ?1", [name])?;
@@ -87,7 +87,7 @@ impl ProfileStore for SqliteStore {
     fn profiles_all(&self) -> Result<Vec<SecurityProfile>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare("SELECT body FROM security_profiles ORDER BY name")?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>("body"))?;
             let mut out = Vec::new();
             for body in rows {
                 out.push(serde_json::from_str(&body?)?);
@@ -120,8 +120,12 @@ impl ProfileStore for SqliteStore {
         self.with(|c| {
             let mut stmt =
                 c.prepare("SELECT profile, target FROM profile_targets ORDER BY profile, target")?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>("profile")?,
+                    r.get::<_, String>("target")?,
+                ))
+            })?;
             let mut out = Vec::new();
             for row in rows {
                 let (profile, resource) = row?;

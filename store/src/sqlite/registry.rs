@@ -13,15 +13,15 @@ use crate::registry::*;
 use thingward_models::time::EpochMillis;
 
 fn custom_metric_row(r: &Row<'_>) -> rusqlite::Result<(CustomMetricRecord, String)> {
-    let type_name: String = r.get(1)?;
+    let type_name: String = r.get("metric_type")?;
     Ok((
         CustomMetricRecord {
-            name: r.get(0)?,
+            name: r.get("name")?,
             metric_type: CustomMetricType::Number,
-            display_name: r.get(2)?,
-            client_request_token: r.get(3)?,
-            creation_ms: r.get(4)?,
-            modified_ms: r.get(5)?,
+            display_name: r.get("display_name")?,
+            client_request_token: r.get("client_request_token")?,
+            creation_ms: r.get("creation_ms")?,
+            modified_ms: r.get("modified_ms")?,
         },
         type_name,
     ))
@@ -37,14 +37,14 @@ const CUSTOM_METRIC_COLUMNS: &str =
     "name, metric_type, display_name, client_request_token, creation_ms, modified_ms";
 
 fn dimension_row(r: &Row<'_>) -> rusqlite::Result<(DimensionRecord, String)> {
-    let values: String = r.get(1)?;
+    let values: String = r.get("string_values")?;
     Ok((
         DimensionRecord {
-            name: r.get(0)?,
+            name: r.get("name")?,
             string_values: Vec::new(),
-            client_request_token: r.get(2)?,
-            creation_ms: r.get(3)?,
-            modified_ms: r.get(4)?,
+            client_request_token: r.get("client_request_token")?,
+            creation_ms: r.get("creation_ms")?,
+            modified_ms: r.get("modified_ms")?,
         },
         values,
     ))
@@ -63,13 +63,13 @@ const DIMENSION_COLUMNS: &str =
 fn thing_row(r: &Row<'_>) -> rusqlite::Result<(ThingRecord, String)> {
     Ok((
         ThingRecord {
-            name: r.get(0)?,
-            thing_id: r.get(1)?,
-            thing_type_name: r.get(2)?,
+            name: r.get("name")?,
+            thing_id: r.get("thing_id")?,
+            thing_type_name: r.get("thing_type_name")?,
             attributes: BTreeMap::new(),
-            version: r.get(4)?,
+            version: r.get("version")?,
         },
-        r.get(3)?,
+        r.get("attributes")?,
     ))
 }
 
@@ -83,15 +83,15 @@ const THING_COLUMNS: &str = "name, thing_id, thing_type_name, attributes, versio
 fn group_row(r: &Row<'_>) -> rusqlite::Result<(ThingGroupRecord, String)> {
     Ok((
         ThingGroupRecord {
-            name: r.get(0)?,
-            group_id: r.get(1)?,
-            parent: r.get(2)?,
-            description: r.get(3)?,
+            name: r.get("name")?,
+            group_id: r.get("group_id")?,
+            parent: r.get("parent")?,
+            description: r.get("description")?,
             attributes: BTreeMap::new(),
-            creation_ms: r.get(5)?,
-            version: r.get(6)?,
+            creation_ms: r.get("creation_ms")?,
+            version: r.get("version")?,
         },
-        r.get(4)?,
+        r.get("attributes")?,
     ))
 }
 
@@ -392,7 +392,7 @@ impl RegistryStore for SqliteStore {
             let mut stmt = c.prepare(
                 "SELECT group_name, thing_name FROM thing_group_members ORDER BY group_name, thing_name",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map([], |r| Ok((r.get("group_name")?, r.get("thing_name")?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }

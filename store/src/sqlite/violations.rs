@@ -51,32 +51,33 @@ fn parse_json<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Optio
     Ok(s.map(|s| serde_json::from_str(&s)).transpose()?)
 }
 
-type ActiveRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// An `active_violations` row, read by column name.
+struct ActiveRow {
+    violation_id: String,
+    thing: String,
+    profile: String,
+    behavior: String,
+    last_value: Option<String>,
+    last_violation_ms: Option<i64>,
+    start_ms: i64,
+    verification_state: Option<String>,
+    verification_description: Option<String>,
+    ml_explanation: Option<String>,
+}
 
 fn active_row(r: &Row<'_>) -> rusqlite::Result<ActiveRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+    Ok(ActiveRow {
+        violation_id: r.get("violation_id")?,
+        thing: r.get("thing")?,
+        profile: r.get("profile")?,
+        behavior: r.get("behavior")?,
+        last_value: r.get("last_value")?,
+        last_violation_ms: r.get("last_violation_ms")?,
+        start_ms: r.get("start_ms")?,
+        verification_state: r.get("verification_state")?,
+        verification_description: r.get("verification_description")?,
+        ml_explanation: r.get("ml_explanation")?,
+    })
 }
 
 /// `violationEventAdditionalInfo` as AWS fills it: the confidence level of an ML behavior.
@@ -89,89 +90,72 @@ fn additional_info(behavior: &Behavior) -> Option<ViolationEventAdditionalInfo> 
 }
 
 fn active_from(row: ActiveRow) -> Result<ActiveViolation, StoreError> {
-    let (
-        violation_id,
-        thing_name,
-        security_profile_name,
-        behavior,
-        last_value,
-        last_ms,
-        start_ms,
-        vstate,
-        vdesc,
-        explanation,
-    ) = row;
-    let behavior: Behavior = serde_json::from_str(&behavior)?;
+    let behavior: Behavior = serde_json::from_str(&row.behavior)?;
     Ok(ActiveViolation {
-        violation_id,
-        thing_name,
-        security_profile_name,
+        violation_id: row.violation_id,
+        thing_name: row.thing,
+        security_profile_name: row.profile,
         violation_event_additional_info: additional_info(&behavior),
         behavior,
-        last_violation_value: parse_json(last_value)?,
-        ml_explanation: parse_json(explanation)?,
-        verification_state: vstate.as_deref().and_then(VerificationState::parse),
-        verification_state_description: vdesc,
-        last_violation_time: last_ms,
-        violation_start_time: start_ms,
+        last_violation_value: parse_json(row.last_value)?,
+        ml_explanation: parse_json(row.ml_explanation)?,
+        verification_state: row
+            .verification_state
+            .as_deref()
+            .and_then(VerificationState::parse),
+        verification_state_description: row.verification_description,
+        last_violation_time: row.last_violation_ms,
+        violation_start_time: row.start_ms,
     })
 }
 
-type EventRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// A `violation_events` row, read by column name.
+struct EventRow {
+    violation_id: String,
+    thing: String,
+    profile: String,
+    behavior: String,
+    metric_value: Option<String>,
+    event_type: String,
+    event_ms: i64,
+    verification_state: Option<String>,
+    verification_description: Option<String>,
+    ml_explanation: Option<String>,
+}
 
 fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+    Ok(EventRow {
+        violation_id: r.get("violation_id")?,
+        thing: r.get("thing")?,
+        profile: r.get("profile")?,
+        behavior: r.get("behavior")?,
+        metric_value: r.get("metric_value")?,
+        event_type: r.get("event_type")?,
+        event_ms: r.get("event_ms")?,
+        verification_state: r.get("verification_state")?,
+        verification_description: r.get("verification_description")?,
+        ml_explanation: r.get("ml_explanation")?,
+    })
 }
 
 fn event_from(row: EventRow) -> Result<ViolationEvent, StoreError> {
-    let (
-        violation_id,
-        thing_name,
-        security_profile_name,
-        behavior,
-        value,
-        kind,
-        at,
-        vstate,
-        vdesc,
-        explanation,
-    ) = row;
-    let behavior: Behavior = serde_json::from_str(&behavior)?;
+    let behavior: Behavior = serde_json::from_str(&row.behavior)?;
     Ok(ViolationEvent {
-        violation_id,
-        thing_name,
-        security_profile_name,
+        violation_id: row.violation_id,
+        thing_name: row.thing,
+        security_profile_name: row.profile,
         violation_event_additional_info: additional_info(&behavior),
         behavior,
-        metric_value: parse_json(value)?,
-        ml_explanation: parse_json(explanation)?,
-        violation_event_type: ViolationEventType::parse(&kind)
+        metric_value: parse_json(row.metric_value)?,
+        ml_explanation: parse_json(row.ml_explanation)?,
+        violation_event_type: ViolationEventType::parse(&row.event_type)
             .unwrap_or(ViolationEventType::InAlarm),
-        verification_state: vstate.as_deref().and_then(VerificationState::parse),
-        verification_state_description: vdesc,
-        violation_event_time: at,
+        verification_state: row
+            .verification_state
+            .as_deref()
+            .and_then(VerificationState::parse),
+        verification_state_description: row.verification_description,
+        violation_event_time: row.event_ms,
     })
 }
 
@@ -235,7 +219,13 @@ impl ViolationStore for SqliteStore {
                     )?
                     .query_row(
                         params![r.thing, r.profile, r.behavior.name],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                        |row| {
+                            Ok((
+                                row.get("violation_id")?,
+                                row.get("verification_state")?,
+                                row.get("verification_description")?,
+                            ))
+                        },
                     )
                     .optional()?;
                 let (id, event) = match (&r.change, existing) {
@@ -311,9 +301,16 @@ impl ViolationStore for SqliteStore {
     ) -> Result<Vec<(String, String, String, EpochMillis)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT thing, profile, behavior_name, COALESCE(last_violation_ms, start_ms) FROM active_violations",
+                "SELECT thing, profile, behavior_name, COALESCE(last_violation_ms, start_ms) AS last_ms FROM active_violations",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get("thing")?,
+                    r.get("profile")?,
+                    r.get("behavior_name")?,
+                    r.get("last_ms")?,
+                ))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -368,9 +365,11 @@ impl ViolationStore for SqliteStore {
     fn violations_in_alarm_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT profile, behavior_name, COUNT(*) FROM active_violations GROUP BY profile, behavior_name ORDER BY profile, behavior_name",
+                "SELECT profile, behavior_name, COUNT(*) AS n FROM active_violations GROUP BY profile, behavior_name ORDER BY profile, behavior_name",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get("profile")?, r.get("behavior_name")?, r.get("n")?))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -378,9 +377,16 @@ impl ViolationStore for SqliteStore {
     fn violation_event_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT profile, behavior_name, event_type, COUNT(*) FROM violation_events GROUP BY profile, behavior_name, event_type ORDER BY profile, behavior_name, event_type",
+                "SELECT profile, behavior_name, event_type, COUNT(*) AS n FROM violation_events GROUP BY profile, behavior_name, event_type ORDER BY profile, behavior_name, event_type",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get("profile")?,
+                    r.get("behavior_name")?,
+                    r.get("event_type")?,
+                    r.get("n")?,
+                ))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
