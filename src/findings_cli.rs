@@ -3,7 +3,8 @@
 //! the data directory's metadata store directly (the server may be running: SQLite WAL).
 
 use crate::feed::format::{self, Origin};
-use crate::store::{OutboxKind, Store};
+use crate::store::prelude::*;
+use crate::store::{OutboxKind, SqliteStore};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -90,7 +91,7 @@ pub(crate) fn export(args: &ExportArgs, out: &mut impl Write) -> anyhow::Result<
         "No thingward metadata store at {}",
         path.display()
     );
-    let store = Store::open(&path).context("Cannot open the metadata store")?;
+    let store = SqliteStore::open(&path).context("Cannot open the metadata store")?;
     let origin = Origin {
         region: args.region.clone(),
         account: args.account_id.clone(),

@@ -15,7 +15,7 @@ mod mitigation;
 mod mqtt;
 mod nab;
 mod serve;
-mod store;
+pub(crate) use thingward_store as store;
 mod test_clock;
 mod time_of_day;
 mod train;

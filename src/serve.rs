@@ -4,7 +4,7 @@
 use crate::api::{self, AppState};
 use crate::auth::{Authenticator, Credentials};
 use crate::detect::{Detect, system_clock};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 use crate::training::{Models, TrainAt, Training};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -78,7 +78,7 @@ pub(crate) struct ServeArgs {
 #[derive(Debug)]
 pub(crate) struct Service {
     local_addr: SocketAddr,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     detect: Arc<Detect>,
     history: Arc<History>,
     feed: Arc<crate::feed::Feed>,
@@ -111,8 +111,8 @@ impl Service {
         let (creds, created) =
             Credentials::load_or_create(&args.data_dir).context("Cannot load credentials")?;
         let creds = creds.with_env(|k| std::env::var(k).ok());
-        let store = Arc::new(
-            Store::open(&args.data_dir.join("thingward.db"))
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&args.data_dir.join("thingward.db"))
                 .context("Cannot open the metadata store")?,
         );
         let history = Arc::new(
@@ -149,7 +149,7 @@ impl Service {
             clock.clone(),
         )?);
         let serving = models
-            .load(&store)
+            .load(&*store)
             .context("Cannot read the models index")?;
         tracing::info!(models = serving, "Loaded the ML Detect models");
         let training = Arc::new(Training::new(
@@ -282,7 +282,7 @@ impl Service {
     }
 
     /// The metadata store (violations, profiles).
-    pub(crate) fn store(&self) -> &Arc<Store> {
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 

@@ -2,7 +2,7 @@
 //! the server (same index, same artifacts, same lifecycle). The server must not be running on
 //! that directory: the history's lock says whether it is.
 
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 use crate::training::{BehaviorRun, Models, Progress, RunScope, Training};
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -83,7 +83,8 @@ pub(crate) fn run(args: TrainArgs) -> anyhow::Result<()> {
             return Err(e).context("Cannot open the datapoint history");
         }
     };
-    let store = Arc::new(Store::open(&db).context("Cannot open the metadata store")?);
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&db).context("Cannot open the metadata store")?);
     let now = args.as_of.unwrap_or_else(|| Utc::now().timestamp_millis());
     let clock: crate::detect::Clock = Arc::new(move || now);
     let models = Arc::new(Models::new(&args.data_dir));
@@ -95,7 +96,7 @@ pub(crate) fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let definitions: Vec<_> = profiles.iter().collect();
     models
-        .sync(&store, &definitions, now)
+        .sync(&*store, &definitions, now)
         .context("Cannot update the models index")?;
     let training = Training::new(
         Arc::clone(&store),

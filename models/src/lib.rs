@@ -8,6 +8,7 @@
 pub mod behavior;
 pub mod codec;
 pub mod datapoint;
+pub mod lifecycle;
 pub mod metric;
 pub mod ml;
 pub mod names;

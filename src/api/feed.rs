@@ -252,6 +252,6 @@ async fn feed_stream(
 }
 
 async fn metrics_get(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let text = metrics::render(&state.store)?;
+    let text = metrics::render(&*state.store)?;
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text))
 }

@@ -531,7 +531,7 @@ async fn detect_task_start(
         include_suppressed: body.include_suppressed_alerts.unwrap_or(false),
     };
     let now = state.detect.now();
-    let violations = detect::violations(&state.store, &sel, now).map_err(plan_error)?;
+    let violations = detect::violations(&*state.store, &sel, now).map_err(plan_error)?;
     let executions = detect::plan(&id, &violations, &defs, sel.include_suppressed, now);
     let task = TaskRecord {
         kind: TaskKind::Detect,
@@ -809,7 +809,7 @@ async fn audit_task_start(
         mapping.insert(check.clone(), defs);
     }
     let now = state.detect.now();
-    let findings = audit::findings(&state.store, &target, now).map_err(plan_error)?;
+    let findings = audit::findings(&*state.store, &target, now).map_err(plan_error)?;
     let executions = audit::plan(&id, &findings, &mapping, now);
     let task = TaskRecord {
         kind: TaskKind::Audit,

@@ -31,7 +31,7 @@ use thingward_history::History;
 /// Everything a handler needs.
 #[derive(Clone, Debug)]
 pub(crate) struct AppState {
-    pub(crate) store: Arc<Store>,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) detect: Arc<Detect>,
     pub(crate) history: Arc<History>,
     /// The ML Detect training job (summaries, runs on demand).

@@ -8,7 +8,7 @@
 use super::{AppState, app};
 use crate::auth::{Authenticator, Credentials};
 use crate::detect::{Clock, Detect};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 use crate::training::{Models, Training};
 use axum::Router;
 use axum::body::Body;
@@ -36,7 +36,7 @@ struct TestApp {
     clock: Arc<AtomicI64>,
     detect: Arc<Detect>,
     training: Arc<Training>,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     audit: Arc<crate::audit::Audit>,
     _dir: tempfile::TempDir,
 }
@@ -99,7 +99,8 @@ impl TestApp {
 
     /// The app over the store and history in `dir`, on the manual clock `now`.
     fn build(dir: tempfile::TempDir, now: Arc<AtomicI64>, max_body_bytes: usize) -> Self {
-        let store = Arc::new(Store::open(&dir.path().join("thingward.db")).expect("store"));
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("thingward.db")).expect("store"));
         let history = Arc::new(
             History::open(&dir.path().join("history"), HistoryOptions::default()).expect("history"),
         );
@@ -117,7 +118,7 @@ impl TestApp {
             )
             .expect("detect"),
         );
-        models.load(&store).expect("load models");
+        models.load(&*store).expect("load models");
         let training = Arc::new(Training::new(
             Arc::clone(&store),
             Arc::clone(&history),

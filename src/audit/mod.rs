@@ -28,7 +28,7 @@ pub(crate) const CERT_EXPIRATION_KEY: &str = "CERT_EXPIRATION_THRESHOLD_IN_DAYS"
 /// The audit service: what to audit, the clock, and the tasks running now.
 #[derive(Debug)]
 pub(crate) struct Audit {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     files: Option<AuditConfig>,
     clock: ClockHandle,
     account: String,
@@ -47,7 +47,7 @@ impl std::fmt::Debug for ClockHandle {
 impl Audit {
     /// The audit service over `store` and the files of `files`, on `clock`.
     pub(crate) fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         files: Option<AuditConfig>,
         clock: Clock,
         account: &str,
@@ -67,7 +67,7 @@ impl Audit {
     }
 
     /// The store.
-    pub(crate) fn store(&self) -> &Arc<Store> {
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 

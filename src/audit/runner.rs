@@ -107,7 +107,7 @@ pub(crate) fn run_task(
     checks: &[CheckName],
     cancel: &AtomicBool,
 ) -> Result<(), RunError> {
-    let input = snapshot::build(audit.files(), Some(audit.store()));
+    let input = snapshot::build(audit.files(), Some(&**audit.store()));
     let settings = audit.settings();
     let (input, settings) = match (input, settings) {
         (Ok(i), Ok(s)) => (i, s),
@@ -158,7 +158,7 @@ pub(crate) fn stored_finding(rec: &FindingRecord) -> Result<Finding, serde_json:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::{SqliteStore, Store};
     use std::collections::BTreeMap;
     use std::sync::Arc;
     use thingward_audit::{Resource, ResourceIdentifier, ResourceType};
@@ -179,7 +179,8 @@ mod tests {
     #[test]
     fn a_canceled_task_ends_canceled_with_every_check_canceled() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(Store::open(&dir.path().join("thingward.db")).expect("store"));
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("thingward.db")).expect("store"));
         let audit = Audit::new(Arc::clone(&store), None, Arc::new(|| 1_000), "123456789012");
         let checks = [
             CheckName::LoggingDisabledCheck,

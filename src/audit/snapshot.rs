@@ -110,7 +110,7 @@ pub(crate) fn dir_policies(dir: &Path, problems: &mut Vec<InputProblem>) -> Vec<
 /// Storage failures only; unreadable files become [`InputProblem`]s.
 pub(crate) fn build(
     config: Option<&AuditConfig>,
-    store: Option<&Store>,
+    store: Option<&dyn Store>,
 ) -> Result<AuditInput, StoreError> {
     let mut problems = Vec::new();
     let empty = AuditConfig::default();
@@ -120,7 +120,7 @@ pub(crate) fn build(
     let crl = load_dirs(&config.crl_dirs, &mut problems);
 
     let overrides = store
-        .map(Store::cert_status_overrides)
+        .map(|s| s.cert_status_overrides())
         .transpose()?
         .unwrap_or_default();
     let mut things_of: HashMap<String, Vec<String>> = HashMap::new();
@@ -266,7 +266,8 @@ pub(crate) fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CertificateRecord, Store};
+    use crate::store::prelude::*;
+    use crate::store::{CertificateRecord, SqliteStore};
     use rcgen::{CertificateParams, DnType, KeyPair};
 
     fn self_signed(cn: &str) -> rcgen::Certificate {
@@ -297,7 +298,7 @@ mod tests {
         )
         .expect("write");
         std::fs::write(policies.join("p.json"), "{\"Statement\":[]}").expect("write");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         let disk_id = lib::cert_id(on_disk.der());
         let both_id = lib::cert_id(both.der());
         store

@@ -486,7 +486,7 @@ fn print_machine() {
 }
 
 /// Counts the violation events in the store (in-alarm, alarm-cleared, alarm-invalidated).
-async fn count_violation_events(store: &Arc<Store>) -> anyhow::Result<usize> {
+async fn count_violation_events(store: &Arc<dyn Store>) -> anyhow::Result<usize> {
     let store = Arc::clone(store);
     tokio::task::spawn_blocking(move || {
         let filter = EventFilter {

@@ -97,7 +97,7 @@ struct Inner {
 
 /// The Detect engine.
 pub(crate) struct Detect {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     history: Arc<History>,
     /// The ML models in service and their files.
     models: Arc<Models>,
@@ -189,7 +189,7 @@ impl Detect {
     /// # Errors
     /// Store failures.
     pub(crate) fn open(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         history: Arc<History>,
         models: Arc<Models>,
         clock: Clock,
@@ -259,7 +259,7 @@ impl Detect {
     /// # Errors
     /// Store failures, or a stored profile that no longer compiles.
     pub(crate) fn reload(&self) -> Result<(), DetectError> {
-        let view = Arc::new(RegistryView::load(&self.store)?);
+        let view = Arc::new(RegistryView::load(&*self.store)?);
         let mut profiles = HashMap::new();
         for definition in self.store.profiles_all()? {
             let compiled =
@@ -277,10 +277,10 @@ impl Detect {
                 },
             );
         }
-        let targeting = Targeting::load(&self.store)?;
+        let targeting = Targeting::load(&*self.store)?;
         let now = self.now();
         let definitions: Vec<&SecurityProfile> = profiles.values().map(|p| &p.definition).collect();
-        self.models.sync(&self.store, &definitions, now)?;
+        self.models.sync(&*self.store, &definitions, now)?;
         let mut guard = self.lock()?;
         let inner = &mut *guard;
         let mut transitions = Vec::new();

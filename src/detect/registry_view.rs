@@ -17,7 +17,7 @@ impl RegistryView {
     ///
     /// # Errors
     /// Store failures.
-    pub(crate) fn load(store: &Store) -> Result<Self, StoreError> {
+    pub(crate) fn load(store: &dyn Store) -> Result<Self, StoreError> {
         Ok(Self {
             custom: store
                 .custom_metrics_all()?

@@ -19,7 +19,7 @@ impl Targeting {
     ///
     /// # Errors
     /// Store failures.
-    pub(crate) fn load(store: &Store) -> Result<Self, StoreError> {
+    pub(crate) fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let parents: HashMap<String, Option<String>> = store
             .groups_all()?
             .into_iter()

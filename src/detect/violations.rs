@@ -33,11 +33,11 @@ impl ViolationWriter {
     ///
     /// # Errors
     /// The thread could not be spawned.
-    pub(super) fn start(store: Arc<Store>) -> std::io::Result<Self> {
+    pub(super) fn start(store: Arc<dyn Store>) -> std::io::Result<Self> {
         let (queue, jobs) = channel();
         std::thread::Builder::new()
             .name("thingward-violations".into())
-            .spawn(move || run(&store, &jobs))?;
+            .spawn(move || run(&*store, &jobs))?;
         Ok(Self { queue })
     }
 
@@ -75,7 +75,7 @@ impl ViolationWriter {
 }
 
 /// The writer thread: one transaction per group of queued jobs, in queue order.
-fn run(store: &Store, jobs: &Receiver<Job>) {
+fn run(store: &dyn Store, jobs: &Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut records = first.records;
         let mut done = vec![first.done];

@@ -3,7 +3,7 @@
 //! behavior and type) and the feed's per-destination delivery state. Labels have bounded
 //! cardinality: profile, behavior, event type, destination — never a thing name.
 //!
-//! Extension point: each family group is a function `fn(&Store, &mut Exposition)` listed in
+//! Extension point: each family group is a function `fn(&dyn Store, &mut Exposition)` listed in
 //! [`SOURCES`], each metric a [`MetricName`]; audit adds its non-compliant counts per check
 //! with one more variant and one more source.
 
@@ -161,7 +161,7 @@ impl Exposition {
 }
 
 /// A group of families read from the store.
-pub(crate) type Source = fn(&Store, &mut Exposition) -> Result<(), StoreError>;
+pub(crate) type Source = fn(&dyn Store, &mut Exposition) -> Result<(), StoreError>;
 
 /// Every group exposed, in order.
 pub(crate) const SOURCES: &[Source] = &[violations, audit, feed];
@@ -170,7 +170,7 @@ pub(crate) const SOURCES: &[Source] = &[violations, audit, feed];
 ///
 /// # Errors
 /// Storage failures.
-pub(crate) fn render(store: &Store) -> Result<String, StoreError> {
+pub(crate) fn render(store: &dyn Store) -> Result<String, StoreError> {
     let mut out = Exposition::default();
     for source in SOURCES {
         source(store, &mut out)?;
@@ -185,7 +185,7 @@ fn f(n: i64) -> f64 {
 
 /// Violations in alarm and violation events (CloudWatch's `Violations`, `ViolationsCleared`,
 /// `ViolationsInvalidated` per profile and behavior).
-fn violations(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
+fn violations(store: &dyn Store, out: &mut Exposition) -> Result<(), StoreError> {
     let name = MetricName::ViolationsInAlarm;
     out.family(name);
     for (profile, behavior, n) in store.violations_in_alarm_counts()? {
@@ -213,7 +213,7 @@ fn violations(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
 
 /// Audit results per check (CloudWatch's `NonCompliantResources` / `ResourcesEvaluated`): the
 /// latest completed run of each check. One label, the check name: a bounded set.
-fn audit(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
+fn audit(store: &dyn Store, out: &mut Exposition) -> Result<(), StoreError> {
     let latest = store.audit_latest_check_details()?;
     type Field = fn(&crate::store::CheckDetails) -> Option<u64>;
     let families: [(MetricName, Field); 3] = [
@@ -238,7 +238,7 @@ fn audit(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
 }
 
 /// Per-destination delivery state and the outbox's size.
-fn feed(store: &Store, out: &mut Exposition) -> Result<(), StoreError> {
+fn feed(store: &dyn Store, out: &mut Exposition) -> Result<(), StoreError> {
     let mut rows = Vec::new();
     for d in store.destinations_list()? {
         if let Some(s) = store.destination_status(&d.name)? {

@@ -64,7 +64,7 @@ pub(crate) enum FeedError {
 
 impl Feed {
     /// A feed over `store`; no worker runs until [`Feed::reload`].
-    pub(crate) fn new(store: Arc<Store>, settings: FeedSettings, clock: Clock) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>, settings: FeedSettings, clock: Clock) -> Self {
         Self {
             shared: Arc::new(Shared {
                 store,
@@ -203,7 +203,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Deletes outbox events older than `keep` that every destination is done with, hourly (and
 /// once at start), until `stop` flips. SSE resume and `findings export` reach back as far.
 pub(crate) async fn prune_loop(
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     keep: Duration,
     clock: Clock,
     mut stop: watch::Receiver<bool>,

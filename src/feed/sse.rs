@@ -45,7 +45,7 @@ impl StreamFilter {
 }
 
 /// The SSE response: events after `after` that pass `filter`, then live ones.
-pub(crate) fn stream(store: Arc<Store>, filter: StreamFilter, after: i64) -> impl IntoResponse {
+pub(crate) fn stream(store: Arc<dyn Store>, filter: StreamFilter, after: i64) -> impl IntoResponse {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(BUFFER);
     tokio::spawn(async move {
         let mut tail = store.outbox_watch();

@@ -23,7 +23,7 @@ const POLL: Duration = Duration::from_secs(5);
 /// What every worker shares.
 pub(crate) struct Shared {
     /// The metadata store (outbox, cursors, profiles).
-    pub(crate) store: Arc<Store>,
+    pub(crate) store: Arc<dyn Store>,
     /// ARNs and links.
     pub(crate) origin: Origin,
     /// The first backoff; doubles per attempt up to [`BACKOFF_CAP`].
@@ -53,7 +53,7 @@ pub(crate) fn destination_arn(origin: &Origin, name: &str) -> String {
 /// is covered (`allProfiles`, or an `alertTargets` entry naming the destination's ARN).
 /// `targets` caches each profile's alert target ARNs for the round.
 fn routed(
-    store: &Store,
+    store: &dyn Store,
     dest: &Destination,
     arn: &str,
     event: &OutboxEvent,
@@ -93,7 +93,7 @@ fn routed(
 }
 
 /// When each resolved violation in `events` went into alarm, from its `in-alarm` event.
-fn alarm_starts(store: &Store, events: &[&OutboxEvent]) -> Vec<Option<EpochMillis>> {
+fn alarm_starts(store: &dyn Store, events: &[&OutboxEvent]) -> Vec<Option<EpochMillis>> {
     events
         .iter()
         .map(|e| {
@@ -125,7 +125,7 @@ fn render(shared: &Shared, name: &str, dest: &Destination, chunk: &[&OutboxEvent
     let origin = &shared.origin;
     match dest.kind {
         DestinationType::Alertmanager => {
-            let starts = alarm_starts(&shared.store, chunk);
+            let starts = alarm_starts(&*shared.store, chunk);
             let pairs: Vec<_> = chunk.iter().copied().zip(starts).collect();
             vec![Message {
                 key: keys(),
@@ -309,7 +309,7 @@ async fn round(
     let mut targets = HashMap::new();
     let mut kept = Vec::with_capacity(events.len());
     for e in &events {
-        if routed(&shared.store, dest, arn, e, &mut targets)? {
+        if routed(&*shared.store, dest, arn, e, &mut targets)? {
             kept.push(e);
         }
     }
@@ -377,9 +377,9 @@ mod tests {
 
     #[test]
     fn an_event_published_to_one_destination_is_routed_to_that_destination_only() {
-        use crate::store::{OutboxRouting, Severity};
+        use crate::store::{OutboxRouting, Severity, SqliteStore};
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         let params: crate::feed::config::DestinationParams = serde_json::from_value(
             serde_json::json!({ "type": "cloudevents", "url": "http://127.0.0.1:9/x", "allProfiles": true }),
         )

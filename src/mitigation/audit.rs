@@ -25,7 +25,7 @@ pub(crate) enum Target {
 /// # Errors
 /// Unknown task or findings, storage failures.
 pub(crate) fn findings(
-    store: &Store,
+    store: &dyn Store,
     target: &Target,
     now: EpochMillis,
 ) -> Result<Vec<FindingRecord>, PlanError> {

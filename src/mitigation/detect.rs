@@ -35,7 +35,7 @@ pub(crate) enum PlanError {
 /// # Errors
 /// Unknown violation ids, storage failures.
 pub(crate) fn violations(
-    store: &Store,
+    store: &dyn Store,
     sel: &Selection,
     now: EpochMillis,
 ) -> Result<Vec<ViolationRef>, PlanError> {

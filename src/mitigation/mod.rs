@@ -34,7 +34,7 @@ use std::sync::Arc;
 /// The mitigation service: starts, runs and recovers tasks.
 #[derive(Debug)]
 pub(crate) struct Mitigation {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     detect: Arc<Detect>,
     brokers: BrokerDefaults,
     region: Arc<str>,
@@ -92,7 +92,7 @@ impl Mitigation {
     /// The service over `store`, using Detect's clock and registry reload, and `brokers` for
     /// bans without inline connection settings.
     pub(crate) fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         detect: Arc<Detect>,
         brokers: BrokerDefaults,
         region: Arc<str>,

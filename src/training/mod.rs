@@ -90,7 +90,7 @@ impl Models {
     /// Store failures.
     pub(crate) fn sync(
         &self,
-        store: &Store,
+        store: &dyn Store,
         profiles: &[&SecurityProfile],
         now: EpochMillis,
     ) -> Result<(), StoreError> {
@@ -164,7 +164,7 @@ impl Models {
     ///
     /// # Errors
     /// Store failures.
-    pub(crate) fn load(&self, store: &Store) -> Result<usize, StoreError> {
+    pub(crate) fn load(&self, store: &dyn Store) -> Result<usize, StoreError> {
         let mut loaded = 0;
         for entry in store.models_all(None)? {
             if !lifecycle::serves(&entry.state) {
@@ -291,7 +291,7 @@ impl Progress for Quiet {
 
 /// The training job over one data directory.
 pub(crate) struct Training {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     history: Arc<History>,
     models: Arc<Models>,
     clock: Clock,
@@ -307,7 +307,7 @@ impl std::fmt::Debug for Training {
 
 impl Training {
     pub(crate) fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         history: Arc<History>,
         models: Arc<Models>,
         clock: Clock,
@@ -356,7 +356,7 @@ impl Training {
         }
         progress.start(entries.len());
         self.history.roll()?;
-        let targeting = Targeting::load(&self.store)?;
+        let targeting = Targeting::load(&*self.store)?;
         for entry in entries {
             let run = self.behavior(entry, &targeting, now)?;
             progress.done(&run);

@@ -1,74 +1,54 @@
-//! The models index: one row per (security profile, ML behavior) with its lifecycle state and
-//! the artifact that serves it, and the violation intervals training leaves out.
+//! [`crate::ModelStore`] on SQLite.
 
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::StoreError;
+
 use rusqlite::{Row, params};
+
 use std::collections::HashMap;
+
 use thingward_models::behavior::Behavior;
-use thingward_models::ml::ExpectedRates;
+
 use thingward_models::time::EpochMillis;
+
 use thingward_models::violation::VerificationState;
-use thingward_trainer::lifecycle::{LifecycleState, ModelStatus};
 
-/// One (profile, ML behavior) of the models index.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ModelEntry {
-    pub(crate) profile: String,
-    pub(crate) behavior: String,
-    /// The behavior's metric (wire name) when the entry was made; a behavior whose metric
-    /// changes starts over.
-    pub(crate) metric: String,
-    pub(crate) state: LifecycleState,
-    /// Datapoints in the trailing window at the last attempt.
-    pub(crate) datapoints: u64,
-    /// The last nightly attempt (None: never attempted).
-    pub(crate) last_attempt: Option<EpochMillis>,
-    /// Why the last attempt failed.
-    pub(crate) last_error: Option<String>,
-    /// The current artifact, relative to the models directory.
-    pub(crate) artifact: Option<String>,
-    /// What calibration of the current model expects per level.
-    pub(crate) expected: Option<ExpectedRates>,
-    /// When the entry was made.
-    pub(crate) created: EpochMillis,
+use crate::models::*;
+use thingward_models::lifecycle::{LifecycleState, ModelStatus};
+
+/// An event row for [`ModelStore::violation_intervals`], read by column name.
+struct EventRow {
+    violation_id: String,
+    thing: String,
+    profile: String,
+    behavior_name: String,
+    behavior: String,
+    event_ms: EpochMillis,
 }
-
-/// A violation interval: a thing's datapoints of `metric` in `[start, end]` are left out of
-/// training.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ViolationInterval {
-    pub(crate) thing: String,
-    pub(crate) start: EpochMillis,
-    pub(crate) end: EpochMillis,
-}
-
-/// An event row for [`Store::violation_intervals`]: violation id, thing, profile, behavior
-/// name, behavior JSON, time.
-type EventRow = (String, String, String, String, String, EpochMillis);
 
 const COLUMNS: &str = "profile, behavior, metric, status, collection_start_ms, last_refresh_ms, version, datapoints, retries, failing_since_ms, last_attempt_ms, last_error, artifact, expected, created_ms";
 
 fn entry_row(r: &Row<'_>) -> rusqlite::Result<(ModelEntry, String, Option<String>)> {
-    let status: String = r.get(3)?;
-    let expected: Option<String> = r.get(13)?;
+    let status: String = r.get("status")?;
+    let expected: Option<String> = r.get("expected")?;
     let entry = ModelEntry {
-        profile: r.get(0)?,
-        behavior: r.get(1)?,
-        metric: r.get(2)?,
+        profile: r.get("profile")?,
+        behavior: r.get("behavior")?,
+        metric: r.get("metric")?,
         state: LifecycleState {
             status: ModelStatus::PendingBuild,
-            collection_start: r.get(4)?,
-            last_refresh: r.get(5)?,
-            version: r.get::<_, i64>(6)?.max(0) as u64,
-            failing_since: r.get(9)?,
-            retries: r.get::<_, i64>(8)?.clamp(0, i64::from(u32::MAX)) as u32,
+            collection_start: r.get("collection_start_ms")?,
+            last_refresh: r.get("last_refresh_ms")?,
+            version: r.get::<_, i64>("version")?.max(0) as u64,
+            failing_since: r.get("failing_since_ms")?,
+            retries: r.get::<_, i64>("retries")?.clamp(0, i64::from(u32::MAX)) as u32,
         },
-        datapoints: r.get::<_, i64>(7)?.max(0) as u64,
-        last_attempt: r.get(10)?,
-        last_error: r.get(11)?,
-        artifact: r.get(12)?,
+        datapoints: r.get::<_, i64>("datapoints")?.max(0) as u64,
+        last_attempt: r.get("last_attempt_ms")?,
+        last_error: r.get("last_error")?,
+        artifact: r.get("artifact")?,
         expected: None,
-        created: r.get(14)?,
+        created: r.get("created_ms")?,
     };
     Ok((entry, status, expected))
 }
@@ -80,15 +60,8 @@ fn finish(row: (ModelEntry, String, Option<String>)) -> Result<ModelEntry, Store
     Ok(entry)
 }
 
-impl Store {
-    /// Brings the models index in line with the ML behaviors of the stored profiles
-    /// (`behaviors`: profile, behavior, metric): new ones get a PENDING_BUILD entry, entries
-    /// whose behavior is gone or watches another metric are dropped. Returns the dropped
-    /// (profile, behavior) pairs.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn models_sync(
+impl ModelStore for SqliteStore {
+    fn models_sync(
         &self,
         behaviors: &[(String, String, String)],
         now: EpochMillis,
@@ -101,7 +74,7 @@ impl Store {
             let tx = c.transaction()?;
             let existing: Vec<(String, String, String)> = {
                 let mut stmt = tx.prepare("SELECT profile, behavior, metric FROM behavior_models")?;
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                stmt.query_map([], |r| Ok((r.get("profile")?, r.get("behavior")?, r.get("metric")?)))?
                     .collect::<Result<_, _>>()?
             };
             let mut dropped = Vec::new();
@@ -125,11 +98,7 @@ impl Store {
         })
     }
 
-    /// Every entry of the models index (optionally of one profile), by profile then behavior.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn models_all(&self, profile: Option<&str>) -> Result<Vec<ModelEntry>, StoreError> {
+    fn models_all(&self, profile: Option<&str>) -> Result<Vec<ModelEntry>, StoreError> {
         self.with(|c| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM behavior_models WHERE ?1 IS NULL OR profile = ?1 ORDER BY profile, behavior"
@@ -144,16 +113,7 @@ impl Store {
         })
     }
 
-    /// One entry.
-    ///
-    /// # Errors
-    /// Storage failures.
-    #[cfg(test)]
-    pub(crate) fn model_get(
-        &self,
-        profile: &str,
-        behavior: &str,
-    ) -> Result<Option<ModelEntry>, StoreError> {
+    fn model_get(&self, profile: &str, behavior: &str) -> Result<Option<ModelEntry>, StoreError> {
         self.with(|c| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM behavior_models WHERE profile = ?1 AND behavior = ?2"
@@ -167,12 +127,7 @@ impl Store {
         })
     }
 
-    /// Writes an entry's state back; returns false when the entry is gone (its behavior was
-    /// removed while it trained), in which case nothing is written.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn model_update(&self, e: &ModelEntry) -> Result<bool, StoreError> {
+    fn model_update(&self, e: &ModelEntry) -> Result<bool, StoreError> {
         let expected = e.expected.as_ref().map(serde_json::to_string).transpose()?;
         self.with(|c| {
             let n = c.execute(
@@ -198,14 +153,7 @@ impl Store {
         })
     }
 
-    /// The intervals training of (`profile`, `behavior`) on `metric` leaves out: every alarm
-    /// of that behavior (from its `in-alarm` event to the event that ended it, or `now` while
-    /// active), and every violation verified `TRUE_POSITIVE` on a behavior of the same metric
-    /// (any profile), for the thing it concerns.
-    ///
-    /// # Errors
-    /// Storage failures, or a stored behavior that does not decode.
-    pub(crate) fn violation_intervals(
+    fn violation_intervals(
         &self,
         profile: &str,
         behavior: &str,
@@ -220,14 +168,14 @@ impl Store {
                 let rows = stmt.query_map(
                     params![profile, behavior, VerificationState::TruePositive.as_str()],
                     |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                        ))
+                        Ok(EventRow {
+                            violation_id: r.get("violation_id")?,
+                            thing: r.get("thing")?,
+                            profile: r.get("profile")?,
+                            behavior_name: r.get("behavior_name")?,
+                            behavior: r.get("behavior")?,
+                            event_ms: r.get("event_ms")?,
+                        })
                     },
                 )?;
                 Ok(rows.collect::<Result<_, _>>()?)
@@ -235,9 +183,10 @@ impl Store {
         // Per violation id: thing, first and last event time, whether it has ended.
         let mut spans: HashMap<String, (String, EpochMillis, EpochMillis, bool)> = HashMap::new();
         let mut order = Vec::new();
-        for (id, thing, p, b, behavior_json, at) in rows {
-            if !(p == profile && b == behavior) {
-                let def: Behavior = serde_json::from_str(&behavior_json)?;
+        for row in rows {
+            let (id, thing, at) = (row.violation_id, row.thing, row.event_ms);
+            if !(row.profile == profile && row.behavior_name == behavior) {
+                let def: Behavior = serde_json::from_str(&row.behavior)?;
                 if def.metric.as_ref().map(|m| m.as_str()) != Some(metric) {
                     continue;
                 }

@@ -1,13 +1,16 @@
-//! Audit state: the account audit configuration, scheduled audits, audit tasks with their
-//! per-check details, findings (90-day retention) and suppressions.
+//! [`crate::AuditStore`] on SQLite.
 
-use super::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity as OutboxSeverity};
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::StoreError;
+
 use rusqlite::types::Value as SqlValue;
+
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
-use thingward_models::time::{EpochMillis, millis_to_seconds};
+
+use crate::audit::*;
+use thingward_models::time::EpochMillis;
 
 /// The tables of this module (applied at open; `IF NOT EXISTS`).
 pub(super) const SCHEMA: &str = r#"
@@ -56,220 +59,21 @@ CREATE TABLE IF NOT EXISTS audit_suppressions (
 );
 "#;
 
-/// How long findings are kept (AWS keeps them 90 days).
-pub(crate) const FINDING_RETENTION_MS: EpochMillis = 90 * 24 * 3600 * 1000;
-
-/// One check's entry in the account audit configuration (AWS `AuditCheckConfiguration`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CheckConfig {
-    pub(crate) enabled: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) configuration: BTreeMap<String, String>,
-}
-
-/// The account audit configuration as stored (only the checks ever configured are present).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct AuditConfigRecord {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) role_arn: Option<String>,
-    /// `auditNotificationTargetConfigurations`, kept verbatim.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) notification_targets: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    pub(crate) checks: BTreeMap<String, CheckConfig>,
-}
-
-/// A scheduled audit.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ScheduledAuditRecord {
-    pub(crate) name: String,
-    /// `DAILY`, `WEEKLY`, `BIWEEKLY` or `MONTHLY`.
-    pub(crate) frequency: String,
-    /// `1`..`31` or `LAST` (MONTHLY).
-    pub(crate) day_of_month: Option<String>,
-    /// `SUN`..`SAT` (WEEKLY, BIWEEKLY).
-    pub(crate) day_of_week: Option<String>,
-    pub(crate) checks: Vec<String>,
-    pub(crate) created_ms: EpochMillis,
-    /// When the scheduler last started it.
-    pub(crate) last_run_ms: Option<EpochMillis>,
-}
-
-/// An audit task's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TaskStatus {
-    InProgress,
-    Completed,
-    Failed,
-    Canceled,
-}
-
-impl TaskStatus {
-    /// The wire name.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "IN_PROGRESS",
-            Self::Completed => "COMPLETED",
-            Self::Failed => "FAILED",
-            Self::Canceled => "CANCELED",
-        }
-    }
-
-    /// Parses a wire name (exact).
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        [
-            Self::InProgress,
-            Self::Completed,
-            Self::Failed,
-            Self::Canceled,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
-    }
-}
-
-/// One check's outcome in a task (AWS `AuditCheckDetails`, the wire shape).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CheckDetails {
-    /// `IN_PROGRESS`, `CANCELED`, `COMPLETED_COMPLIANT`, `COMPLETED_NON_COMPLIANT`, `FAILED`.
-    pub(crate) check_run_status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) check_compliant: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) total_resources_count: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) non_compliant_resources_count: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) suppressed_non_compliant_resources_count: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) error_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) message: Option<String>,
-}
-
-/// An audit task.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AuditTaskRecord {
-    pub(crate) task_id: String,
-    /// `ON_DEMAND_AUDIT_TASK` or `SCHEDULED_AUDIT_TASK`.
-    pub(crate) task_type: String,
-    pub(crate) status: TaskStatus,
-    pub(crate) start_ms: EpochMillis,
-    pub(crate) end_ms: Option<EpochMillis>,
-    pub(crate) scheduled_audit_name: Option<String>,
-    /// The checks requested, in request order.
-    pub(crate) checks: Vec<String>,
-    /// Check name → details.
-    pub(crate) details: BTreeMap<String, CheckDetails>,
-}
-
-/// A stored finding.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct FindingRecord {
-    pub(crate) finding_id: String,
-    pub(crate) task_id: String,
-    pub(crate) check_name: String,
-    pub(crate) task_start_ms: EpochMillis,
-    pub(crate) finding_ms: EpochMillis,
-    pub(crate) severity: String,
-    /// The non-compliant resource's identifier as canonical JSON (the suppression key).
-    pub(crate) resource_key: String,
-    /// The library's `Finding`, as JSON.
-    pub(crate) body: String,
-    /// Whether a suppression in force covers it: judged at query time when read; on insert,
-    /// as the task judged it (a suppressed finding is not announced on the feed).
-    pub(crate) is_suppressed: bool,
-}
-
-impl FindingRecord {
-    /// The finding in AWS's `AuditFinding` shape (aws-api.md §4.2): the library's finding plus
-    /// the ids, times and suppression state the service keeps.
-    ///
-    /// # Errors
-    /// A stored body that does not decode.
-    pub(crate) fn aws_json(&self) -> Result<serde_json::Value, serde_json::Error> {
-        let mut v: serde_json::Value = serde_json::from_str(&self.body)?;
-        if let Some(m) = v.as_object_mut() {
-            m.insert("findingId".into(), self.finding_id.clone().into());
-            m.insert("taskId".into(), self.task_id.clone().into());
-            m.insert("checkName".into(), self.check_name.clone().into());
-            m.insert("severity".into(), self.severity.clone().into());
-            m.insert(
-                "taskStartTime".into(),
-                millis_to_seconds(self.task_start_ms).into(),
-            );
-            m.insert(
-                "findingTime".into(),
-                millis_to_seconds(self.finding_ms).into(),
-            );
-            m.insert("isSuppressed".into(), self.is_suppressed.into());
-        }
-        Ok(v)
-    }
-
-    /// The alarm-feed event announcing this finding (idempotency key: the finding id).
-    ///
-    /// # Errors
-    /// A stored body that does not decode.
-    pub(crate) fn outbox_event(&self) -> Result<NewOutboxEvent, serde_json::Error> {
-        Ok(NewOutboxEvent {
-            key: self.finding_id.clone(),
-            kind: OutboxKind::AuditFinding,
-            routing: OutboxRouting {
-                check_name: Some(self.check_name.clone()),
-                severity: OutboxSeverity::parse(&self.severity),
-                ..OutboxRouting::default()
-            },
-            event_ms: self.finding_ms,
-            body: self.aws_json()?,
-        })
-    }
-}
-
-/// Filters of ListAuditFindings.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct FindingFilter {
-    pub(crate) task_id: Option<String>,
-    pub(crate) check_name: Option<String>,
-    pub(crate) resource_key: Option<String>,
-    pub(crate) start_ms: Option<EpochMillis>,
-    pub(crate) end_ms: Option<EpochMillis>,
-    /// Include suppressed findings (else they are left out).
-    pub(crate) include_suppressed: bool,
-    /// The time at which suppressions are judged (expired ones no longer apply).
-    pub(crate) now_ms: EpochMillis,
-}
-
-/// An audit suppression.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SuppressionRecord {
-    pub(crate) check_name: String,
-    /// The resource identifier as canonical JSON.
-    pub(crate) resource_key: String,
-    pub(crate) expiration_ms: Option<EpochMillis>,
-    pub(crate) indefinitely: bool,
-    pub(crate) description: Option<String>,
-    pub(crate) created_ms: EpochMillis,
-}
-
 const SCHEDULED_COLUMNS: &str =
     "name, frequency, day_of_month, day_of_week, checks, created_ms, last_run_ms";
 
 fn scheduled_row(r: &Row<'_>) -> rusqlite::Result<(ScheduledAuditRecord, String)> {
     Ok((
         ScheduledAuditRecord {
-            name: r.get(0)?,
-            frequency: r.get(1)?,
-            day_of_month: r.get(2)?,
-            day_of_week: r.get(3)?,
+            name: r.get("name")?,
+            frequency: r.get("frequency")?,
+            day_of_month: r.get("day_of_month")?,
+            day_of_week: r.get("day_of_week")?,
             checks: Vec::new(),
-            created_ms: r.get(5)?,
-            last_run_ms: r.get(6)?,
+            created_ms: r.get("created_ms")?,
+            last_run_ms: r.get("last_run_ms")?,
         },
-        r.get(4)?,
+        r.get("checks")?,
     ))
 }
 
@@ -288,18 +92,18 @@ type RawTask = (AuditTaskRecord, String, String, String);
 fn task_row(r: &Row<'_>) -> rusqlite::Result<RawTask> {
     Ok((
         AuditTaskRecord {
-            task_id: r.get(0)?,
-            task_type: r.get(1)?,
+            task_id: r.get("task_id")?,
+            task_type: r.get("task_type")?,
             status: TaskStatus::Failed,
-            start_ms: r.get(3)?,
-            end_ms: r.get(4)?,
-            scheduled_audit_name: r.get(5)?,
+            start_ms: r.get("start_ms")?,
+            end_ms: r.get("end_ms")?,
+            scheduled_audit_name: r.get("scheduled_audit_name")?,
             checks: Vec::new(),
             details: BTreeMap::new(),
         },
-        r.get(2)?,
-        r.get(6)?,
-        r.get(7)?,
+        r.get("status")?,
+        r.get("checks")?,
+        r.get("details")?,
     ))
 }
 
@@ -312,19 +116,19 @@ fn task_decode((mut rec, status, checks, details): RawTask) -> Result<AuditTaskR
 }
 
 /// Selects findings with their suppression state judged at `?1`.
-const FINDING_SELECT: &str = "SELECT f.finding_id, f.task_id, f.check_name, f.task_start_ms, f.finding_ms, f.severity, f.resource_key, f.body, EXISTS (SELECT 1 FROM audit_suppressions s WHERE s.check_name = f.check_name AND s.resource_key = f.resource_key AND (s.indefinitely = 1 OR s.expiration_ms > ?1)) FROM audit_findings f";
+const FINDING_SELECT: &str = "SELECT f.finding_id AS finding_id, f.task_id AS task_id, f.check_name AS check_name, f.task_start_ms AS task_start_ms, f.finding_ms AS finding_ms, f.severity AS severity, f.resource_key AS resource_key, f.body AS body, EXISTS (SELECT 1 FROM audit_suppressions s WHERE s.check_name = f.check_name AND s.resource_key = f.resource_key AND (s.indefinitely = 1 OR s.expiration_ms > ?1)) AS is_suppressed FROM audit_findings f";
 
 fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRecord> {
     Ok(FindingRecord {
-        finding_id: r.get(0)?,
-        task_id: r.get(1)?,
-        check_name: r.get(2)?,
-        task_start_ms: r.get(3)?,
-        finding_ms: r.get(4)?,
-        severity: r.get(5)?,
-        resource_key: r.get(6)?,
-        body: r.get(7)?,
-        is_suppressed: r.get(8)?,
+        finding_id: r.get("finding_id")?,
+        task_id: r.get("task_id")?,
+        check_name: r.get("check_name")?,
+        task_start_ms: r.get("task_start_ms")?,
+        finding_ms: r.get("finding_ms")?,
+        severity: r.get("severity")?,
+        resource_key: r.get("resource_key")?,
+        body: r.get("body")?,
+        is_suppressed: r.get("is_suppressed")?,
     })
 }
 
@@ -333,41 +137,28 @@ const SUPPRESSION_COLUMNS: &str =
 
 fn suppression_row(r: &Row<'_>) -> rusqlite::Result<SuppressionRecord> {
     Ok(SuppressionRecord {
-        check_name: r.get(0)?,
-        resource_key: r.get(1)?,
-        expiration_ms: r.get(2)?,
-        indefinitely: r.get(3)?,
-        description: r.get(4)?,
-        created_ms: r.get(5)?,
+        check_name: r.get("check_name")?,
+        resource_key: r.get("resource_key")?,
+        expiration_ms: r.get("expiration_ms")?,
+        indefinitely: r.get("indefinitely")?,
+        description: r.get("description")?,
+        created_ms: r.get("created_ms")?,
     })
 }
 
 /// The `account_settings` key of the account audit configuration.
 const AUDIT_CONFIG_KEY: &str = "audit_configuration";
 
-impl Store {
-    /// The account audit configuration, if ever set.
-    ///
-    /// # Errors
-    /// Storage failures, a stored value that does not decode.
-    pub(crate) fn audit_config_get(&self) -> Result<Option<AuditConfigRecord>, StoreError> {
+impl AuditStore for SqliteStore {
+    fn audit_config_get(&self) -> Result<Option<AuditConfigRecord>, StoreError> {
         self.account_setting_get(AUDIT_CONFIG_KEY)
     }
 
-    /// Replaces the account audit configuration.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn audit_config_put(&self, config: &AuditConfigRecord) -> Result<(), StoreError> {
+    fn audit_config_put(&self, config: &AuditConfigRecord) -> Result<(), StoreError> {
         self.account_setting_put(AUDIT_CONFIG_KEY, config)
     }
 
-    /// Erases the account audit configuration (and, when `scheduled_too`, every scheduled
-    /// audit); returns whether a configuration existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn audit_config_delete(&self, scheduled_too: bool) -> Result<bool, StoreError> {
+    fn audit_config_delete(&self, scheduled_too: bool) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
@@ -382,11 +173,7 @@ impl Store {
         })
     }
 
-    /// Inserts a scheduled audit unless the name exists; returns whether it was inserted.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn scheduled_audit_insert(
+    fn scheduled_audit_insert(
         &self,
         rec: &ScheduledAuditRecord,
         tags: Option<&serde_json::Value>,
@@ -400,14 +187,7 @@ impl Store {
         })
     }
 
-    /// Replaces a scheduled audit's schedule and checks; returns whether it exists.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn scheduled_audit_update(
-        &self,
-        rec: &ScheduledAuditRecord,
-    ) -> Result<bool, StoreError> {
+    fn scheduled_audit_update(&self, rec: &ScheduledAuditRecord) -> Result<bool, StoreError> {
         let checks = serde_json::to_string(&rec.checks)?;
         self.with(|c| {
             Ok(c.execute(
@@ -417,15 +197,7 @@ impl Store {
         })
     }
 
-    /// Records when the scheduler last started a scheduled audit.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn scheduled_audit_ran(
-        &self,
-        name: &str,
-        at: EpochMillis,
-    ) -> Result<(), StoreError> {
+    fn scheduled_audit_ran(&self, name: &str, at: EpochMillis) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
                 "UPDATE scheduled_audits SET last_run_ms = ?2 WHERE name = ?1",
@@ -435,14 +207,7 @@ impl Store {
         })
     }
 
-    /// The scheduled audit called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn scheduled_audit_get(
-        &self,
-        name: &str,
-    ) -> Result<Option<ScheduledAuditRecord>, StoreError> {
+    fn scheduled_audit_get(&self, name: &str) -> Result<Option<ScheduledAuditRecord>, StoreError> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {SCHEDULED_COLUMNS} FROM scheduled_audits WHERE name = ?1"),
@@ -455,11 +220,7 @@ impl Store {
         })
     }
 
-    /// Every scheduled audit, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn scheduled_audits_all(&self) -> Result<Vec<ScheduledAuditRecord>, StoreError> {
+    fn scheduled_audits_all(&self) -> Result<Vec<ScheduledAuditRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {SCHEDULED_COLUMNS} FROM scheduled_audits ORDER BY name"
@@ -469,19 +230,11 @@ impl Store {
         })
     }
 
-    /// Deletes a scheduled audit; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn scheduled_audit_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn scheduled_audit_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| Ok(c.execute("DELETE FROM scheduled_audits WHERE name = ?1", [name])? == 1))
     }
 
-    /// Inserts a new audit task.
-    ///
-    /// # Errors
-    /// Storage failures (including a duplicate id).
-    pub(crate) fn audit_task_insert(&self, rec: &AuditTaskRecord) -> Result<(), StoreError> {
+    fn audit_task_insert(&self, rec: &AuditTaskRecord) -> Result<(), StoreError> {
         let checks = serde_json::to_string(&rec.checks)?;
         let details = serde_json::to_string(&rec.details)?;
         self.with(|c| {
@@ -493,11 +246,7 @@ impl Store {
         })
     }
 
-    /// Replaces a task's status, end time and details.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn audit_task_update(&self, rec: &AuditTaskRecord) -> Result<(), StoreError> {
+    fn audit_task_update(&self, rec: &AuditTaskRecord) -> Result<(), StoreError> {
         let details = serde_json::to_string(&rec.details)?;
         self.with(|c| {
             c.execute(
@@ -508,14 +257,7 @@ impl Store {
         })
     }
 
-    /// The task `task_id`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn audit_task_get(
-        &self,
-        task_id: &str,
-    ) -> Result<Option<AuditTaskRecord>, StoreError> {
+    fn audit_task_get(&self, task_id: &str) -> Result<Option<AuditTaskRecord>, StoreError> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {TASK_COLUMNS} FROM audit_tasks WHERE task_id = ?1"),
@@ -528,12 +270,7 @@ impl Store {
         })
     }
 
-    /// Tasks started in `[start_ms, end_ms]`, optionally of one type and status, newest first;
-    /// `offset`/`limit` page.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn audit_tasks_list(
+    fn audit_tasks_list(
         &self,
         start_ms: EpochMillis,
         end_ms: EpochMillis,
@@ -554,12 +291,7 @@ impl Store {
         })
     }
 
-    /// Marks every task still `IN_PROGRESS` as `FAILED` (at start-up: a restart interrupted
-    /// them); their running checks get `FAILED` with `message`. Returns how many there were.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn audit_tasks_fail_interrupted(
+    fn audit_tasks_fail_interrupted(
         &self,
         now: EpochMillis,
         message: &str,
@@ -585,19 +317,12 @@ impl Store {
         Ok(interrupted.len())
     }
 
-    /// Each check's details in its latest run that completed it (`COMPLETED_*`), by check name,
-    /// looking back over the latest 200 completed or canceled tasks (`/metrics`).
-    ///
-    /// # Errors
-    /// Storage failures, or stored details that do not decode.
-    pub(crate) fn audit_latest_check_details(
-        &self,
-    ) -> Result<BTreeMap<String, CheckDetails>, StoreError> {
+    fn audit_latest_check_details(&self) -> Result<BTreeMap<String, CheckDetails>, StoreError> {
         let rows = self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT details FROM audit_tasks WHERE status IN ('COMPLETED', 'CANCELED') ORDER BY start_ms DESC LIMIT 200",
             )?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>("details"))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
         let mut latest = BTreeMap::new();
@@ -612,13 +337,7 @@ impl Store {
         Ok(latest)
     }
 
-    /// Stores findings and, in the same transaction, appends every finding no suppression
-    /// covers (`is_suppressed` as judged by the task) to the alarm feed's outbox, keyed by its
-    /// finding id: a stored finding is never lost to the feed.
-    ///
-    /// # Errors
-    /// Storage failures (nothing is stored then).
-    pub(crate) fn findings_insert(&self, findings: &[FindingRecord]) -> Result<(), StoreError> {
+    fn findings_insert(&self, findings: &[FindingRecord]) -> Result<(), StoreError> {
         let events = findings
             .iter()
             .filter(|f| !f.is_suppressed)
@@ -647,11 +366,7 @@ impl Store {
         Ok(())
     }
 
-    /// The finding `finding_id`, with its suppression state at `now_ms`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn finding_get(
+    fn finding_get(
         &self,
         finding_id: &str,
         now_ms: EpochMillis,
@@ -666,11 +381,7 @@ impl Store {
         })
     }
 
-    /// Findings matching `filter`, in finding time order (ties by id); `offset`/`limit` page.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn findings_list(
+    fn findings_list(
         &self,
         filter: &FindingFilter,
         offset: usize,
@@ -719,11 +430,7 @@ impl Store {
         })
     }
 
-    /// Every finding of task `task_id` (suppressed ones included, marked), in finding order.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn task_findings(
+    fn task_findings(
         &self,
         task_id: &str,
         now_ms: EpochMillis,
@@ -740,14 +447,7 @@ impl Store {
         )
     }
 
-    /// Deletes findings older than `before_ms`; returns how many.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn findings_purge_before(
-        &self,
-        before_ms: EpochMillis,
-    ) -> Result<usize, StoreError> {
+    fn findings_purge_before(&self, before_ms: EpochMillis) -> Result<usize, StoreError> {
         self.with(|c| {
             Ok(c.execute(
                 "DELETE FROM audit_findings WHERE finding_ms < ?1",
@@ -756,12 +456,7 @@ impl Store {
         })
     }
 
-    /// Inserts a suppression unless one exists for the check and resource; returns whether it
-    /// was inserted.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn suppression_insert(&self, rec: &SuppressionRecord) -> Result<bool, StoreError> {
+    fn suppression_insert(&self, rec: &SuppressionRecord) -> Result<bool, StoreError> {
         self.with(|c| {
             Ok(c.execute(
                 &format!("INSERT OR IGNORE INTO audit_suppressions ({SUPPRESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
@@ -770,11 +465,7 @@ impl Store {
         })
     }
 
-    /// Replaces a suppression's expiry and description; returns whether it exists.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn suppression_update(&self, rec: &SuppressionRecord) -> Result<bool, StoreError> {
+    fn suppression_update(&self, rec: &SuppressionRecord) -> Result<bool, StoreError> {
         self.with(|c| {
             Ok(c.execute(
                 "UPDATE audit_suppressions SET expiration_ms = ?3, indefinitely = ?4, description = ?5 WHERE check_name = ?1 AND resource_key = ?2",
@@ -783,11 +474,7 @@ impl Store {
         })
     }
 
-    /// The suppression of `check_name` for the resource `resource_key`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn suppression_get(
+    fn suppression_get(
         &self,
         check_name: &str,
         resource_key: &str,
@@ -802,15 +489,7 @@ impl Store {
         })
     }
 
-    /// Deletes a suppression; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn suppression_delete(
-        &self,
-        check_name: &str,
-        resource_key: &str,
-    ) -> Result<bool, StoreError> {
+    fn suppression_delete(&self, check_name: &str, resource_key: &str) -> Result<bool, StoreError> {
         self.with(|c| {
             Ok(c.execute(
                 "DELETE FROM audit_suppressions WHERE check_name = ?1 AND resource_key = ?2",
@@ -819,12 +498,7 @@ impl Store {
         })
     }
 
-    /// Suppressions, optionally of one check and/or resource, by expiration date (indefinite
-    /// ones last when ascending); `offset`/`limit` page.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn suppressions_list(
+    fn suppressions_list(
         &self,
         check_name: Option<&str>,
         resource_key: Option<&str>,
@@ -849,11 +523,7 @@ impl Store {
         })
     }
 
-    /// The suppressions in force at `now_ms`, as (check name, resource key).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn suppressions_active(
+    fn suppressions_active(
         &self,
         now_ms: EpochMillis,
     ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
@@ -861,7 +531,8 @@ impl Store {
             let mut stmt = c.prepare_cached(
                 "SELECT check_name, resource_key FROM audit_suppressions WHERE indefinitely = 1 OR expiration_ms > ?1",
             )?;
-            let rows = stmt.query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows =
+                stmt.query_map([now_ms], |r| Ok((r.get("check_name")?, r.get("resource_key")?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -871,9 +542,9 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Store) {
+    fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         (dir, store)
     }
 

@@ -1,59 +1,23 @@
-//! Violations: the active ones (one per thing, profile and behavior) and their event history.
+//! [`crate::ViolationStore`] on SQLite.
 
-use super::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting};
-use super::{Store, StoreError};
+use crate::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting};
+
+use super::SqliteStore;
+use crate::StoreError;
+
 use rusqlite::types::Value as SqlValue;
+
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+
 use thingward_models::behavior::{Behavior, BehaviorCriteriaType};
-use thingward_models::ml::MlExplanation;
+
 use thingward_models::time::EpochMillis;
-use thingward_models::value::MetricValue;
+
+use crate::violations::*;
 use thingward_models::violation::{
     ActiveViolation, VerificationState, ViolationEvent, ViolationEventAdditionalInfo,
     ViolationEventType,
 };
-
-/// What happened to a violation, to be recorded.
-#[derive(Debug, Clone)]
-pub(crate) enum ViolationChange {
-    /// The behavior went into alarm: a new active violation and an `in-alarm` event.
-    Open,
-    /// Another violating datapoint while in alarm: update the last value and time.
-    Touch,
-    /// The alarm ended (`alarm-cleared` or `alarm-invalidated`).
-    Close(ViolationEventType),
-}
-
-/// One change to record.
-#[derive(Debug, Clone)]
-pub(crate) struct ViolationRecord {
-    pub(crate) thing: String,
-    pub(crate) profile: String,
-    pub(crate) behavior: Behavior,
-    pub(crate) change: ViolationChange,
-    pub(crate) value: Option<MetricValue>,
-    pub(crate) at: EpochMillis,
-    /// Why an ML behavior judged the datapoint anomalous (ML in-alarm and still-in-alarm only).
-    pub(crate) explanation: Option<Box<MlExplanation>>,
-}
-
-/// Filters of ListActiveViolations.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ViolationFilter {
-    pub(crate) thing: Option<String>,
-    pub(crate) profile: Option<String>,
-    pub(crate) criteria_type: Option<BehaviorCriteriaType>,
-    pub(crate) suppressed: Option<bool>,
-    pub(crate) verification: Option<VerificationState>,
-}
-
-/// Filters of ListViolationEvents.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct EventFilter {
-    pub(crate) common: ViolationFilter,
-    pub(crate) start_ms: EpochMillis,
-    pub(crate) end_ms: EpochMillis,
-}
 
 fn where_clause(f: &ViolationFilter, args: &mut Vec<SqlValue>) -> String {
     let mut conds = Vec::new();
@@ -87,32 +51,33 @@ fn parse_json<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Optio
     Ok(s.map(|s| serde_json::from_str(&s)).transpose()?)
 }
 
-type ActiveRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// An `active_violations` row, read by column name.
+struct ActiveRow {
+    violation_id: String,
+    thing: String,
+    profile: String,
+    behavior: String,
+    last_value: Option<String>,
+    last_violation_ms: Option<i64>,
+    start_ms: i64,
+    verification_state: Option<String>,
+    verification_description: Option<String>,
+    ml_explanation: Option<String>,
+}
 
 fn active_row(r: &Row<'_>) -> rusqlite::Result<ActiveRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+    Ok(ActiveRow {
+        violation_id: r.get("violation_id")?,
+        thing: r.get("thing")?,
+        profile: r.get("profile")?,
+        behavior: r.get("behavior")?,
+        last_value: r.get("last_value")?,
+        last_violation_ms: r.get("last_violation_ms")?,
+        start_ms: r.get("start_ms")?,
+        verification_state: r.get("verification_state")?,
+        verification_description: r.get("verification_description")?,
+        ml_explanation: r.get("ml_explanation")?,
+    })
 }
 
 /// `violationEventAdditionalInfo` as AWS fills it: the confidence level of an ML behavior.
@@ -125,89 +90,72 @@ fn additional_info(behavior: &Behavior) -> Option<ViolationEventAdditionalInfo> 
 }
 
 fn active_from(row: ActiveRow) -> Result<ActiveViolation, StoreError> {
-    let (
-        violation_id,
-        thing_name,
-        security_profile_name,
-        behavior,
-        last_value,
-        last_ms,
-        start_ms,
-        vstate,
-        vdesc,
-        explanation,
-    ) = row;
-    let behavior: Behavior = serde_json::from_str(&behavior)?;
+    let behavior: Behavior = serde_json::from_str(&row.behavior)?;
     Ok(ActiveViolation {
-        violation_id,
-        thing_name,
-        security_profile_name,
+        violation_id: row.violation_id,
+        thing_name: row.thing,
+        security_profile_name: row.profile,
         violation_event_additional_info: additional_info(&behavior),
         behavior,
-        last_violation_value: parse_json(last_value)?,
-        ml_explanation: parse_json(explanation)?,
-        verification_state: vstate.as_deref().and_then(VerificationState::parse),
-        verification_state_description: vdesc,
-        last_violation_time: last_ms,
-        violation_start_time: start_ms,
+        last_violation_value: parse_json(row.last_value)?,
+        ml_explanation: parse_json(row.ml_explanation)?,
+        verification_state: row
+            .verification_state
+            .as_deref()
+            .and_then(VerificationState::parse),
+        verification_state_description: row.verification_description,
+        last_violation_time: row.last_violation_ms,
+        violation_start_time: row.start_ms,
     })
 }
 
-type EventRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// A `violation_events` row, read by column name.
+struct EventRow {
+    violation_id: String,
+    thing: String,
+    profile: String,
+    behavior: String,
+    metric_value: Option<String>,
+    event_type: String,
+    event_ms: i64,
+    verification_state: Option<String>,
+    verification_description: Option<String>,
+    ml_explanation: Option<String>,
+}
 
 fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+    Ok(EventRow {
+        violation_id: r.get("violation_id")?,
+        thing: r.get("thing")?,
+        profile: r.get("profile")?,
+        behavior: r.get("behavior")?,
+        metric_value: r.get("metric_value")?,
+        event_type: r.get("event_type")?,
+        event_ms: r.get("event_ms")?,
+        verification_state: r.get("verification_state")?,
+        verification_description: r.get("verification_description")?,
+        ml_explanation: r.get("ml_explanation")?,
+    })
 }
 
 fn event_from(row: EventRow) -> Result<ViolationEvent, StoreError> {
-    let (
-        violation_id,
-        thing_name,
-        security_profile_name,
-        behavior,
-        value,
-        kind,
-        at,
-        vstate,
-        vdesc,
-        explanation,
-    ) = row;
-    let behavior: Behavior = serde_json::from_str(&behavior)?;
+    let behavior: Behavior = serde_json::from_str(&row.behavior)?;
     Ok(ViolationEvent {
-        violation_id,
-        thing_name,
-        security_profile_name,
+        violation_id: row.violation_id,
+        thing_name: row.thing,
+        security_profile_name: row.profile,
         violation_event_additional_info: additional_info(&behavior),
         behavior,
-        metric_value: parse_json(value)?,
-        ml_explanation: parse_json(explanation)?,
-        violation_event_type: ViolationEventType::parse(&kind)
+        metric_value: parse_json(row.metric_value)?,
+        ml_explanation: parse_json(row.ml_explanation)?,
+        violation_event_type: ViolationEventType::parse(&row.event_type)
             .unwrap_or(ViolationEventType::InAlarm),
-        verification_state: vstate.as_deref().and_then(VerificationState::parse),
-        verification_state_description: vdesc,
-        violation_event_time: at,
+        verification_state: row
+            .verification_state
+            .as_deref()
+            .and_then(VerificationState::parse),
+        verification_state_description: row.verification_description,
+        violation_event_time: row.event_ms,
     })
 }
 
@@ -246,13 +194,8 @@ fn feed_event(
     Ok(event)
 }
 
-impl Store {
-    /// Records a batch of violation changes in one transaction; returns the violation ids of
-    /// the changes, in order (None for a Touch/Close with no matching active violation).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violations_apply(
+impl ViolationStore for SqliteStore {
+    fn violations_apply(
         &self,
         records: &[ViolationRecord],
     ) -> Result<Vec<Option<String>>, StoreError> {
@@ -276,7 +219,13 @@ impl Store {
                     )?
                     .query_row(
                         params![r.thing, r.profile, r.behavior.name],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                        |row| {
+                            Ok((
+                                row.get("violation_id")?,
+                                row.get("verification_state")?,
+                                row.get("verification_description")?,
+                            ))
+                        },
                     )
                     .optional()?;
                 let (id, event) = match (&r.change, existing) {
@@ -325,11 +274,7 @@ impl Store {
         })
     }
 
-    /// Active violations matching `f`, newest first, `offset`/`limit` paged.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violations_active(
+    fn violations_active(
         &self,
         f: &ViolationFilter,
         offset: usize,
@@ -351,27 +296,26 @@ impl Store {
         })
     }
 
-    /// Every active violation's key and last time, to restore alarm state at start-up.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violations_active_keys(
+    fn violations_active_keys(
         &self,
     ) -> Result<Vec<(String, String, String, EpochMillis)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT thing, profile, behavior_name, COALESCE(last_violation_ms, start_ms) FROM active_violations",
+                "SELECT thing, profile, behavior_name, COALESCE(last_violation_ms, start_ms) AS last_ms FROM active_violations",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get("thing")?,
+                    r.get("profile")?,
+                    r.get("behavior_name")?,
+                    r.get("last_ms")?,
+                ))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// Violation events matching `f` in [start, end], oldest first, paged.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violation_events(
+    fn violation_events(
         &self,
         f: &EventFilter,
         offset: usize,
@@ -397,12 +341,7 @@ impl Store {
         })
     }
 
-    /// Sets the verification state on a violation (active or not) and all its events; returns
-    /// false when no such violation id exists.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn verification_set(
+    fn verification_set(
         &self,
         violation_id: &str,
         state: VerificationState,
@@ -423,34 +362,31 @@ impl Store {
         })
     }
 
-    /// Active violations per (profile, behavior) — the `/metrics` gauge.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violations_in_alarm_counts(
-        &self,
-    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+    fn violations_in_alarm_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT profile, behavior_name, COUNT(*) FROM active_violations GROUP BY profile, behavior_name ORDER BY profile, behavior_name",
+                "SELECT profile, behavior_name, COUNT(*) AS n FROM active_violations GROUP BY profile, behavior_name ORDER BY profile, behavior_name",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get("profile")?, r.get("behavior_name")?, r.get("n")?))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// Violation events per (profile, behavior, event type) — the `/metrics` counter.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn violation_event_counts(
-        &self,
-    ) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+    fn violation_event_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT profile, behavior_name, event_type, COUNT(*) FROM violation_events GROUP BY profile, behavior_name, event_type ORDER BY profile, behavior_name, event_type",
+                "SELECT profile, behavior_name, event_type, COUNT(*) AS n FROM violation_events GROUP BY profile, behavior_name, event_type ORDER BY profile, behavior_name, event_type",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get("profile")?,
+                    r.get("behavior_name")?,
+                    r.get("event_type")?,
+                    r.get("n")?,
+                ))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }

@@ -1,190 +1,39 @@
-//! The feed outbox: every event the alarm feed delivers (violation events, audit findings),
-//! appended in the same transaction that records what it announces, read back in sequence
-//! order by the delivery workers, the SSE stream and `thingward findings export`.
-//!
-//! An event's sequence number (`seq`) is its position in the feed: monotonically increasing,
-//! never reused (it may skip numbers). Each event carries an idempotency key that is unique in the outbox, so
-//! appending the same key twice is a no-op and receivers can de-duplicate redeliveries.
+//! [`crate::OutboxStore`] on SQLite.
 
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::StoreError;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use thingward_models::ConfidenceLevel;
-use thingward_models::behavior::Behavior;
+
+use crate::outbox::*;
 use thingward_models::time::EpochMillis;
 
-/// What an outbox event announces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum OutboxKind {
-    /// A violation event (`in-alarm`, `alarm-cleared`, `alarm-invalidated`); the body is the
-    /// AWS `ViolationEvent` JSON shape.
-    Violation,
-    /// An audit finding; the body is the AWS `AuditFinding` JSON shape (aws-api.md §4.2).
-    AuditFinding,
-}
-
-impl OutboxKind {
-    /// The stored (and API) spelling.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Violation => "violation",
-            Self::AuditFinding => "audit-finding",
-        }
-    }
-
-    /// Parses [`Self::as_str`]'s spelling.
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        match s {
-            "violation" => Some(Self::Violation),
-            "audit-finding" => Some(Self::AuditFinding),
-            _ => None,
-        }
-    }
-}
-
-/// The feed's severity scale. Violations: ML confidence HIGH/MEDIUM/LOW → high/medium/low,
-/// rules behaviors → medium. Audit findings keep their own severity (CRITICAL … LOW).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Severity {
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Critical (audit findings only).
-    Critical,
-}
-
-impl Severity {
-    /// The stored (and query-string) spelling: `low`, `medium`, `high`, `critical`.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-
-    /// A violation's severity: an ML behavior's confidence level HIGH/MEDIUM/LOW →
-    /// high/medium/low; a rules behavior (static, statistical) → medium.
-    pub(crate) fn of_behavior(behavior: &Behavior) -> Self {
-        match behavior.confidence_level() {
-            Some(ConfidenceLevel::High) => Self::High,
-            Some(ConfidenceLevel::Low) => Self::Low,
-            Some(ConfidenceLevel::Medium) | None => Self::Medium,
-        }
-    }
-
-    /// Parses a severity, in any case (`HIGH` from an audit finding, `high` from a query).
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "low" => Some(Self::Low),
-            "medium" => Some(Self::Medium),
-            "high" => Some(Self::High),
-            "critical" => Some(Self::Critical),
-            _ => None,
-        }
-    }
-}
-
-/// The fields destinations route on and the SSE stream filters on, copied out of the body at
-/// append time so that filtering never parses JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct OutboxRouting {
-    /// The security profile (violations).
-    pub(crate) profile: Option<String>,
-    /// The thing (violations; audit findings about one thing may set it too).
-    pub(crate) thing: Option<String>,
-    /// The behavior name (violations).
-    pub(crate) behavior: Option<String>,
-    /// The audit check name (audit findings).
-    pub(crate) check_name: Option<String>,
-    /// The event's severity.
-    pub(crate) severity: Option<Severity>,
-    /// Only this destination delivers the event (a mitigation action publishing to a named
-    /// destination); None: every destination that routes it.
-    pub(crate) destination: Option<String>,
-}
-
-impl OutboxRouting {
-    /// A violation event's routing: its profile, thing and behavior, with the behavior's
-    /// severity ([`Severity::of_behavior`]).
-    pub(crate) fn violation(
-        profile: Option<String>,
-        thing: Option<String>,
-        behavior: Option<&Behavior>,
-    ) -> Self {
-        Self {
-            profile,
-            thing,
-            behavior: behavior.map(|b| b.name.clone()),
-            check_name: None,
-            severity: behavior.map(Severity::of_behavior),
-            destination: None,
-        }
-    }
-}
-
-/// An event to append.
-#[derive(Debug, Clone)]
-pub(crate) struct NewOutboxEvent {
-    /// The idempotency key: `{violationId}:{violationEventType}` for violation events, the
-    /// `findingId` for audit findings. Unique in the outbox.
-    pub(crate) key: String,
-    /// What the event announces.
-    pub(crate) kind: OutboxKind,
-    /// Routing and filter fields.
-    pub(crate) routing: OutboxRouting,
-    /// When the announced thing happened (violationEventTime, findingTime), epoch ms.
-    pub(crate) event_ms: EpochMillis,
-    /// The JSON body (AWS `ViolationEvent` or `AuditFinding`).
-    pub(crate) body: serde_json::Value,
-}
-
-/// A stored event.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OutboxEvent {
-    /// The sequence number: the event's position in the feed (SSE event id).
-    pub(crate) seq: i64,
-    /// The idempotency key.
-    pub(crate) key: String,
-    /// What the event announces.
-    pub(crate) kind: OutboxKind,
-    /// Routing and filter fields.
-    pub(crate) routing: OutboxRouting,
-    /// When the announced thing happened, epoch ms.
-    pub(crate) event_ms: EpochMillis,
-    /// The JSON body.
-    pub(crate) body: serde_json::Value,
-}
-
 /// The highest sequence number ever appended (AUTOINCREMENT's counter survives pruning).
-pub(super) const LAST_SEQ: &str = "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'feed_outbox'), 0), COALESCE((SELECT MAX(seq) FROM feed_outbox), 0))";
+pub(super) const LAST_SEQ: &str = "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'feed_outbox'), 0), COALESCE((SELECT MAX(seq) FROM feed_outbox), 0)) AS last_seq";
 
 const SELECT: &str = "SELECT seq, idempotency_key, kind, profile, thing, behavior, check_name, severity, event_ms, body, destination FROM feed_outbox";
 
 fn event_of(r: &Row<'_>) -> rusqlite::Result<(OutboxEvent, String)> {
-    let kind: String = r.get(2)?;
-    let severity: Option<String> = r.get(7)?;
+    let kind: String = r.get("kind")?;
+    let severity: Option<String> = r.get("severity")?;
     Ok((
         OutboxEvent {
-            seq: r.get(0)?,
-            key: r.get(1)?,
+            seq: r.get("seq")?,
+            key: r.get("idempotency_key")?,
             // Only this module writes the column, with `as_str`.
             kind: OutboxKind::parse(&kind).unwrap_or(OutboxKind::Violation),
             routing: OutboxRouting {
-                profile: r.get(3)?,
-                thing: r.get(4)?,
-                behavior: r.get(5)?,
-                check_name: r.get(6)?,
+                profile: r.get("profile")?,
+                thing: r.get("thing")?,
+                behavior: r.get("behavior")?,
+                check_name: r.get("check_name")?,
                 severity: severity.as_deref().and_then(Severity::parse),
-                destination: r.get(10)?,
+                destination: r.get("destination")?,
             },
-            event_ms: r.get(8)?,
+            event_ms: r.get("event_ms")?,
             body: serde_json::Value::Null,
         },
-        r.get(9)?,
+        r.get("body")?,
     ))
 }
 
@@ -221,23 +70,14 @@ pub(super) fn insert(conn: &Connection, e: &NewOutboxEvent) -> Result<Option<i64
                 body,
                 e.routing.destination
             ],
-            |r| r.get(0),
+            |r| r.get("seq"),
         )
         .optional()?;
     Ok(seq)
 }
 
-impl Store {
-    /// Appends events in one transaction (audit findings, mitigation results; violation events
-    /// are appended by [`Store::violations_apply`] itself). Returns each event's sequence
-    /// number, or None for an event whose idempotency key was already present.
-    ///
-    /// # Errors
-    /// Storage failures (nothing is appended then).
-    pub(crate) fn outbox_append(
-        &self,
-        events: &[NewOutboxEvent],
-    ) -> Result<Vec<Option<i64>>, StoreError> {
+impl OutboxStore for SqliteStore {
+    fn outbox_append(&self, events: &[NewOutboxEvent]) -> Result<Vec<Option<i64>>, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let seqs = events
@@ -252,35 +92,15 @@ impl Store {
         })
     }
 
-    /// Tells the feed the outbox grew to `seq` (after the commit).
-    pub(super) fn outbox_announce(&self, seq: i64) {
-        self.outbox_tail.send_if_modified(|tail| {
-            let grew = seq > *tail;
-            *tail = (*tail).max(seq);
-            grew
-        });
-    }
-
-    /// Wakes the feed's workers without appending (a redrive call).
-    pub(crate) fn outbox_wake(&self) {
+    fn outbox_wake(&self) {
         self.outbox_tail.send_modify(|_| {});
     }
 
-    /// A receiver of the outbox's highest sequence number, changed after every commit that
-    /// appended to it.
-    pub(crate) fn outbox_watch(&self) -> tokio::sync::watch::Receiver<i64> {
+    fn outbox_watch(&self) -> tokio::sync::watch::Receiver<i64> {
         self.outbox_tail.subscribe()
     }
 
-    /// At most `limit` events with a sequence number greater than `after`, in order.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn outbox_after(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<OutboxEvent>, StoreError> {
+    fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with_reader(|c| {
             let mut stmt =
@@ -291,11 +111,7 @@ impl Store {
         decode(rows)
     }
 
-    /// The events with the given sequence numbers that are still in the outbox, in order.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn outbox_get(&self, seqs: &[i64]) -> Result<Vec<OutboxEvent>, StoreError> {
+    fn outbox_get(&self, seqs: &[i64]) -> Result<Vec<OutboxEvent>, StoreError> {
         let mut out = Vec::with_capacity(seqs.len());
         self.with_reader(|c| {
             let mut stmt = c.prepare_cached(&format!("{SELECT} WHERE seq = ?1"))?;
@@ -311,34 +127,21 @@ impl Store {
         Ok(events)
     }
 
-    /// The event time of the event keyed `key`, if it is in the outbox.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn outbox_event_ms(&self, key: &str) -> Result<Option<EpochMillis>, StoreError> {
+    fn outbox_event_ms(&self, key: &str) -> Result<Option<EpochMillis>, StoreError> {
         self.with_reader(|c| {
             Ok(
                 c.prepare_cached("SELECT event_ms FROM feed_outbox WHERE idempotency_key = ?1")?
-                    .query_row([key], |r| r.get(0))
+                    .query_row([key], |r| r.get("event_ms"))
                     .optional()?,
             )
         })
     }
 
-    /// The highest sequence number ever appended (0 before the first), pruned rows included.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn outbox_last_seq(&self) -> Result<i64, StoreError> {
-        self.with(|c| Ok(c.query_row(LAST_SEQ, [], |r| r.get(0))?))
+    fn outbox_last_seq(&self) -> Result<i64, StoreError> {
+        self.with(|c| Ok(c.query_row(LAST_SEQ, [], |r| r.get("last_seq"))?))
     }
 
-    /// Deletes events that happened before `before_ms` and that every destination is done
-    /// with (at or below every cursor, not dead-lettered); returns how many.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn outbox_prune(&self, before_ms: EpochMillis) -> Result<usize, StoreError> {
+    fn outbox_prune(&self, before_ms: EpochMillis) -> Result<usize, StoreError> {
         self.with(|c| {
             Ok(c.execute(
                 "DELETE FROM feed_outbox WHERE event_ms < ?1 \
@@ -349,12 +152,7 @@ impl Store {
         })
     }
 
-    /// Events of `kind` that happened at or after `since_ms`, in sequence order, after `after`
-    /// (for paging), at most `limit` (`thingward findings export`).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn outbox_since(
+    fn outbox_since(
         &self,
         kind: Option<OutboxKind>,
         since_ms: EpochMillis,
@@ -376,9 +174,21 @@ impl Store {
     }
 }
 
+impl SqliteStore {
+    /// Tells the feed the outbox grew to `seq` (after the commit).
+    pub(super) fn outbox_announce(&self, seq: i64) {
+        self.outbox_tail.send_if_modified(|tail| {
+            let grew = seq > *tail;
+            *tail = (*tail).max(seq);
+            grew
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prelude::*;
 
     fn finding(id: &str) -> NewOutboxEvent {
         NewOutboxEvent {
@@ -396,10 +206,10 @@ mod tests {
 
     #[test]
     fn a_violation_event_is_appended_with_its_record_unless_alerts_are_suppressed() {
-        use crate::store::{ViolationChange, ViolationRecord};
+        use crate::{ViolationChange, ViolationRecord};
         use thingward_models::violation::ViolationEventType;
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         let record = |behavior: serde_json::Value, change| ViolationRecord {
             thing: "cam".into(),
             profile: "p".into(),
@@ -448,7 +258,7 @@ mod tests {
     #[test]
     fn pruning_keeps_what_a_destination_still_needs_and_what_is_recent() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         store
             .outbox_append(&[finding("f1"), finding("f2")])
             .expect("append");
@@ -473,7 +283,7 @@ mod tests {
             Some(3)
         );
         drop(store);
-        let store = Store::open(&dir.path().join("thingward.db")).expect("reopen");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("reopen");
         assert_eq!(
             store.outbox_append(&[finding("f4")]).expect("fourth"),
             [Some(4)]
@@ -483,7 +293,7 @@ mod tests {
     #[test]
     fn appends_in_order_ignores_a_repeated_key_and_reads_after_a_sequence() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         let seqs = store
             .outbox_append(&[finding("f1"), finding("f2"), finding("f1")])
             .expect("append");

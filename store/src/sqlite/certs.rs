@@ -1,9 +1,11 @@
-//! The auditable registry kept in SQLite: device and CA certificates registered through the
-//! API, status overrides for certificates read from directories, CRLs, IoT policies and their
-//! versions and targets, thing principals and the account's logging settings.
+//! [`crate::CertStore`] on SQLite.
 
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::StoreError;
+
 use rusqlite::{OptionalExtension, Row, params};
+
+use crate::certs::*;
 use thingward_models::time::EpochMillis;
 
 /// The tables of this module (applied at open; `IF NOT EXISTS`).
@@ -62,179 +64,63 @@ CREATE TABLE IF NOT EXISTS account_settings (
 );
 "#;
 
-/// The most policy versions AWS keeps per policy.
-pub(crate) const MAX_POLICY_VERSIONS: i64 = 5;
-
-/// A certificate's status: the audit library's (AWS's `CertificateStatus` values).
-pub(crate) use thingward_audit::CertStatus;
-
-/// Whether a certificate is a device certificate or a CA certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CertKind {
-    Device,
-    Ca,
-}
-
-impl CertKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Device => "device",
-            Self::Ca => "ca",
-        }
-    }
-}
-
-/// A certificate registered through the API.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CertificateRecord {
-    /// SHA-256 of the DER, lowercase hex (AWS `certificateId`).
-    pub(crate) cert_id: String,
-    pub(crate) kind: CertKind,
-    /// The PEM as registered.
-    pub(crate) pem: String,
-    pub(crate) status: CertStatus,
-    /// The CA certificate that issued it (device certificates registered with a CA).
-    pub(crate) ca_cert_id: Option<String>,
-    /// CA certificates: `ENABLE` / `DISABLE` (AWS `autoRegistrationStatus`).
-    pub(crate) auto_registration: Option<String>,
-    pub(crate) created_ms: EpochMillis,
-    pub(crate) modified_ms: EpochMillis,
-}
-
-/// Where a status change landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StatusTarget {
-    /// The certificate is registered in SQLite: its own status changed.
-    Registered,
-    /// Not registered (a directory certificate, or unknown): an override was recorded, applied
-    /// whenever a certificate with this id is read from a directory.
-    Override,
-}
-
-/// A CRL registered through `PUT /thingward/v1/crls/{name}`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CrlRecord {
-    pub(crate) name: String,
-    pub(crate) pem: String,
-    pub(crate) created_ms: EpochMillis,
-    pub(crate) modified_ms: EpochMillis,
-}
-
-/// An IoT policy (its default version's document is in [`PolicyVersionRecord`]).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PolicyRecord {
-    pub(crate) name: String,
-    pub(crate) default_version: i64,
-    pub(crate) created_ms: EpochMillis,
-    pub(crate) modified_ms: EpochMillis,
-}
-
-/// One version of a policy.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PolicyVersionRecord {
-    pub(crate) name: String,
-    pub(crate) version: i64,
-    pub(crate) document: String,
-    pub(crate) is_default: bool,
-    pub(crate) created_ms: EpochMillis,
-}
-
-/// Why a policy version could not be created.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum PolicyVersionError {
-    /// No such policy.
-    #[error("policy not found")]
-    NotFound,
-    /// Already [`MAX_POLICY_VERSIONS`] versions.
-    #[error("the policy already has {MAX_POLICY_VERSIONS} versions")]
-    TooMany,
-    /// Storage failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// The account's IoT logging options (SetV2LoggingOptions).
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct LoggingOptions {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) role_arn: Option<String>,
-    /// `DEBUG`, `INFO`, `ERROR`, `WARN` or `DISABLED`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) default_log_level: Option<String>,
-    #[serde(default)]
-    pub(crate) disable_all_logs: bool,
-}
-
 const LOGGING_KEY: &str = "v2_logging_options";
 
 const CERT_COLUMNS: &str =
     "cert_id, kind, pem, status, ca_cert_id, auto_registration, created_ms, modified_ms";
 
 fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
-    let kind: String = r.get(1)?;
-    let status: String = r.get(3)?;
+    let kind: String = r.get("kind")?;
+    let status: String = r.get("status")?;
     Ok(CertificateRecord {
-        cert_id: r.get(0)?,
+        cert_id: r.get("cert_id")?,
         kind: if kind == "ca" {
             CertKind::Ca
         } else {
             CertKind::Device
         },
-        pem: r.get(2)?,
+        pem: r.get("pem")?,
         // Written from CertStatus::as_str, so it parses.
         status: CertStatus::parse(&status).unwrap_or(CertStatus::Inactive),
-        ca_cert_id: r.get(4)?,
-        auto_registration: r.get(5)?,
-        created_ms: r.get(6)?,
-        modified_ms: r.get(7)?,
+        ca_cert_id: r.get("ca_cert_id")?,
+        auto_registration: r.get("auto_registration")?,
+        created_ms: r.get("created_ms")?,
+        modified_ms: r.get("modified_ms")?,
     })
 }
 
 fn crl_row(r: &Row<'_>) -> rusqlite::Result<CrlRecord> {
     Ok(CrlRecord {
-        name: r.get(0)?,
-        pem: r.get(1)?,
-        created_ms: r.get(2)?,
-        modified_ms: r.get(3)?,
+        name: r.get("name")?,
+        pem: r.get("pem")?,
+        created_ms: r.get("created_ms")?,
+        modified_ms: r.get("modified_ms")?,
     })
 }
 
 fn policy_row(r: &Row<'_>) -> rusqlite::Result<PolicyRecord> {
     Ok(PolicyRecord {
-        name: r.get(0)?,
-        default_version: r.get(1)?,
-        created_ms: r.get(2)?,
-        modified_ms: r.get(3)?,
+        name: r.get("name")?,
+        default_version: r.get("default_version")?,
+        created_ms: r.get("created_ms")?,
+        modified_ms: r.get("modified_ms")?,
     })
 }
 
 fn version_row(r: &Row<'_>) -> rusqlite::Result<PolicyVersionRecord> {
     Ok(PolicyVersionRecord {
-        name: r.get(0)?,
-        version: r.get(1)?,
-        document: r.get(2)?,
-        is_default: r.get(3)?,
-        created_ms: r.get(4)?,
+        name: r.get("name")?,
+        version: r.get("version")?,
+        document: r.get("document")?,
+        is_default: r.get("is_default")?,
+        created_ms: r.get("created_ms")?,
     })
 }
 
-const VERSION_SELECT: &str = "SELECT v.name, v.version, v.document, v.version = p.default_version, v.created_ms FROM policy_versions v JOIN policies p ON p.name = v.name";
+const VERSION_SELECT: &str = "SELECT v.name AS name, v.version AS version, v.document AS document, v.version = p.default_version AS is_default, v.created_ms AS created_ms FROM policy_versions v JOIN policies p ON p.name = v.name";
 
-/// The certificate id in a principal: a certificate ARN (`arn:…:cert/<id>`) or a bare id.
-pub(crate) fn principal_cert_id(principal: &str) -> Option<&str> {
-    let id = principal
-        .rsplit_once(":cert/")
-        .map_or(principal, |(_, id)| id);
-    (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
-}
-
-impl Store {
-    /// Registers a certificate unless its id exists; returns whether it was inserted.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn cert_insert(&self, rec: &CertificateRecord) -> Result<bool, StoreError> {
+impl CertStore for SqliteStore {
+    fn cert_insert(&self, rec: &CertificateRecord) -> Result<bool, StoreError> {
         self.with(|c| {
             let n = c.execute(
                 &format!("INSERT OR IGNORE INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
@@ -244,15 +130,7 @@ impl Store {
         })
     }
 
-    /// Registers many certificates in one transaction (imports, the audit bench); returns how
-    /// many were new.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn certs_insert_many(
-        &self,
-        recs: &[CertificateRecord],
-    ) -> Result<usize, StoreError> {
+    fn certs_insert_many(&self, recs: &[CertificateRecord]) -> Result<usize, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let mut n = 0;
@@ -269,12 +147,7 @@ impl Store {
         })
     }
 
-    /// Creates many policies (name, document of version 1) and attaches each to its targets,
-    /// in one transaction; existing names are left alone. Returns how many were new.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policies_create_many(
+    fn policies_create_many(
         &self,
         policies: &[(String, String, Vec<String>)],
         now: EpochMillis,
@@ -301,11 +174,7 @@ impl Store {
         })
     }
 
-    /// The registered certificate `cert_id` of `kind`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn cert_get(
+    fn cert_get(
         &self,
         kind: CertKind,
         cert_id: &str,
@@ -322,11 +191,7 @@ impl Store {
         })
     }
 
-    /// Every registered certificate of `kind`, oldest first (ties by id).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn certs_all(&self, kind: CertKind) -> Result<Vec<CertificateRecord>, StoreError> {
+    fn certs_all(&self, kind: CertKind) -> Result<Vec<CertificateRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {CERT_COLUMNS} FROM certificates WHERE kind = ?1 ORDER BY created_ms, cert_id"
@@ -336,12 +201,7 @@ impl Store {
         })
     }
 
-    /// Sets a device or CA certificate's status: a registered certificate's own status, or else
-    /// a status override for the directory certificate with this id.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn cert_status_set(
+    fn cert_status_set(
         &self,
         cert_id: &str,
         status: CertStatus,
@@ -363,17 +223,17 @@ impl Store {
         })
     }
 
-    /// Every status override (directory certificates), by certificate id.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn cert_status_overrides(
+    fn cert_status_overrides(
         &self,
     ) -> Result<std::collections::HashMap<String, CertStatus>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached("SELECT cert_id, status FROM cert_status_overrides")?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>("cert_id")?,
+                    r.get::<_, String>("status")?,
+                ))
+            })?;
             let mut out = std::collections::HashMap::new();
             for row in rows {
                 let (id, status) = row?;
@@ -385,11 +245,7 @@ impl Store {
         })
     }
 
-    /// Sets a CA certificate's auto-registration flag (`ENABLE` / `DISABLE`).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn ca_auto_registration_set(
+    fn ca_auto_registration_set(
         &self,
         cert_id: &str,
         value: &str,
@@ -403,12 +259,7 @@ impl Store {
         })
     }
 
-    /// Deletes a registered certificate, its override, and the policy and thing attachments
-    /// naming it; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn cert_delete(&self, kind: CertKind, cert_id: &str) -> Result<bool, StoreError> {
+    fn cert_delete(&self, kind: CertKind, cert_id: &str) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
@@ -433,16 +284,7 @@ impl Store {
         })
     }
 
-    /// Stores (creating or replacing) a CRL; returns whether it is new.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn crl_put(
-        &self,
-        name: &str,
-        pem: &str,
-        now: EpochMillis,
-    ) -> Result<bool, StoreError> {
+    fn crl_put(&self, name: &str, pem: &str, now: EpochMillis) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let existed = tx
@@ -458,11 +300,7 @@ impl Store {
         })
     }
 
-    /// The CRL called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn crl_get(&self, name: &str) -> Result<Option<CrlRecord>, StoreError> {
+    fn crl_get(&self, name: &str) -> Result<Option<CrlRecord>, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
                 "SELECT name, pem, created_ms, modified_ms FROM crls WHERE name = ?1",
@@ -473,11 +311,7 @@ impl Store {
         })
     }
 
-    /// Every CRL, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn crls_all(&self) -> Result<Vec<CrlRecord>, StoreError> {
+    fn crls_all(&self) -> Result<Vec<CrlRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT name, pem, created_ms, modified_ms FROM crls ORDER BY name",
@@ -487,20 +321,11 @@ impl Store {
         })
     }
 
-    /// Deletes a CRL; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn crl_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn crl_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| Ok(c.execute("DELETE FROM crls WHERE name = ?1", [name])? == 1))
     }
 
-    /// Creates a policy with `document` as version 1 (the default) unless the name exists;
-    /// returns whether it was created.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_create(
+    fn policy_create(
         &self,
         name: &str,
         document: &str,
@@ -523,11 +348,7 @@ impl Store {
         })
     }
 
-    /// The policy called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_get(&self, name: &str) -> Result<Option<PolicyRecord>, StoreError> {
+    fn policy_get(&self, name: &str) -> Result<Option<PolicyRecord>, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
                 "SELECT name, default_version, created_ms, modified_ms FROM policies WHERE name = ?1",
@@ -538,11 +359,7 @@ impl Store {
         })
     }
 
-    /// Every policy, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policies_all(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+    fn policies_all(&self) -> Result<Vec<PolicyRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT name, default_version, created_ms, modified_ms FROM policies ORDER BY name",
@@ -552,11 +369,7 @@ impl Store {
         })
     }
 
-    /// Adds a version to a policy (made the default when `set_default`); returns it.
-    ///
-    /// # Errors
-    /// [`PolicyVersionError::NotFound`], [`PolicyVersionError::TooMany`], storage failures.
-    pub(crate) fn policy_version_create(
+    fn policy_version_create(
         &self,
         name: &str,
         document: &str,
@@ -569,16 +382,16 @@ impl Store {
                 .query_row(
                     "SELECT next_version FROM policies WHERE name = ?1",
                     [name],
-                    |r| r.get(0),
+                    |r| r.get("next_version"),
                 )
                 .optional()?;
             let Some(next) = next else {
                 return Ok(Err(PolicyVersionError::NotFound));
             };
             let count: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM policy_versions WHERE name = ?1",
+                "SELECT COUNT(*) AS n FROM policy_versions WHERE name = ?1",
                 [name],
-                |r| r.get(0),
+                |r| r.get("n"),
             )?;
             if count >= MAX_POLICY_VERSIONS {
                 return Ok(Err(PolicyVersionError::TooMany));
@@ -604,11 +417,7 @@ impl Store {
             .ok_or(PolicyVersionError::NotFound)
     }
 
-    /// One version of a policy.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_version_get(
+    fn policy_version_get(
         &self,
         name: &str,
         version: i64,
@@ -623,14 +432,7 @@ impl Store {
         })
     }
 
-    /// Every version of a policy, newest first.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_versions(
-        &self,
-        name: &str,
-    ) -> Result<Vec<PolicyVersionRecord>, StoreError> {
+    fn policy_versions(&self, name: &str) -> Result<Vec<PolicyVersionRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "{VERSION_SELECT} WHERE v.name = ?1 ORDER BY v.version DESC"
@@ -640,12 +442,7 @@ impl Store {
         })
     }
 
-    /// The default version of every policy, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    #[cfg(test)]
-    pub(crate) fn policy_defaults_all(&self) -> Result<Vec<PolicyVersionRecord>, StoreError> {
+    fn policy_defaults_all(&self) -> Result<Vec<PolicyVersionRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "{VERSION_SELECT} WHERE v.version = p.default_version ORDER BY v.name"
@@ -655,12 +452,7 @@ impl Store {
         })
     }
 
-    /// Makes `version` the policy's default; returns false when the policy or version does not
-    /// exist.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_default_set(
+    fn policy_default_set(
         &self,
         name: &str,
         version: i64,
@@ -674,15 +466,7 @@ impl Store {
         })
     }
 
-    /// Deletes a non-default policy version; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_version_delete(
-        &self,
-        name: &str,
-        version: i64,
-    ) -> Result<bool, StoreError> {
+    fn policy_version_delete(&self, name: &str, version: i64) -> Result<bool, StoreError> {
         self.with(|c| {
             Ok(c.execute(
                 "DELETE FROM policy_versions WHERE name = ?1 AND version = ?2 AND version <> (SELECT default_version FROM policies WHERE name = ?1)",
@@ -691,11 +475,7 @@ impl Store {
         })
     }
 
-    /// Deletes a policy, its versions and its targets; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn policy_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM policies WHERE name = ?1", [name])?;
@@ -706,13 +486,7 @@ impl Store {
         })
     }
 
-    /// Attaches (`attached = true`) or detaches a policy to a target (a certificate ARN or id).
-    /// The policy may be one read from the policy directory, so its existence is the caller's
-    /// check.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_target_set(
+    fn policy_target_set(
         &self,
         name: &str,
         target: &str,
@@ -734,24 +508,16 @@ impl Store {
         })
     }
 
-    /// Every (policy, target) attachment.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn policy_targets_all(&self) -> Result<Vec<(String, String)>, StoreError> {
+    fn policy_targets_all(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.with(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT name, target FROM policy_targets ORDER BY name, target")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map([], |r| Ok((r.get("name")?, r.get("target")?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// Attaches (`attached = true`) or detaches a principal (a certificate ARN) to a thing.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn thing_principal_set(
+    fn thing_principal_set(
         &self,
         thing: &str,
         principal: &str,
@@ -773,26 +539,17 @@ impl Store {
         })
     }
 
-    /// The principals attached to `thing`, sorted.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn thing_principals(&self, thing: &str) -> Result<Vec<String>, StoreError> {
+    fn thing_principals(&self, thing: &str) -> Result<Vec<String>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT principal FROM thing_principals WHERE thing = ?1 ORDER BY principal",
             )?;
-            let rows = stmt.query_map([thing], |r| r.get(0))?;
+            let rows = stmt.query_map([thing], |r| r.get("principal"))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// The ids of the certificates attached to `thing` (principals that are certificate ARNs or
-    /// ids), sorted.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn thing_certificates(&self, thing: &str) -> Result<Vec<String>, StoreError> {
+    fn thing_certificates(&self, thing: &str) -> Result<Vec<String>, StoreError> {
         Ok(self
             .thing_principals(thing)?
             .iter()
@@ -800,25 +557,40 @@ impl Store {
             .collect())
     }
 
-    /// Every (thing, principal) attachment.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn thing_principals_all(&self) -> Result<Vec<(String, String)>, StoreError> {
+    fn thing_principals_all(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT thing, principal FROM thing_principals ORDER BY thing, principal",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map([], |r| Ok((r.get("thing")?, r.get("principal")?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
+    fn logging_get(&self) -> Result<Option<LoggingOptions>, StoreError> {
+        self.account_setting_get(LOGGING_KEY)
+    }
+
+    fn logging_set(&self, options: &LoggingOptions) -> Result<(), StoreError> {
+        self.account_setting_put(LOGGING_KEY, options)
+    }
+
+    fn logging_level_set(&self, level: &str) -> Result<(), StoreError> {
+        let mut options = self.logging_get()?.unwrap_or_default();
+        options.default_log_level = Some(level.to_owned());
+        if level != "DISABLED" {
+            options.disable_all_logs = false;
+        }
+        self.logging_set(&options)
+    }
+}
+
+impl SqliteStore {
     /// The account setting `key` (a JSON value), if ever set.
     ///
     /// # Errors
     /// Storage failures, a stored value that does not decode.
-    pub(crate) fn account_setting_get<T: serde::de::DeserializeOwned>(
+    pub(super) fn account_setting_get<T: serde::de::DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
@@ -827,7 +599,7 @@ impl Store {
                 .query_row(
                     "SELECT value FROM account_settings WHERE key = ?1",
                     [key],
-                    |r| r.get(0),
+                    |r| r.get("value"),
                 )
                 .optional()?;
             Ok(v.map(|v| serde_json::from_str(&v)).transpose()?)
@@ -838,7 +610,7 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    pub(crate) fn account_setting_put<T: serde::Serialize>(
+    pub(super) fn account_setting_put<T: serde::Serialize>(
         &self,
         key: &str,
         value: &T,
@@ -852,44 +624,15 @@ impl Store {
             Ok(())
         })
     }
-
-    /// The account's logging options (defaults when never set).
-    ///
-    /// # Errors
-    /// Storage failures, a stored value that does not decode.
-    pub(crate) fn logging_get(&self) -> Result<Option<LoggingOptions>, StoreError> {
-        self.account_setting_get(LOGGING_KEY)
-    }
-
-    /// Replaces the account's logging options.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn logging_set(&self, options: &LoggingOptions) -> Result<(), StoreError> {
-        self.account_setting_put(LOGGING_KEY, options)
-    }
-
-    /// Sets only the account's default log level (keeping the role and the other options).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn logging_level_set(&self, level: &str) -> Result<(), StoreError> {
-        let mut options = self.logging_get()?.unwrap_or_default();
-        options.default_log_level = Some(level.to_owned());
-        if level != "DISABLED" {
-            options.disable_all_logs = false;
-        }
-        self.logging_set(&options)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Store) {
+    fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         (dir, store)
     }
 

@@ -1,67 +1,20 @@
-//! Feed destinations: their configuration, their delivery cursor and counters, and their
-//! dead letters.
-//!
-//! A destination's cursor is the outbox sequence number up to which every event has been
-//! delivered, skipped (not routed to it) or dead-lettered; it moves only after the receiver
-//! acknowledged, so a crash redelivers rather than loses.
+//! [`crate::DestinationStore`] on SQLite.
 
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::StoreError;
+
 use rusqlite::{OptionalExtension, Row, params};
+
+use crate::destinations::*;
 use thingward_models::time::EpochMillis;
 
-/// A stored destination; `config` is the JSON the API validated (see `feed::config`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DestinationRecord {
-    /// The destination's name.
-    pub(crate) name: String,
-    /// The validated configuration, as JSON.
-    pub(crate) config: serde_json::Value,
-    /// Creation time, epoch ms.
-    pub(crate) created_ms: EpochMillis,
-    /// Last replacement time, epoch ms.
-    pub(crate) modified_ms: EpochMillis,
-}
-
-/// A destination's delivery state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct DestinationStatus {
-    /// Every event up to this outbox sequence number is done with.
-    pub(crate) cursor: i64,
-    /// Events delivered (acknowledged by the receiver).
-    pub(crate) delivered: u64,
-    /// Failed delivery attempts.
-    pub(crate) failed: u64,
-    /// Events moved to the dead-letter table.
-    pub(crate) dead_lettered: u64,
-    /// Outbox events after the cursor (not yet routed or delivered).
-    pub(crate) pending: u64,
-    /// Dead letters waiting for redelivery after a redrive call.
-    pub(crate) redriving: u64,
-    /// The last failure's message.
-    pub(crate) last_error: Option<String>,
-    /// When the last failure happened, epoch ms.
-    pub(crate) last_error_ms: Option<EpochMillis>,
-    /// When the last successful delivery happened, epoch ms.
-    pub(crate) last_success_ms: Option<EpochMillis>,
-}
-
-/// An event a destination gave up on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeadLetter {
-    /// The event's outbox sequence number.
-    pub(crate) seq: i64,
-    /// Delivery attempts made.
-    pub(crate) attempts: u32,
-    /// The last attempt's error.
-    pub(crate) error: String,
-    /// When it was dead-lettered, epoch ms.
-    pub(crate) dead_ms: EpochMillis,
-    /// Queued for redelivery by a redrive call.
-    pub(crate) redrive: bool,
-}
-
 fn destination_of(r: &Row<'_>) -> rusqlite::Result<(String, String, i64, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    Ok((
+        r.get("name")?,
+        r.get("config")?,
+        r.get("created_ms")?,
+        r.get("modified_ms")?,
+    ))
 }
 
 fn decode(row: (String, String, i64, i64)) -> Result<DestinationRecord, StoreError> {
@@ -77,14 +30,8 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-impl Store {
-    /// Creates or replaces a destination; returns true when it was created. A new destination's
-    /// cursor starts at the end of the outbox (it receives events appended from now on); a
-    /// replaced one keeps its cursor, counters and dead letters.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn destination_put(
+impl DestinationStore for SqliteStore {
+    fn destination_put(
         &self,
         name: &str,
         config: &serde_json::Value,
@@ -113,14 +60,7 @@ impl Store {
         })
     }
 
-    /// One destination.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn destination_get(
-        &self,
-        name: &str,
-    ) -> Result<Option<DestinationRecord>, StoreError> {
+    fn destination_get(&self, name: &str) -> Result<Option<DestinationRecord>, StoreError> {
         let row = self.with(|c| {
             Ok(c
                 .query_row(
@@ -133,11 +73,7 @@ impl Store {
         row.map(decode).transpose()
     }
 
-    /// Every destination, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn destinations_list(&self) -> Result<Vec<DestinationRecord>, StoreError> {
+    fn destinations_list(&self) -> Result<Vec<DestinationRecord>, StoreError> {
         let rows = self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT name, config, created_ms, modified_ms FROM feed_destinations ORDER BY name",
@@ -148,11 +84,7 @@ impl Store {
         rows.into_iter().map(decode).collect()
     }
 
-    /// Deletes a destination with its cursor and dead letters; false when there was none.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn destination_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn destination_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM feed_destinations WHERE name = ?1", [name])?;
@@ -166,33 +98,26 @@ impl Store {
         })
     }
 
-    /// A destination's delivery state (None: no such destination).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn destination_status(
-        &self,
-        name: &str,
-    ) -> Result<Option<DestinationStatus>, StoreError> {
+    fn destination_status(&self, name: &str) -> Result<Option<DestinationStatus>, StoreError> {
         self.with(|c| {
             let status = c
                 .query_row(
                     "SELECT seq, delivered, failed, dead_lettered, last_error, last_error_ms, last_success_ms, \
-                     (SELECT COUNT(*) FROM feed_outbox WHERE seq > feed_cursors.seq), \
-                     (SELECT COUNT(*) FROM feed_dead_letters WHERE destination = ?1 AND redrive = 1) \
+                     (SELECT COUNT(*) FROM feed_outbox WHERE seq > feed_cursors.seq) AS pending, \
+                     (SELECT COUNT(*) FROM feed_dead_letters WHERE destination = ?1 AND redrive = 1) AS redriving \
                      FROM feed_cursors WHERE destination = ?1",
                     [name],
                     |r| {
                         Ok(DestinationStatus {
-                            cursor: r.get(0)?,
-                            delivered: count(r.get(1)?),
-                            failed: count(r.get(2)?),
-                            dead_lettered: count(r.get(3)?),
-                            last_error: r.get(4)?,
-                            last_error_ms: r.get(5)?,
-                            last_success_ms: r.get(6)?,
-                            pending: count(r.get(7)?),
-                            redriving: count(r.get(8)?),
+                            cursor: r.get("seq")?,
+                            delivered: count(r.get("delivered")?),
+                            failed: count(r.get("failed")?),
+                            dead_lettered: count(r.get("dead_lettered")?),
+                            last_error: r.get("last_error")?,
+                            last_error_ms: r.get("last_error_ms")?,
+                            last_success_ms: r.get("last_success_ms")?,
+                            pending: count(r.get("pending")?),
+                            redriving: count(r.get("redriving")?),
                         })
                     },
                 )
@@ -201,26 +126,17 @@ impl Store {
         })
     }
 
-    /// A destination's cursor alone (the workers' per-round read; None: no such destination).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn destination_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+    fn destination_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
         self.with_reader(|c| {
             Ok(
                 c.prepare_cached("SELECT seq FROM feed_cursors WHERE destination = ?1")?
-                    .query_row([name], |r| r.get(0))
+                    .query_row([name], |r| r.get("seq"))
                     .optional()?,
             )
         })
     }
 
-    /// Records a successful delivery of `delivered` events and moves the cursor to `cursor`
-    /// (never backwards); `redriven` dead letters that were part of it are removed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn delivery_succeeded(
+    fn delivery_succeeded(
         &self,
         name: &str,
         cursor: i64,
@@ -246,11 +162,7 @@ impl Store {
         })
     }
 
-    /// Records a failed delivery attempt.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn delivery_failed(
+    fn delivery_failed(
         &self,
         name: &str,
         error: &str,
@@ -265,12 +177,7 @@ impl Store {
         })
     }
 
-    /// Gives up on `seqs` after `attempts`: they go to the dead-letter table (a redriven one
-    /// goes back to waiting) and the cursor moves to `cursor`, in one transaction.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dead_letter(
+    fn dead_letter(
         &self,
         name: &str,
         seqs: &[i64],
@@ -298,15 +205,7 @@ impl Store {
         })
     }
 
-    /// A destination's dead letters, oldest event first, at most `limit`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dead_letters(
-        &self,
-        name: &str,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    fn dead_letters(&self, name: &str, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(|c| {
             let mut stmt = c.prepare_cached(
@@ -314,22 +213,18 @@ impl Store {
             )?;
             let rows = stmt.query_map(params![name, limit], |r| {
                 Ok(DeadLetter {
-                    seq: r.get(0)?,
-                    attempts: r.get(1)?,
-                    error: r.get(2)?,
-                    dead_ms: r.get(3)?,
-                    redrive: r.get(4)?,
+                    seq: r.get("seq")?,
+                    attempts: r.get("attempts")?,
+                    error: r.get("error")?,
+                    dead_ms: r.get("dead_ms")?,
+                    redrive: r.get("redrive")?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// Queues every dead letter of `name` for redelivery; returns how many.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dead_letters_redrive(&self, name: &str) -> Result<usize, StoreError> {
+    fn dead_letters_redrive(&self, name: &str) -> Result<usize, StoreError> {
         self.with(|c| {
             Ok(c.execute(
                 "UPDATE feed_dead_letters SET redrive = 1 WHERE destination = ?1 AND redrive = 0",
@@ -338,21 +233,13 @@ impl Store {
         })
     }
 
-    /// At most `limit` sequence numbers of dead letters queued for redelivery, oldest first.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dead_letters_redriving(
-        &self,
-        name: &str,
-        limit: usize,
-    ) -> Result<Vec<i64>, StoreError> {
+    fn dead_letters_redriving(&self, name: &str, limit: usize) -> Result<Vec<i64>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT seq FROM feed_dead_letters WHERE destination = ?1 AND redrive = 1 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![name, limit], |r| r.get(0))?;
+            let rows = stmt.query_map(params![name, limit], |r| r.get("seq"))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -361,7 +248,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewOutboxEvent, OutboxKind, OutboxRouting};
+    use crate::prelude::*;
+    use crate::{NewOutboxEvent, OutboxKind, OutboxRouting};
 
     fn event(key: &str) -> NewOutboxEvent {
         NewOutboxEvent {
@@ -376,7 +264,7 @@ mod tests {
     #[test]
     fn a_destination_starts_at_the_end_of_the_outbox_and_keeps_its_cursor_when_replaced() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         store
             .outbox_append(&[event("a"), event("b")])
             .expect("append");

@@ -1,197 +1,14 @@
-//! Mitigation: action definitions, audit and detect mitigation tasks and their executions.
+//! [`crate::MitigationStore`] on SQLite.
 
-use super::{Store, StoreError, tags_json};
+use super::{SqliteStore, tags_json};
+use crate::StoreError;
+
 use rusqlite::types::Value as SqlValue;
+
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+
+use crate::mitigation::*;
 use thingward_models::time::EpochMillis;
-
-/// A stored mitigation action.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ActionRecord {
-    pub(crate) name: String,
-    pub(crate) action_id: String,
-    /// The `MitigationActionType` wire name.
-    pub(crate) action_type: String,
-    pub(crate) role_arn: String,
-    /// The `actionParams` JSON as accepted.
-    pub(crate) params: serde_json::Value,
-    pub(crate) creation_ms: EpochMillis,
-    pub(crate) modified_ms: EpochMillis,
-}
-
-/// Audit or detect: the two task families share tables, keyed apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum TaskKind {
-    /// StartAuditMitigationActionsTask.
-    Audit,
-    /// StartDetectMitigationActionsTask.
-    Detect,
-}
-
-impl TaskKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Audit => "audit",
-            Self::Detect => "detect",
-        }
-    }
-}
-
-/// Where a task is (stored; rendered per kind by the API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TaskState {
-    /// Running.
-    InProgress,
-    /// Ran through every execution (some may have failed).
-    Done,
-    /// Stopped by a failure of thingward itself (store error, restart).
-    Failed,
-    /// Cancelled on request.
-    Canceled,
-}
-
-impl TaskState {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "IN_PROGRESS",
-            Self::Done => "DONE",
-            Self::Failed => "FAILED",
-            Self::Canceled => "CANCELED",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "DONE" => Self::Done,
-            "FAILED" => Self::Failed,
-            "CANCELED" => Self::Canceled,
-            _ => Self::InProgress,
-        }
-    }
-}
-
-/// Where one execution is (stored; rendered per kind by the API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExecState {
-    /// Planned, not started.
-    Pending,
-    /// Running.
-    InProgress,
-    /// The action did what it should.
-    Succeeded,
-    /// The action failed; `error_code` and `message` say why.
-    Failed,
-    /// Not run, by rule (suppressed finding or alert, nothing to act on).
-    Skipped,
-    /// Not run: the task was cancelled or thingward stopped first.
-    Canceled,
-}
-
-impl ExecState {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::InProgress => "IN_PROGRESS",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-            Self::Skipped => "SKIPPED",
-            Self::Canceled => "CANCELED",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "IN_PROGRESS" => Self::InProgress,
-            "SUCCEEDED" => Self::Succeeded,
-            "FAILED" => Self::Failed,
-            "SKIPPED" => Self::Skipped,
-            "CANCELED" => Self::Canceled,
-            _ => Self::Pending,
-        }
-    }
-}
-
-/// A stored task.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TaskRecord {
-    pub(crate) kind: TaskKind,
-    pub(crate) task_id: String,
-    pub(crate) state: TaskState,
-    pub(crate) start_ms: EpochMillis,
-    pub(crate) end_ms: Option<EpochMillis>,
-    pub(crate) client_request_token: Option<String>,
-    /// The Start request's target and options, as JSON (echoed by Describe).
-    pub(crate) request: serde_json::Value,
-    /// The `MitigationAction` definitions the task runs with (a snapshot at start).
-    pub(crate) actions: serde_json::Value,
-}
-
-/// One (subject, action) execution of a task.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ExecutionRecord {
-    pub(crate) task_id: String,
-    /// Its place in the task's order.
-    pub(crate) seq: i64,
-    /// The finding id (audit) or violation id (detect).
-    pub(crate) subject: String,
-    /// The finding's check (audit).
-    pub(crate) check_name: Option<String>,
-    /// The violation's thing (detect).
-    pub(crate) thing: Option<String>,
-    pub(crate) action_name: String,
-    pub(crate) action_id: String,
-    pub(crate) state: ExecState,
-    pub(crate) start_ms: Option<EpochMillis>,
-    pub(crate) end_ms: Option<EpochMillis>,
-    pub(crate) error_code: Option<String>,
-    pub(crate) message: Option<String>,
-}
-
-/// Filters of the execution listings.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ExecutionFilter {
-    pub(crate) task_id: Option<String>,
-    pub(crate) subject: Option<String>,
-    pub(crate) thing: Option<String>,
-    pub(crate) state: Option<ExecState>,
-    /// Executions that started (or, pending, whose task started) in [start, end].
-    pub(crate) range: Option<(EpochMillis, EpochMillis)>,
-}
-
-/// A violation as a detect mitigation task sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ViolationRef {
-    pub(crate) violation_id: String,
-    pub(crate) thing: String,
-    pub(crate) profile: String,
-    pub(crate) behavior: String,
-    pub(crate) suppressed: bool,
-    pub(crate) active: bool,
-    /// The first and last time it was seen (`last` = now for an active violation).
-    pub(crate) first_ms: EpochMillis,
-    pub(crate) last_ms: EpochMillis,
-}
-
-/// Which violations to look up.
-#[derive(Debug, Clone)]
-pub(crate) enum ViolationSelector {
-    /// These ids.
-    Ids(Vec<String>),
-    /// A profile's, optionally one behavior's.
-    Profile {
-        profile: String,
-        behavior: Option<String>,
-    },
-}
-
-/// What inserting a task found.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum TaskInsert {
-    /// Stored.
-    Inserted,
-    /// The id was taken, by a request with this client token.
-    Exists(Option<String>),
-}
 
 const ACTION_COLUMNS: &str =
     "name, action_id, action_type, role_arn, params, creation_ms, modified_ms";
@@ -199,15 +16,15 @@ const ACTION_COLUMNS: &str =
 fn action_row(r: &Row<'_>) -> rusqlite::Result<(ActionRecord, String)> {
     Ok((
         ActionRecord {
-            name: r.get(0)?,
-            action_id: r.get(1)?,
-            action_type: r.get(2)?,
-            role_arn: r.get(3)?,
+            name: r.get("name")?,
+            action_id: r.get("action_id")?,
+            action_type: r.get("action_type")?,
+            role_arn: r.get("role_arn")?,
             params: serde_json::Value::Null,
-            creation_ms: r.get(5)?,
-            modified_ms: r.get(6)?,
+            creation_ms: r.get("creation_ms")?,
+            modified_ms: r.get("modified_ms")?,
         },
-        r.get(4)?,
+        r.get("params")?,
     ))
 }
 
@@ -222,8 +39,8 @@ const TASK_COLUMNS: &str =
 type TaskRow = (TaskRecord, String, String);
 
 fn task_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
-    let kind: String = r.get(0)?;
-    let state: String = r.get(2)?;
+    let kind: String = r.get("kind")?;
+    let state: String = r.get("status")?;
     Ok((
         TaskRecord {
             kind: if kind == "audit" {
@@ -231,16 +48,16 @@ fn task_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
             } else {
                 TaskKind::Detect
             },
-            task_id: r.get(1)?,
+            task_id: r.get("task_id")?,
             state: TaskState::parse(&state),
-            start_ms: r.get(3)?,
-            end_ms: r.get(4)?,
-            client_request_token: r.get(5)?,
+            start_ms: r.get("start_ms")?,
+            end_ms: r.get("end_ms")?,
+            client_request_token: r.get("client_request_token")?,
             request: serde_json::Value::Null,
             actions: serde_json::Value::Null,
         },
-        r.get(6)?,
-        r.get(7)?,
+        r.get("request")?,
+        r.get("actions")?,
     ))
 }
 
@@ -253,32 +70,25 @@ fn task_from((mut rec, request, actions): TaskRow) -> Result<TaskRecord, StoreEr
 const EXEC_COLUMNS: &str = "task_id, seq, subject, check_name, thing, action_name, action_id, status, start_ms, end_ms, error_code, message";
 
 fn exec_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
-    let state: String = r.get(7)?;
+    let state: String = r.get("status")?;
     Ok(ExecutionRecord {
-        task_id: r.get(0)?,
-        seq: r.get(1)?,
-        subject: r.get(2)?,
-        check_name: r.get(3)?,
-        thing: r.get(4)?,
-        action_name: r.get(5)?,
-        action_id: r.get(6)?,
+        task_id: r.get("task_id")?,
+        seq: r.get("seq")?,
+        subject: r.get("subject")?,
+        check_name: r.get("check_name")?,
+        thing: r.get("thing")?,
+        action_name: r.get("action_name")?,
+        action_id: r.get("action_id")?,
         state: ExecState::parse(&state),
-        start_ms: r.get(8)?,
-        end_ms: r.get(9)?,
-        error_code: r.get(10)?,
-        message: r.get(11)?,
+        start_ms: r.get("start_ms")?,
+        end_ms: r.get("end_ms")?,
+        error_code: r.get("error_code")?,
+        message: r.get("message")?,
     })
 }
 
-/// What the restart recovery says about an execution that never finished.
-pub(crate) const STOPPED_MESSAGE: &str = "thingward stopped before this execution finished";
-
-impl Store {
-    /// Inserts an action unless the name exists; returns whether it was inserted.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_action_insert(
+impl MitigationStore for SqliteStore {
+    fn mitigation_action_insert(
         &self,
         rec: &ActionRecord,
         tags: Option<&serde_json::Value>,
@@ -291,14 +101,7 @@ impl Store {
         })
     }
 
-    /// The action called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_action_get(
-        &self,
-        name: &str,
-    ) -> Result<Option<ActionRecord>, StoreError> {
+    fn mitigation_action_get(&self, name: &str) -> Result<Option<ActionRecord>, StoreError> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {ACTION_COLUMNS} FROM mitigation_actions WHERE name = ?1"),
@@ -311,12 +114,7 @@ impl Store {
         })
     }
 
-    /// Replaces an action's role, type and parameters; returns the updated record (None when
-    /// there is no such action).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_action_update(
+    fn mitigation_action_update(
         &self,
         name: &str,
         role_arn: &str,
@@ -340,19 +138,11 @@ impl Store {
         })
     }
 
-    /// Deletes an action; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_action_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn mitigation_action_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| Ok(c.execute("DELETE FROM mitigation_actions WHERE name = ?1", [name])? == 1))
     }
 
-    /// Every action, oldest first.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_actions_all(&self) -> Result<Vec<ActionRecord>, StoreError> {
+    fn mitigation_actions_all(&self) -> Result<Vec<ActionRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {ACTION_COLUMNS} FROM mitigation_actions ORDER BY creation_ms, name"
@@ -366,11 +156,7 @@ impl Store {
         })
     }
 
-    /// Inserts a task and its planned executions in one transaction, unless the id is taken.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_task_insert(
+    fn mitigation_task_insert(
         &self,
         task: &TaskRecord,
         executions: &[ExecutionRecord],
@@ -382,7 +168,7 @@ impl Store {
                 .query_row(
                     "SELECT client_request_token FROM mitigation_tasks WHERE kind = ?1 AND task_id = ?2",
                     params![kind, task.task_id],
-                    |r| r.get(0),
+                    |r| r.get("client_request_token"),
                 )
                 .optional()?;
             if let Some(token) = existing {
@@ -419,11 +205,7 @@ impl Store {
         })
     }
 
-    /// The task `task_id` of `kind`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_task_get(
+    fn mitigation_task_get(
         &self,
         kind: TaskKind,
         task_id: &str,
@@ -442,11 +224,7 @@ impl Store {
         })
     }
 
-    /// Tasks of `kind` that started in [start, end], newest first.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_tasks(
+    fn mitigation_tasks(
         &self,
         kind: TaskKind,
         start_ms: EpochMillis,
@@ -465,14 +243,8 @@ impl Store {
         })
     }
 
-    /// Ends an in-progress task: sets its state and end time, and marks its pending executions
-    /// (and, with `running_too`, the one in progress) with `leftover` (and `message`). Returns
-    /// false when the task was not in progress (already ended).
-    ///
-    /// # Errors
-    /// Storage failures.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn mitigation_task_end(
+    fn mitigation_task_end(
         &self,
         kind: TaskKind,
         task_id: &str,
@@ -504,12 +276,7 @@ impl Store {
         })
     }
 
-    /// Marks a pending execution IN_PROGRESS from `now`; returns false when it is no longer
-    /// pending (its task was cancelled or ended).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_execution_begin(
+    fn mitigation_execution_begin(
         &self,
         kind: TaskKind,
         task_id: &str,
@@ -524,12 +291,8 @@ impl Store {
         })
     }
 
-    /// Records an execution's new state (start and end times when given).
-    ///
-    /// # Errors
-    /// Storage failures.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn mitigation_execution_set(
+    fn mitigation_execution_set(
         &self,
         kind: TaskKind,
         task_id: &str,
@@ -549,11 +312,7 @@ impl Store {
         })
     }
 
-    /// Executions of `kind` matching `f`, in task order (task start, then seq), paged.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_executions(
+    fn mitigation_executions(
         &self,
         kind: TaskKind,
         f: &ExecutionFilter,
@@ -590,7 +349,7 @@ impl Store {
         }
         let cols = EXEC_COLUMNS
             .split(", ")
-            .map(|c| format!("e.{c}"))
+            .map(|c| format!("e.{c} AS {c}"))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
@@ -604,38 +363,27 @@ impl Store {
         })
     }
 
-    /// Every task still IN_PROGRESS (after a restart: tasks whose runner died with the
-    /// process).
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_tasks_in_progress(
-        &self,
-    ) -> Result<Vec<(TaskKind, String)>, StoreError> {
+    fn mitigation_tasks_in_progress(&self) -> Result<Vec<(TaskKind, String)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT kind, task_id FROM mitigation_tasks WHERE status = 'IN_PROGRESS' ORDER BY start_ms",
             )?;
             let rows = stmt.query_map([], |r| {
-                let kind: String = r.get(0)?;
+                let kind: String = r.get("kind")?;
                 Ok((
                     if kind == "audit" {
                         TaskKind::Audit
                     } else {
                         TaskKind::Detect
                     },
-                    r.get(1)?,
+                    r.get("task_id")?,
                 ))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// The violations `sel` names (active ones and those with recorded events), by id.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_violations(
+    fn mitigation_violations(
         &self,
         sel: &ViolationSelector,
         now: EpochMillis,
@@ -661,7 +409,7 @@ impl Store {
         };
         let n = args.len() + 1;
         let sql = format!(
-            "SELECT violation_id, MIN(thing), MIN(profile), MIN(behavior_name), MAX(suppressed), MAX(active), MIN(t0), MAX(t1) FROM (
+            "SELECT violation_id, MIN(thing) AS thing, MIN(profile) AS profile, MIN(behavior_name) AS behavior_name, MAX(suppressed) AS suppressed, MAX(active) AS active, MIN(t0) AS first_ms, MAX(t1) AS last_ms FROM (
                 SELECT violation_id, thing, profile, behavior_name, suppressed, 1 AS active, start_ms AS t0, ?{n} AS t1 FROM active_violations WHERE {cond}
                 UNION ALL
                 SELECT violation_id, thing, profile, behavior_name, suppressed, 0 AS active, event_ms AS t0, event_ms AS t1 FROM violation_events WHERE {cond}
@@ -673,26 +421,21 @@ impl Store {
             let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map(params_from_iter(all), |r| {
                 Ok(ViolationRef {
-                    violation_id: r.get(0)?,
-                    thing: r.get(1)?,
-                    profile: r.get(2)?,
-                    behavior: r.get(3)?,
-                    suppressed: r.get::<_, i64>(4)? != 0,
-                    active: r.get::<_, i64>(5)? != 0,
-                    first_ms: r.get(6)?,
-                    last_ms: r.get(7)?,
+                    violation_id: r.get("violation_id")?,
+                    thing: r.get("thing")?,
+                    profile: r.get("profile")?,
+                    behavior: r.get("behavior_name")?,
+                    suppressed: r.get::<_, i64>("suppressed")? != 0,
+                    active: r.get::<_, i64>("active")? != 0,
+                    first_ms: r.get("first_ms")?,
+                    last_ms: r.get("last_ms")?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// The latest recorded state of a violation as AWS's `ViolationEvent` JSON (the active
-    /// violation when it is still in alarm, else its last event), for publishing it.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn mitigation_violation_json(
+    fn mitigation_violation_json(
         &self,
         violation_id: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
@@ -714,9 +457,9 @@ impl Store {
         let row = self.with(|c| {
             let active: Option<Cols> = c
                 .query_row(
-                    "SELECT thing, profile, behavior, last_value, 'in-alarm', COALESCE(last_violation_ms, start_ms) FROM active_violations WHERE violation_id = ?1",
+                    "SELECT thing, profile, behavior, last_value AS metric_value, 'in-alarm' AS event_type, COALESCE(last_violation_ms, start_ms) AS event_ms FROM active_violations WHERE violation_id = ?1",
                     [violation_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                    |r| Ok((r.get("thing")?, r.get("profile")?, r.get("behavior")?, r.get("metric_value")?, r.get("event_type")?, r.get("event_ms")?)),
                 )
                 .optional()?;
             if active.is_some() {
@@ -725,7 +468,7 @@ impl Store {
             Ok(c.query_row(
                 "SELECT thing, profile, behavior, metric_value, event_type, event_ms FROM violation_events WHERE violation_id = ?1 ORDER BY seq DESC LIMIT 1",
                 [violation_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| Ok((r.get("thing")?, r.get("profile")?, r.get("behavior")?, r.get("metric_value")?, r.get("event_type")?, r.get("event_ms")?)),
             )
             .optional()?)
         })?;
@@ -770,7 +513,7 @@ mod tests {
     #[test]
     fn ending_a_task_marks_its_unfinished_executions_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         assert_eq!(
             store
                 .mitigation_task_insert(&task("t", 5), &[exec(0), exec(1)])

@@ -1,8 +1,7 @@
-//! The metadata store: SQLite (bundled) in the data directory, holding security profiles, the
-//! custom-metric / dimension / thing registry, target attachments and violations.
+//! The SQLite implementation of the store interface: [`SqliteStore`].
 //!
-//! One connection behind a mutex: every statement here is short, and the hot path (datapoints)
-//! never touches SQLite — only alarm transitions do.
+//! Inherently SQLite: the schema and its migrations (applied at open), a second, query-only
+//! connection for the feed's reads, and the outbox's watch channel announced after each commit.
 
 mod audit;
 mod certs;
@@ -14,52 +13,17 @@ mod profiles;
 mod registry;
 mod violations;
 
-pub(crate) use audit::{
-    AuditTaskRecord, CheckConfig, CheckDetails, FINDING_RETENTION_MS, FindingFilter, FindingRecord,
-    ScheduledAuditRecord, SuppressionRecord, TaskStatus,
-};
-/// Where a status change landed (mitigation, branch `mitigation`, matches on it).
-#[allow(unused_imports)]
-pub(crate) use certs::StatusTarget;
-pub(crate) use certs::{
-    CertKind, CertStatus, CertificateRecord, LoggingOptions, PolicyVersionError,
-    PolicyVersionRecord, principal_cert_id,
-};
-pub(crate) use destinations::{DestinationRecord, DestinationStatus};
-pub(crate) use mitigation::{
-    ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, TaskInsert,
-    TaskKind, TaskRecord, TaskState, ViolationRef, ViolationSelector,
-};
-pub(crate) use models::ModelEntry;
-#[allow(
-    unused_imports,
-    reason = "audit findings and mitigation append events at merge time"
-)]
-pub(crate) use outbox::{NewOutboxEvent, OutboxEvent, OutboxKind, OutboxRouting, Severity};
-pub(crate) use registry::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
-pub(crate) use violations::{EventFilter, ViolationChange, ViolationFilter, ViolationRecord};
-
+use crate::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::Mutex;
 
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
-    /// SQLite said no.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A stored JSON column did not decode.
-    #[error("stored json: {0}")]
-    Json(#[from] serde_json::Error),
-    /// A previous panic poisoned the connection mutex.
-    #[error("store connection poisoned by an earlier panic")]
-    Poisoned,
-}
-
-/// The metadata store.
+/// The metadata store on SQLite (bundled), one database file in the data directory.
+///
+/// One writing connection behind a mutex: every statement is short, and the hot path
+/// (datapoints) never touches SQLite — only alarm transitions do.
 #[derive(Debug)]
-pub(crate) struct Store {
+pub struct SqliteStore {
     conn: Mutex<Connection>,
     /// A second, query-only connection for the feed's reads (outbox, cursors), so delivery
     /// workers and SSE streams never wait behind the violation writer's commits (WAL readers
@@ -262,7 +226,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for (table, column, kind) in ADDED_COLUMNS {
         let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
         let present = stmt
-            .query_map([], |r| r.get::<_, String>(1))?
+            .query_map([], |r| r.get::<_, String>("name"))?
             .collect::<Result<Vec<_>, _>>()?
             .iter()
             .any(|c| c == column);
@@ -274,12 +238,12 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating) the SQLite database at `path` and brings its schema up to date.
     ///
     /// # Errors
     /// When the file cannot be opened or the schema cannot be applied.
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a violation that was recorded survives power loss, not just a process crash.
@@ -290,7 +254,7 @@ impl Store {
         conn.execute_batch(certs::SCHEMA)?;
         conn.execute_batch(audit::SCHEMA)?;
         migrate(&conn)?;
-        let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get(0))?;
+        let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get("last_seq"))?;
         let reader = Connection::open(path)?;
         reader.pragma_update(None, "query_only", true)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -320,6 +284,9 @@ impl Store {
     }
 }
 
+/// Every area trait is implemented in this module's children.
+impl crate::Store for SqliteStore {}
+
 /// Serializes tags (kept verbatim, returned by no Describe call but kept for exports).
 fn tags_json(tags: Option<&serde_json::Value>) -> Option<String> {
     tags.map(ToString::to_string)
@@ -328,6 +295,8 @@ fn tags_json(tags: Option<&serde_json::Value>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prelude::*;
+    use crate::{EventFilter, ViolationChange, ViolationFilter, ViolationRecord};
 
     /// The violation tables as thingward wrote them before ML Detect (no `ml_explanation`).
     const OLD_VIOLATIONS: &str = r#"
@@ -376,7 +345,7 @@ INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behav
     fn training_excludes_the_behaviors_alarms_and_true_positives_of_its_metric() {
         use thingward_models::violation::{VerificationState, ViolationEventType};
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("thingward.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         let out = "aws:all-bytes-out";
         let closed = ViolationChange::Close(ViolationEventType::AlarmCleared);
         let ids = store
@@ -436,7 +405,7 @@ INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behav
             .expect("open")
             .execute_batch(OLD_VIOLATIONS)
             .expect("old schema");
-        let store = Store::open(&path).expect("migrates");
+        let store = SqliteStore::open(&path).expect("migrates");
         let active = store
             .violations_active(&ViolationFilter::default(), 0, 10)
             .expect("list");
@@ -464,7 +433,7 @@ INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behav
         assert_eq!(events.len(), 1);
         drop(store);
         // Opening again finds the columns present and changes nothing.
-        let store = Store::open(&path).expect("reopens");
+        let store = SqliteStore::open(&path).expect("reopens");
         assert_eq!(
             store
                 .violations_active(&ViolationFilter::default(), 0, 10)

@@ -1,64 +1,27 @@
-//! The registry: custom metrics, dimensions, things and thing groups.
+//! [`crate::RegistryStore`] on SQLite.
 
-use super::{Store, StoreError, tags_json};
+use super::{SqliteStore, tags_json};
+use crate::StoreError;
+
 use rusqlite::{OptionalExtension, Row, params};
+
 use std::collections::BTreeMap;
+
 use thingward_models::CustomMetricType;
+
+use crate::registry::*;
 use thingward_models::time::EpochMillis;
 
-/// A custom metric definition.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CustomMetricRecord {
-    pub(crate) name: String,
-    pub(crate) metric_type: CustomMetricType,
-    pub(crate) display_name: Option<String>,
-    pub(crate) client_request_token: Option<String>,
-    pub(crate) creation_ms: EpochMillis,
-    pub(crate) modified_ms: EpochMillis,
-}
-
-/// A `TOPIC_FILTER` dimension.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DimensionRecord {
-    pub(crate) name: String,
-    pub(crate) string_values: Vec<String>,
-    pub(crate) client_request_token: Option<String>,
-    pub(crate) creation_ms: EpochMillis,
-    pub(crate) modified_ms: EpochMillis,
-}
-
-/// A registered thing.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ThingRecord {
-    pub(crate) name: String,
-    pub(crate) thing_id: String,
-    pub(crate) thing_type_name: Option<String>,
-    pub(crate) attributes: BTreeMap<String, String>,
-    pub(crate) version: i64,
-}
-
-/// A thing group.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ThingGroupRecord {
-    pub(crate) name: String,
-    pub(crate) group_id: String,
-    pub(crate) parent: Option<String>,
-    pub(crate) description: Option<String>,
-    pub(crate) attributes: BTreeMap<String, String>,
-    pub(crate) creation_ms: EpochMillis,
-    pub(crate) version: i64,
-}
-
 fn custom_metric_row(r: &Row<'_>) -> rusqlite::Result<(CustomMetricRecord, String)> {
-    let type_name: String = r.get(1)?;
+    let type_name: String = r.get("metric_type")?;
     Ok((
         CustomMetricRecord {
-            name: r.get(0)?,
+            name: r.get("name")?,
             metric_type: CustomMetricType::Number,
-            display_name: r.get(2)?,
-            client_request_token: r.get(3)?,
-            creation_ms: r.get(4)?,
-            modified_ms: r.get(5)?,
+            display_name: r.get("display_name")?,
+            client_request_token: r.get("client_request_token")?,
+            creation_ms: r.get("creation_ms")?,
+            modified_ms: r.get("modified_ms")?,
         },
         type_name,
     ))
@@ -74,14 +37,14 @@ const CUSTOM_METRIC_COLUMNS: &str =
     "name, metric_type, display_name, client_request_token, creation_ms, modified_ms";
 
 fn dimension_row(r: &Row<'_>) -> rusqlite::Result<(DimensionRecord, String)> {
-    let values: String = r.get(1)?;
+    let values: String = r.get("string_values")?;
     Ok((
         DimensionRecord {
-            name: r.get(0)?,
+            name: r.get("name")?,
             string_values: Vec::new(),
-            client_request_token: r.get(2)?,
-            creation_ms: r.get(3)?,
-            modified_ms: r.get(4)?,
+            client_request_token: r.get("client_request_token")?,
+            creation_ms: r.get("creation_ms")?,
+            modified_ms: r.get("modified_ms")?,
         },
         values,
     ))
@@ -100,13 +63,13 @@ const DIMENSION_COLUMNS: &str =
 fn thing_row(r: &Row<'_>) -> rusqlite::Result<(ThingRecord, String)> {
     Ok((
         ThingRecord {
-            name: r.get(0)?,
-            thing_id: r.get(1)?,
-            thing_type_name: r.get(2)?,
+            name: r.get("name")?,
+            thing_id: r.get("thing_id")?,
+            thing_type_name: r.get("thing_type_name")?,
             attributes: BTreeMap::new(),
-            version: r.get(4)?,
+            version: r.get("version")?,
         },
-        r.get(3)?,
+        r.get("attributes")?,
     ))
 }
 
@@ -120,15 +83,15 @@ const THING_COLUMNS: &str = "name, thing_id, thing_type_name, attributes, versio
 fn group_row(r: &Row<'_>) -> rusqlite::Result<(ThingGroupRecord, String)> {
     Ok((
         ThingGroupRecord {
-            name: r.get(0)?,
-            group_id: r.get(1)?,
-            parent: r.get(2)?,
-            description: r.get(3)?,
+            name: r.get("name")?,
+            group_id: r.get("group_id")?,
+            parent: r.get("parent")?,
+            description: r.get("description")?,
             attributes: BTreeMap::new(),
-            creation_ms: r.get(5)?,
-            version: r.get(6)?,
+            creation_ms: r.get("creation_ms")?,
+            version: r.get("version")?,
         },
-        r.get(4)?,
+        r.get("attributes")?,
     ))
 }
 
@@ -141,13 +104,8 @@ fn group_with_attributes(
 
 const GROUP_COLUMNS: &str = "name, group_id, parent, description, attributes, creation_ms, version";
 
-impl Store {
-    /// Inserts a custom metric unless the name exists; returns the stored record either way and
-    /// whether it was inserted now.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn custom_metric_insert(
+impl RegistryStore for SqliteStore {
+    fn custom_metric_insert(
         &self,
         rec: &CustomMetricRecord,
         tags: Option<&serde_json::Value>,
@@ -166,14 +124,7 @@ impl Store {
         })
     }
 
-    /// The custom metric called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn custom_metric_get(
-        &self,
-        name: &str,
-    ) -> Result<Option<CustomMetricRecord>, StoreError> {
+    fn custom_metric_get(&self, name: &str) -> Result<Option<CustomMetricRecord>, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
                 &format!("SELECT {CUSTOM_METRIC_COLUMNS} FROM custom_metrics WHERE name = ?1"),
@@ -185,11 +136,7 @@ impl Store {
         })
     }
 
-    /// Sets a custom metric's display name; returns the updated record.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn custom_metric_rename(
+    fn custom_metric_rename(
         &self,
         name: &str,
         display_name: &str,
@@ -210,19 +157,11 @@ impl Store {
         })
     }
 
-    /// Deletes a custom metric; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn custom_metric_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn custom_metric_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| Ok(c.execute("DELETE FROM custom_metrics WHERE name = ?1", [name])? == 1))
     }
 
-    /// Every custom metric, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn custom_metrics_all(&self) -> Result<Vec<CustomMetricRecord>, StoreError> {
+    fn custom_metrics_all(&self) -> Result<Vec<CustomMetricRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {CUSTOM_METRIC_COLUMNS} FROM custom_metrics ORDER BY name"
@@ -236,12 +175,7 @@ impl Store {
         })
     }
 
-    /// Inserts a dimension unless the name exists; returns the stored record and whether it
-    /// was inserted now.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dimension_insert(
+    fn dimension_insert(
         &self,
         rec: &DimensionRecord,
         tags: Option<&serde_json::Value>,
@@ -260,11 +194,7 @@ impl Store {
         })
     }
 
-    /// The dimension called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dimension_get(&self, name: &str) -> Result<Option<DimensionRecord>, StoreError> {
+    fn dimension_get(&self, name: &str) -> Result<Option<DimensionRecord>, StoreError> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {DIMENSION_COLUMNS} FROM dimensions WHERE name = ?1"),
@@ -277,11 +207,7 @@ impl Store {
         })
     }
 
-    /// Replaces a dimension's values; returns the updated record.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dimension_set_values(
+    fn dimension_set_values(
         &self,
         name: &str,
         values: &[String],
@@ -303,19 +229,11 @@ impl Store {
         })
     }
 
-    /// Deletes a dimension; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dimension_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn dimension_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| Ok(c.execute("DELETE FROM dimensions WHERE name = ?1", [name])? == 1))
     }
 
-    /// Every dimension, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn dimensions_all(&self) -> Result<Vec<DimensionRecord>, StoreError> {
+    fn dimensions_all(&self) -> Result<Vec<DimensionRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {DIMENSION_COLUMNS} FROM dimensions ORDER BY name"
@@ -329,15 +247,7 @@ impl Store {
         })
     }
 
-    /// Inserts a thing unless the name exists; returns the stored record and whether it was
-    /// inserted now.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn thing_insert(
-        &self,
-        rec: &ThingRecord,
-    ) -> Result<(ThingRecord, bool), StoreError> {
+    fn thing_insert(&self, rec: &ThingRecord) -> Result<(ThingRecord, bool), StoreError> {
         self.with(|c| {
             let n = c.execute(
                 "INSERT OR IGNORE INTO things (name, thing_id, thing_type_name, attributes, version) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -352,11 +262,7 @@ impl Store {
         })
     }
 
-    /// The thing called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn thing_get(&self, name: &str) -> Result<Option<ThingRecord>, StoreError> {
+    fn thing_get(&self, name: &str) -> Result<Option<ThingRecord>, StoreError> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {THING_COLUMNS} FROM things WHERE name = ?1"),
@@ -369,11 +275,7 @@ impl Store {
         })
     }
 
-    /// Deletes a thing and its group memberships; returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn thing_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn thing_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM things WHERE name = ?1", [name])?;
@@ -386,11 +288,7 @@ impl Store {
         })
     }
 
-    /// Every thing, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn things_all(&self) -> Result<Vec<ThingRecord>, StoreError> {
+    fn things_all(&self) -> Result<Vec<ThingRecord>, StoreError> {
         self.with(|c| {
             let mut stmt =
                 c.prepare(&format!("SELECT {THING_COLUMNS} FROM things ORDER BY name"))?;
@@ -403,12 +301,7 @@ impl Store {
         })
     }
 
-    /// Inserts a thing group unless the name exists; returns the stored record and whether it
-    /// was inserted now.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn group_insert(
+    fn group_insert(
         &self,
         rec: &ThingGroupRecord,
         tags: Option<&serde_json::Value>,
@@ -428,11 +321,7 @@ impl Store {
         })
     }
 
-    /// The thing group called `name`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn group_get(&self, name: &str) -> Result<Option<ThingGroupRecord>, StoreError> {
+    fn group_get(&self, name: &str) -> Result<Option<ThingGroupRecord>, StoreError> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {GROUP_COLUMNS} FROM thing_groups WHERE name = ?1"),
@@ -445,11 +334,7 @@ impl Store {
         })
     }
 
-    /// Every thing group, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn groups_all(&self) -> Result<Vec<ThingGroupRecord>, StoreError> {
+    fn groups_all(&self) -> Result<Vec<ThingGroupRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {GROUP_COLUMNS} FROM thing_groups ORDER BY name"
@@ -463,12 +348,7 @@ impl Store {
         })
     }
 
-    /// Deletes a thing group, its memberships and the profile attachments to it (its child
-    /// groups become top-level groups); returns whether it existed.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn group_delete(&self, name: &str) -> Result<bool, StoreError> {
+    fn group_delete(&self, name: &str) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM thing_groups WHERE name = ?1", [name])?;
@@ -490,16 +370,7 @@ impl Store {
         })
     }
 
-    /// Adds (`member = true`) or removes a thing from a group.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn group_membership(
-        &self,
-        group: &str,
-        thing: &str,
-        member: bool,
-    ) -> Result<(), StoreError> {
+    fn group_membership(&self, group: &str, thing: &str, member: bool) -> Result<(), StoreError> {
         self.with(|c| {
             if member {
                 c.execute(
@@ -516,16 +387,12 @@ impl Store {
         })
     }
 
-    /// Every (group, thing) membership.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) fn memberships_all(&self) -> Result<Vec<(String, String)>, StoreError> {
+    fn memberships_all(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT group_name, thing_name FROM thing_group_members ORDER BY group_name, thing_name",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map([], |r| Ok((r.get("group_name")?, r.get("thing_name")?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
