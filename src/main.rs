@@ -10,7 +10,6 @@ mod eval;
 mod feed;
 mod findings_cli;
 mod generate;
-mod ingest;
 mod mitigation;
 mod mqtt;
 mod nab;

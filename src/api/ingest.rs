@@ -4,12 +4,12 @@
 use super::extract::{ApiBytes, ApiPath};
 use super::{AppState, error::ApiError};
 use crate::detect::{BatchRejection, DetectError, ReportRejection};
-use crate::ingest::report::Format;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value as JsonValue, json};
+use thingward_ingest::report::Format;
 use thingward_models::ThingName;
 
 pub(super) fn routes() -> Router<AppState> {

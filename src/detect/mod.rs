@@ -19,8 +19,6 @@ mod violations;
 pub(crate) use registry_view::RegistryView;
 pub(crate) use targeting::Targeting;
 
-use crate::ingest::counters::{Counters, ReportIds};
-use crate::ingest::report::{self, Format, ReportError};
 use crate::store::{Store, StoreError, ViolationChange, ViolationRecord};
 use crate::training::Models;
 use std::collections::HashMap;
@@ -28,6 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thingward_history::History;
+use thingward_ingest::counters::{Counters, ReportIds};
+use thingward_ingest::report::{self, Format, ReportError};
 use thingward_models::profile::SecurityProfile;
 use thingward_models::time::EpochMillis;
 use thingward_models::violation::ViolationEventType;
@@ -469,7 +469,7 @@ impl Detect {
         let started = Instant::now();
         let now = self.now();
         let decode = |view: &RegistryView| {
-            crate::ingest::batch::decode_batch(bytes, now, &|name| view.custom_type(name))
+            thingward_ingest::batch::decode_batch(bytes, now, &|name| view.custom_type(name))
                 .map_err(BatchRejection::Invalid)
         };
         // Decoded and validated outside the engine lock against the current registry snapshot;
@@ -529,7 +529,7 @@ pub(crate) enum ReportRejection {
 #[derive(Debug)]
 pub(crate) enum BatchRejection {
     /// The batch is invalid.
-    Invalid(crate::ingest::batch::BatchError),
+    Invalid(thingward_ingest::batch::BatchError),
     /// thingward could not store it.
     Failed(DetectError),
 }

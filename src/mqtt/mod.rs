@@ -1,20 +1,22 @@
 //! MQTT ingestion: subscribes on the user's broker to the Device Defender report topics,
 //! ingests each report and answers on `…/accepted` or `…/rejected`. A report is acknowledged
 //! (PUBACK, manual acks) only after it is durable, so a QoS 1 report is never lost.
+//!
+//! The transport's side of a report lives here: [`topic`] (which topic is a report of which
+//! thing, in which format, and where its reply goes) and [`reply`] (the reply payload). The
+//! report itself is decoded and validated by `thingward_ingest`, called through Detect.
 
+mod reply;
+mod topic;
+
+use self::topic::REPORT_TOPICS;
 use crate::detect::{Detect, ReportRejection};
-use crate::ingest::report;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
+use thingward_ingest::report::ReportError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-
-/// The topics thingward subscribes to.
-pub(crate) const REPORT_TOPICS: [&str; 2] = [
-    "$aws/things/+/defender/metrics/json",
-    "$aws/things/+/defender/metrics/cbor",
-];
 
 /// At most this many reports are processed at once.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -166,7 +168,7 @@ fn spawn_handler(
 /// broker redelivers it).
 async fn handle(client: &AsyncClient, detect: &Detect, publish: Publish, max_report_bytes: usize) {
     let topic = publish.topic.clone();
-    let Some((thing, format)) = report::parse_topic(&topic) else {
+    let Some((thing, format)) = topic::parse_topic(&topic) else {
         let _ = client.ack(&publish).await;
         return;
     };
@@ -178,15 +180,15 @@ async fn handle(client: &AsyncClient, detect: &Detect, publish: Publish, max_rep
             (thing.as_str().to_owned(), outcome)
         }
         Err(raw) => {
-            let e = report::ReportError::invalid_thing_name(&raw);
+            let e = ReportError::invalid_thing_name(&raw);
             (raw, Err(ReportRejection::Invalid(None, e)))
         }
     };
     let now = detect.now();
     let (accepted, payload) = match &outcome {
-        Ok(id) => (true, report::reply(&thing_text, *id, Ok(()), format, now)),
+        Ok(id) => (true, reply::reply(&thing_text, *id, Ok(()), format, now)),
         Err(ReportRejection::Invalid(id, e)) => {
-            (false, report::reply(&thing_text, *id, Err(e), format, now))
+            (false, reply::reply(&thing_text, *id, Err(e), format, now))
         }
         Err(ReportRejection::Failed(e)) => {
             // Not acked: the broker redelivers a QoS 1 report; a QoS 0 one is lost, as MQTT says.
@@ -194,7 +196,7 @@ async fn handle(client: &AsyncClient, detect: &Detect, publish: Publish, max_rep
             return;
         }
     };
-    let reply_topic = report::reply_topic(&thing_text, format, accepted);
+    let reply_topic = topic::reply_topic(&thing_text, format, accepted);
     if let Err(e) = client
         .publish(reply_topic, QoS::AtLeastOnce, false, payload)
         .await

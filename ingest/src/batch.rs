@@ -21,8 +21,8 @@ use thingward_models::{
     CustomMetricType, Datapoint, Metric, MetricValue, NameError, ThingName, Value, ValueKind,
 };
 
-use super::counters::Counters;
-use super::{is_valid_string_list_entry, quoted};
+use crate::counters::Counters;
+use crate::{is_valid_string_list_entry, quoted};
 
 /// The latest accepted timestamp, 9999-12-31T23:59:59Z in epoch seconds.
 const MAX_TIMESTAMP_SECONDS: f64 = 253_402_300_799.0;
@@ -65,7 +65,7 @@ struct RawDatapoint<'a> {
 
 /// Why a batch was refused.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum BatchError {
+pub enum BatchError {
     /// The body is not JSON, or not an object with just a `datapoints` array.
     #[error("the batch body is invalid: {0}")]
     Body(#[source] serde_json::Error),
@@ -83,7 +83,7 @@ pub(crate) enum BatchError {
 impl BatchError {
     /// The index of the offending datapoint, when one is to blame.
     #[cfg(test)]
-    pub(crate) fn index(&self) -> Option<usize> {
+    pub fn index(&self) -> Option<usize> {
         match self {
             Self::Body(_) => None,
             Self::Datapoint { index, .. } => Some(*index),
@@ -93,7 +93,7 @@ impl BatchError {
 
 /// What is wrong with one datapoint of a batch.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DatapointProblem {
+pub enum DatapointProblem {
     /// Not an object of the documented members (missing, unknown or mistyped member).
     #[error("{0}")]
     Shape(#[source] serde_json::Error),
@@ -186,7 +186,7 @@ enum Checked {
 
 /// A batch that passed validation, not yet applied to the cumulative counter state.
 #[derive(Debug)]
-pub(crate) struct CheckedBatch(Vec<Checked>);
+pub struct CheckedBatch(Vec<Checked>);
 
 /// Parses and validates a batch, then turns it into datapoints.
 ///
@@ -199,7 +199,7 @@ pub(crate) struct CheckedBatch(Vec<Checked>);
 /// [`BatchError::Body`] for a malformed body, [`BatchError::Datapoint`] naming the first invalid
 /// datapoint. On error nothing is recorded and `counters` is unchanged.
 #[cfg(test)]
-pub(crate) fn parse_batch(
+pub fn parse_batch(
     bytes: &[u8],
     now: EpochMillis,
     custom: &dyn Fn(&str) -> Option<CustomMetricType>,
@@ -213,7 +213,7 @@ pub(crate) fn parse_batch(
 ///
 /// # Errors
 /// As [`parse_batch`].
-pub(crate) fn decode_batch(
+pub fn decode_batch(
     bytes: &[u8],
     now: EpochMillis,
     custom: &dyn Fn(&str) -> Option<CustomMetricType>,
@@ -251,7 +251,7 @@ fn check_all<'a>(
 impl CheckedBatch {
     /// Applies the cumulative counters (the whole batch is valid: only now does their state
     /// change) and returns the datapoints to record, in batch order.
-    pub(crate) fn into_datapoints(self, counters: &mut Counters) -> Vec<Datapoint> {
+    pub fn into_datapoints(self, counters: &mut Counters) -> Vec<Datapoint> {
         let mut out = Vec::with_capacity(self.0.len());
         for c in self.0 {
             match c {

@@ -1,16 +1,19 @@
-//! Ingestion: device reports (MQTT and HTTP) and cloud-side batches become datapoints.
+//! Ingestion: turns what is sent in (device reports, metric batches) into validated datapoints.
 //!
+//! Both inputs are specified in `docs/specs/ingest.md`, and both are all or nothing: an input is
+//! accepted whole or rejected with a reason naming the field, never trimmed silently.
 //! - [`report`]: the Device Defender metrics report (JSON or CBOR, long or short key names),
-//!   its topics and its accepted/rejected replies.
+//!   decoded, validated and turned into datapoints; [`report::ReportError`] carries the code and
+//!   reason a rejection sends back, whatever the transport (MQTT reply or HTTP error).
 //! - [`batch`]: thingward's HTTP batch of cloud-side and custom metric datapoints.
-//! - [`counters`]: per-thing ingestion state (recent report ids, last cumulative totals).
+//! - [`counters`]: per-thing ingestion state (recent report ids for de-duplication, last
+//!   cumulative totals for counter resets), owned and locked by the caller.
 //!
-//! The normative description of both inputs is `docs/specs/ingest.md`.
-// Until the binary wires ingestion up, its items look unused; the integrator removes this.
+//! The crate knows nothing of transports: MQTT topics and replies belong to the service.
 
-pub(crate) mod batch;
-pub(crate) mod counters;
-pub(crate) mod report;
+pub mod batch;
+pub mod counters;
+pub mod report;
 
 /// Whether `s` is an acceptable entry of a custom `string-list` value: 1 or more characters out
 /// of ASCII letters, digits and `: _ - / .` (the Device SDK rule, aws-api.md §2.2). Shared by

@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use thingward_models::{Metric, ThingName};
 
 /// How many recent report ids [`ReportIds`] remembers per thing by default.
-pub(crate) const REPORT_IDS_PER_THING: usize = 32;
+pub const REPORT_IDS_PER_THING: usize = 32;
 
 /// Duplicate detection of report ids (aws-api.md §3.2: a reused report id is discarded).
 ///
@@ -17,7 +17,7 @@ pub(crate) const REPORT_IDS_PER_THING: usize = 32;
 /// older than the ring is no longer recognised; report ids are meant to increase, so a replay
 /// that old is not a retransmission.
 #[derive(Debug)]
-pub(crate) struct ReportIds {
+pub struct ReportIds {
     recent: HashMap<ThingName, VecDeque<i64>>,
     per_thing: usize,
 }
@@ -30,12 +30,12 @@ impl Default for ReportIds {
 
 impl ReportIds {
     /// Remembers [`REPORT_IDS_PER_THING`] ids per thing.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::with_capacity_per_thing(REPORT_IDS_PER_THING)
     }
 
     /// Remembers `per_thing` ids per thing (at least 1).
-    pub(crate) fn with_capacity_per_thing(per_thing: usize) -> Self {
+    pub fn with_capacity_per_thing(per_thing: usize) -> Self {
         Self {
             recent: HashMap::new(),
             per_thing: per_thing.max(1),
@@ -45,7 +45,7 @@ impl ReportIds {
     /// Records `id` for `thing`; returns `false` when the thing sent that id recently (a
     /// duplicate, which is not recorded again). Call it only for reports that passed
     /// validation, so that a device may resend a corrected report under the same id.
-    pub(crate) fn check_and_record(&mut self, thing: &ThingName, id: i64) -> bool {
+    pub fn check_and_record(&mut self, thing: &ThingName, id: i64) -> bool {
         if let Some(ring) = self.recent.get_mut(thing) {
             if ring.contains(&id) {
                 return false;
@@ -64,7 +64,7 @@ impl ReportIds {
 
     /// Forgets everything about `thing` (for example when it is deleted).
     #[cfg(test)]
-    pub(crate) fn forget(&mut self, thing: &ThingName) {
+    pub fn forget(&mut self, thing: &ThingName) {
         self.recent.remove(thing);
     }
 }
@@ -82,14 +82,14 @@ struct Series {
 /// works on per-interval counts. This keeps the last total of each (thing, metric, topic)
 /// series and turns the next total into the increase since then.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub struct Counters {
     last: HashMap<ThingName, HashMap<Series, f64>>,
 }
 
 impl Counters {
     /// Creates an empty state.
     #[cfg(test)]
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
@@ -103,7 +103,7 @@ impl Counters {
     ///   never negative.
     /// - A negative or non-finite total is not a counter value: `None`, and the state is left
     ///   unchanged (callers validate totals before calling).
-    pub(crate) fn delta(
+    pub fn delta(
         &mut self,
         thing: &ThingName,
         metric: &Metric,
@@ -134,13 +134,13 @@ impl Counters {
 
     /// How many series have a baseline.
     #[cfg(test)]
-    pub(crate) fn series(&self) -> usize {
+    pub fn series(&self) -> usize {
         self.last.values().map(HashMap::len).sum()
     }
 
     /// Forgets every baseline of `thing`.
     #[cfg(test)]
-    pub(crate) fn forget(&mut self, thing: &ThingName) {
+    pub fn forget(&mut self, thing: &ThingName) {
         self.last.remove(thing);
     }
 }
