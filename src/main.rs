@@ -6,13 +6,10 @@ mod audit_cli;
 mod auth;
 mod bench;
 mod detect;
-mod eval;
 mod feed;
 mod findings_cli;
-mod generate;
 mod mitigation;
 mod mqtt;
-mod nab;
 mod serve;
 pub(crate) use thingward_store as store;
 mod test_clock;
@@ -40,11 +37,11 @@ enum Command {
     /// Benchmarks: ingestion, the alarm feed and audits against an in-process service on loopback; training fits.
     Bench(bench::BenchArgs),
     /// Run a detector over the NAB corpus and score it with NAB's rules.
-    Nab(nab::NabArgs),
+    Nab(thingward_eval::nab::NabArgs),
     /// Write a synthetic fleet (datapoints as history Parquet, labels.json) from a scenario.
-    Generate(generate::GenerateArgs),
+    Generate(thingward_eval::generate::GenerateArgs),
     /// Score detectors on a labelled fleet (a scenario, or recorded data with labels).
-    Eval(eval::EvalArgs),
+    Eval(thingward_eval::fleet::EvalArgs),
     /// Run ML Detect training on a data directory now, outside the server.
     Train(train::TrainArgs),
     /// Export alarm-feed findings (OCSF, ASFF) from a data directory.
@@ -66,9 +63,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
-        Command::Nab(args) => nab::run(args),
-        Command::Generate(args) => generate::run(args),
-        Command::Eval(args) => eval::run(args),
+        Command::Nab(args) => thingward_eval::nab::run(args),
+        Command::Generate(args) => thingward_eval::generate::run(args),
+        Command::Eval(args) => thingward_eval::fleet::run(args),
         Command::Train(args) => train::run(args),
         Command::Findings(cmd) => findings_cli::run(cmd),
         Command::Audit(args) => audit_cli::run(args),

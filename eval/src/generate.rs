@@ -26,7 +26,7 @@ use thingward_history::{ColumnBatch, Importer, MetricId, Reservation, RollStats}
 
 /// Options of `thingward generate`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct GenerateArgs {
+pub struct GenerateArgs {
     /// The scenario file (TOML), e.g. datasets/scenarios/default.toml.
     #[arg(long)]
     scenario: PathBuf,
@@ -59,7 +59,7 @@ struct Totals {
 /// # Errors
 /// An unreadable or invalid scenario, an output directory that already holds history, or a
 /// write failure.
-pub(crate) fn run(args: GenerateArgs) -> anyhow::Result<()> {
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let scenario = Scenario::load(&args.scenario)
         .with_context(|| format!("Cannot load the scenario {}", args.scenario.display()))?;
@@ -345,7 +345,7 @@ mod tests {
     fn tiny_scenario_becomes_a_readable_history_and_labels() {
         let out = tempfile::tempdir().expect("tempdir");
         let scenario =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/scenarios/tiny.toml");
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/scenarios/tiny.toml");
         let args = |threads| GenerateArgs {
             scenario: scenario.clone(),
             out: out.path().to_owned(),
@@ -408,7 +408,7 @@ mod tests {
     #[test]
     fn columnar_import_writes_the_fleets_datapoints_in_the_same_bytes_whatever_the_threads() {
         let scenario =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/scenarios/tiny.toml");
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/scenarios/tiny.toml");
         let (a, b) = (
             tempfile::tempdir().expect("tempdir"),
             tempfile::tempdir().expect("tempdir"),

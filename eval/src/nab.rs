@@ -1,9 +1,12 @@
 //! `thingward nab`: runs a detector over the Numenta Anomaly Benchmark corpus and scores it with
 //! NAB's own rules, so thingward's detectors can be placed on NAB's public scoreboard.
 //!
-//! Each NAB series is a one-device fleet. A detector is fitted on the series' probation rows and
-//! then scores every row in `[0, 1]` ([`SeriesDetector`]); the scorer below turns those scores
-//! into NAB's standard, reward-low-FP and reward-low-FN scores.
+//! Each NAB series is a one-device fleet: its rows are datapoints of one custom number metric
+//! ([`SERIES_METRIC`]) of one thing ([`SERIES_THING`]). A [`Detector`] learns from the series'
+//! probation rows (its training span), then judges every row in order, probation rows included
+//! (their verdicts are not counted), and its first level's [`Verdict::score`] in `[0, 1]` is the
+//! row's score; the scorer below turns those scores into NAB's standard, reward-low-FP and
+//! reward-low-FN scores.
 //!
 //! # NAB's rules, as `numenta/NAB`'s `nab/sweeper.py` and `nab/runner.py` implement them
 //!
@@ -31,6 +34,7 @@
 //!   constant): detecting nothing, −FN per window with a scored row, unless detecting every row
 //!   scores better (never on NAB's corpus, but possible on a tiny one).
 
+use crate::detector::{Detector, FitError, Span, TrainingSet, Verdict};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -48,7 +52,7 @@ use thingward_scorer::{Change, CompiledProfile, Scorer, Transition};
 
 /// Options of `thingward nab`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct NabArgs {
+pub struct NabArgs {
     /// The NAB corpus directory (holding `data/` and `labels/`), e.g. ../shared/datasets/nab.
     #[arg(long, env = "THINGWARD_NAB_DIR")]
     dir: PathBuf,
@@ -121,7 +125,7 @@ impl DetectorKind {
     }
 
     /// A fresh detector for `series`, or why this kind does not apply to NAB.
-    fn build(self, series: &Series) -> Result<Box<dyn SeriesDetector>, &'static str> {
+    fn build(self, series: &Series) -> Result<Box<dyn Detector>, &'static str> {
         match self {
             Self::Null => Ok(Box::new(NullDetector)),
             Self::Perfect => Ok(Box::new(PerfectDetector::new(&series.windows))),
@@ -159,7 +163,7 @@ impl DetectorChoice {
 /// # Errors
 /// A corpus that does not load, a detector that fails to fit or scores outside `[0, 1]`, or an
 /// unwritable `--out` file.
-pub(crate) fn run(args: NabArgs) -> anyhow::Result<()> {
+pub fn run(args: NabArgs) -> anyhow::Result<()> {
     let corpus = thingward_datasets::nab::load(&args.dir)
         .with_context(|| format!("Loading the NAB corpus from {}", args.dir.display()))?;
     let mut reports = Vec::new();
@@ -192,34 +196,59 @@ pub(crate) fn run(args: NabArgs) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Detectors
 
-/// A detector of one univariate series, as `thingward nab` runs it: fitted once on the
-/// probation rows, then asked for a score in `[0, 1]` for every row in order (probation rows
-/// included; their scores are not counted). ML Detect plugs in here.
-trait SeriesDetector {
-    /// Learns from the probation rows (timestamps and values).
-    fn fit(&mut self, timestamps: &[EpochMillis], probation: &[f64]) -> Result<(), FitError>;
-    /// The anomaly score of the next row, in `[0, 1]`.
-    fn score(&mut self, timestamp: EpochMillis, value: f64) -> f64;
+/// The custom metric the NAB values are reported as.
+const SERIES_METRIC: &str = "nab-value";
+/// The one device of each NAB fleet.
+const SERIES_THING: &str = "nab-series";
+
+/// The datapoint of one NAB row (timestamp and value set by [`set_row`]).
+fn series_datapoint() -> Datapoint {
+    Datapoint {
+        thing: ThingName::try_from(SERIES_THING)
+            .expect("SERIES_THING is a valid thing name (non-empty, short, printable)"),
+        metric: Metric::Custom(SERIES_METRIC.into()),
+        topic: None,
+        timestamp: 0,
+        value: Value::Number(0.0),
+    }
 }
 
-/// Why a detector could not be fitted.
-#[derive(Debug, thiserror::Error)]
-enum FitError {
-    /// The series has no probation rows to learn from.
-    #[error("no probation rows to fit on")]
-    EmptyProbation,
-    /// The security profile built from the fitted thresholds did not compile.
-    #[error("the fitted security profile does not compile: {0}")]
-    Compile(#[from] thingward_scorer::Error),
-    /// The ML fit parameters are invalid.
-    #[error("ML fit parameters: {0}")]
-    MlParams(#[source] thingward_trainer::FitParamsError),
-    /// The ML trainer failed.
-    #[error("ML training: {0}")]
-    MlFit(#[from] thingward_trainer::Error),
-    /// The fitted ML model is unusable.
-    #[error("ML model: {0}")]
-    MlModel(#[from] thingward_scorer::ModelError),
+fn set_row(dp: &mut Datapoint, timestamp: EpochMillis, value: f64) {
+    dp.timestamp = timestamp;
+    dp.value = Value::Number(value);
+}
+
+/// Trains `detector` on a series' probation rows, its training span: each row is learnt, then
+/// the detector trains on their values.
+fn fit_probation(
+    detector: &mut dyn Detector,
+    dp: &mut Datapoint,
+    timestamps: &[EpochMillis],
+    probation: &[f64],
+) -> Result<(), FitError> {
+    let mut training = TrainingSet::default();
+    for (&ts, &value) in timestamps.iter().zip(probation) {
+        set_row(dp, ts, value);
+        training.push(&dp.metric, value);
+        detector.learn(dp, value);
+    }
+    let start = timestamps.first().copied().unwrap_or(0);
+    let end = timestamps.last().map_or(start, |&t| t + 1);
+    detector.train(&training, Span { start, end })
+}
+
+/// The score of the next row: the first level's [`Verdict::score`] (`out` holds one verdict
+/// per level of `detector`).
+fn score_row(
+    detector: &mut dyn Detector,
+    dp: &mut Datapoint,
+    out: &mut [Verdict],
+    timestamp: EpochMillis,
+    value: f64,
+) -> f64 {
+    set_row(dp, timestamp, value);
+    detector.observe(dp, out);
+    out[0].score
 }
 
 /// Why a detector run failed.
@@ -245,13 +274,17 @@ enum RunError {
 #[derive(Debug)]
 struct NullDetector;
 
-impl SeriesDetector for NullDetector {
-    fn fit(&mut self, _: &[EpochMillis], _: &[f64]) -> Result<(), FitError> {
+impl Detector for NullDetector {
+    fn name(&self) -> String {
+        DetectorKind::Null.name().into()
+    }
+
+    fn train(&mut self, _: &TrainingSet, _: Span) -> Result<(), FitError> {
         Ok(())
     }
 
-    fn score(&mut self, _: EpochMillis, _: f64) -> f64 {
-        0.0
+    fn observe(&mut self, _: &Datapoint, out: &mut [Verdict]) {
+        out[0] = Verdict::default();
     }
 }
 
@@ -275,18 +308,29 @@ impl PerfectDetector {
     }
 }
 
-impl SeriesDetector for PerfectDetector {
-    fn fit(&mut self, _: &[EpochMillis], _: &[f64]) -> Result<(), FitError> {
+impl Detector for PerfectDetector {
+    fn name(&self) -> String {
+        DetectorKind::Perfect.name().into()
+    }
+
+    fn train(&mut self, _: &TrainingSet, _: Span) -> Result<(), FitError> {
         Ok(())
     }
 
-    fn score(&mut self, timestamp: EpochMillis, _: f64) -> f64 {
-        if self.starts.front() == Some(&timestamp) {
+    /// Flags the row entering a window, and an alarm starts there (never cleared: only the
+    /// first detection in a window counts).
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) {
+        out[0] = if self.starts.front() == Some(&dp.timestamp) {
             self.starts.pop_front();
-            1.0
+            Verdict {
+                flagged: true,
+                alarm: true,
+                clear: false,
+                score: 1.0,
+            }
         } else {
-            0.0
-        }
+            Verdict::default()
+        };
     }
 }
 
@@ -320,16 +364,11 @@ struct RulesDetector {
     mark: Mark,
     profile: Option<CompiledProfile>,
     scorer: Scorer,
-    thing: ThingName,
     /// The behaviors' alarm states, parallel to the profile's behaviors.
     alarms: Vec<(String, bool)>,
     transitions: Vec<Transition>,
 }
 
-/// The custom metric the NAB values are reported as.
-const RULES_METRIC: &str = "nab-value";
-/// The one device of each NAB fleet.
-const RULES_THING: &str = "nab-series";
 const BEHAVIOR_HIGH: &str = "nab-high";
 const BEHAVIOR_LOW: &str = "nab-low";
 /// The upper percentile of the probation values the behaviors allow.
@@ -343,7 +382,7 @@ struct NabRegistry;
 
 impl thingward_scorer::Registry for NabRegistry {
     fn custom_metric_type(&self, name: &str) -> Option<CustomMetricType> {
-        (name == RULES_METRIC).then_some(CustomMetricType::Number)
+        (name == SERIES_METRIC).then_some(CustomMetricType::Number)
     }
 
     fn dimension_filters(&self, _: &str) -> Option<Vec<String>> {
@@ -358,8 +397,6 @@ impl RulesDetector {
             mark,
             profile: None,
             scorer: Scorer::new(),
-            thing: ThingName::try_from(RULES_THING)
-                .expect("RULES_THING is a valid thing name (non-empty, short, printable)"),
             alarms: Vec::new(),
             transitions: Vec::new(),
         }
@@ -369,7 +406,7 @@ impl RulesDetector {
     fn behavior(name: &str, operator: ComparisonOperator, bound: f64) -> Behavior {
         Behavior {
             name: name.into(),
-            metric: Some(Metric::Custom(RULES_METRIC.into())),
+            metric: Some(Metric::Custom(SERIES_METRIC.into())),
             metric_dimension: None,
             criteria: Some(BehaviorCriteria {
                 comparison_operator: Some(operator),
@@ -385,8 +422,18 @@ impl RulesDetector {
     }
 }
 
-impl SeriesDetector for RulesDetector {
-    fn fit(&mut self, _: &[EpochMillis], probation: &[f64]) -> Result<(), FitError> {
+impl Detector for RulesDetector {
+    fn name(&self) -> String {
+        let kind = match (self.sides, self.mark) {
+            (Sides::Upper, Mark::InAlarm) => DetectorKind::RulesP999,
+            (Sides::Both, _) => DetectorKind::RulesP999TwoSided,
+            (Sides::Upper, Mark::Onset) => DetectorKind::RulesP999Onset,
+        };
+        kind.name().into()
+    }
+
+    fn train(&mut self, training: &TrainingSet, _: Span) -> Result<(), FitError> {
+        let probation = training.values(&Metric::Custom(SERIES_METRIC.into()));
         let mut sorted = probation.to_vec();
         sorted.sort_by(f64::total_cmp);
         let upper = quantile(&sorted, UPPER_QUANTILE).ok_or(FitError::EmptyProbation)?;
@@ -426,20 +473,16 @@ impl SeriesDetector for RulesDetector {
         Ok(())
     }
 
-    fn score(&mut self, timestamp: EpochMillis, value: f64) -> f64 {
+    /// Flagged while a behavior is in alarm after the row; the score is 1 on the rows the
+    /// [`Mark`] names, else 0.
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) {
         let Some(profile) = &self.profile else {
-            return 0.0;
+            out[0] = Verdict::default();
+            return;
         };
-        let datapoint = Datapoint {
-            thing: self.thing.clone(),
-            metric: Metric::Custom(RULES_METRIC.into()),
-            topic: None,
-            timestamp,
-            value: Value::Number(value),
-        };
+        let was_in_alarm = self.alarms.iter().any(|(_, in_alarm)| *in_alarm);
         self.transitions.clear();
-        self.scorer
-            .observe(profile, &datapoint, &mut self.transitions);
+        self.scorer.observe(profile, dp, &mut self.transitions);
         let onset = self
             .transitions
             .iter()
@@ -455,11 +498,17 @@ impl SeriesDetector for RulesDetector {
                 state.1 = in_alarm;
             }
         }
+        let in_alarm = self.alarms.iter().any(|(_, in_alarm)| *in_alarm);
         let detected = match self.mark {
-            Mark::InAlarm => self.alarms.iter().any(|(_, in_alarm)| *in_alarm),
+            Mark::InAlarm => in_alarm,
             Mark::Onset => onset,
         };
-        if detected { 1.0 } else { 0.0 }
+        out[0] = Verdict {
+            flagged: in_alarm,
+            alarm: onset,
+            clear: was_in_alarm && !in_alarm,
+            score: if detected { 1.0 } else { 0.0 },
+        };
     }
 }
 
@@ -483,6 +532,8 @@ struct MlDetector {
     excursion: bool,
     /// Rows in a row back within the range, since the last anomalous one.
     calm: u32,
+    /// The probation rows learnt, until trained on.
+    probation: Vec<(EpochMillis, f64)>,
     /// Rows seen (timestamp, value), anomalous ones left out.
     kept: VecDeque<(EpochMillis, f64)>,
     next_refresh: EpochMillis,
@@ -501,7 +552,8 @@ const NAB_WINDOW_MS: i64 = 14 * 86_400_000;
 const NAB_REFRESH_MS: i64 = 86_400_000;
 
 impl MlDetector {
-    fn train(&mut self, rows: &[(EpochMillis, f64)]) -> Result<(), FitError> {
+    /// Fits the model on `rows` (a first fit or a refresh).
+    fn fit_rows(&mut self, rows: &[(EpochMillis, f64)]) -> Result<(), FitError> {
         let Some(&(first, _)) = rows.first() else {
             return Err(FitError::EmptyProbation);
         };
@@ -522,36 +574,57 @@ impl MlDetector {
         let identity = thingward_trainer::ModelIdentity {
             profile: "nab".into(),
             behavior: "ml".into(),
-            metric: RULES_METRIC.into(),
+            metric: SERIES_METRIC.into(),
             version: self.version,
             trained_at: data.window_end,
         };
         let params = thingward_trainer::FitParams::default()
             .check()
             .map_err(FitError::MlParams)?;
-        let model = thingward_trainer::fit(&params, &identity, &data)?;
+        let model = thingward_trainer::fit(&params, &identity, &data).map_err(|source| {
+            FitError::MlFit {
+                metric: SERIES_METRIC.into(),
+                source,
+            }
+        })?;
         self.model = Some(thingward_scorer::CompiledModel::new(model)?);
         self.next_refresh = last + NAB_REFRESH_MS;
         Ok(())
     }
 }
 
-impl SeriesDetector for MlDetector {
-    fn fit(&mut self, timestamps: &[EpochMillis], probation: &[f64]) -> Result<(), FitError> {
-        let rows: Vec<(EpochMillis, f64)> = timestamps
-            .iter()
-            .copied()
-            .zip(probation.iter().copied())
+impl Detector for MlDetector {
+    fn name(&self) -> String {
+        DetectorKind::Ml.name().into()
+    }
+
+    fn learn(&mut self, dp: &Datapoint, x: f64) {
+        self.probation.push((dp.timestamp, x));
+    }
+
+    fn train(&mut self, _: &TrainingSet, _: Span) -> Result<(), FitError> {
+        let rows: Vec<(EpochMillis, f64)> = std::mem::take(&mut self.probation)
+            .into_iter()
             .filter(|r| r.1.is_finite())
             .collect();
-        self.train(&rows)?;
+        self.fit_rows(&rows)?;
         self.kept = rows.into();
         Ok(())
     }
 
-    fn score(&mut self, timestamp: EpochMillis, value: f64) -> f64 {
+    /// Flagged outside the LOW range; an alarm starts with an excursion and clears with it.
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) {
+        out[0] = match dp.value {
+            Value::Number(value) => self.judge_row(dp.timestamp, value),
+            _ => Verdict::default(),
+        };
+    }
+}
+
+impl MlDetector {
+    fn judge_row(&mut self, timestamp: EpochMillis, value: f64) -> Verdict {
         if !value.is_finite() {
-            return 0.0;
+            return Verdict::default();
         }
         if self.model.is_some() && timestamp >= self.next_refresh {
             while self
@@ -563,12 +636,12 @@ impl SeriesDetector for MlDetector {
             }
             let rows: Vec<(EpochMillis, f64)> = self.kept.iter().copied().collect();
             // A failed refresh keeps the previous model, as in the service.
-            if self.train(&rows).is_err() {
+            if self.fit_rows(&rows).is_err() {
                 self.next_refresh = timestamp + NAB_REFRESH_MS;
             }
         }
         let Some(model) = &self.model else {
-            return 0.0;
+            return Verdict::default();
         };
         let j = model.judge(NAB_THING, timestamp, value, &mut self.drift);
         let cohort = &model.model().cohorts[0];
@@ -582,6 +655,7 @@ impl SeriesDetector for MlDetector {
         }
         let over = x > 1.0;
         let starts = over && !self.excursion;
+        let was_excursion = self.excursion;
         if over {
             self.excursion = true;
             self.calm = 0;
@@ -591,10 +665,15 @@ impl SeriesDetector for MlDetector {
                 self.excursion = false;
             }
         }
-        if self.excursion && !starts {
-            0.0
-        } else {
-            x / (1.0 + x)
+        Verdict {
+            flagged: over,
+            alarm: starts,
+            clear: was_excursion && !self.excursion,
+            score: if self.excursion && !starts {
+                0.0
+            } else {
+                x / (1.0 + x)
+            },
         }
     }
 }
@@ -617,16 +696,22 @@ fn detector_scores(corpus: &Corpus, kind: DetectorKind) -> Result<Option<Vec<Vec
             return Ok(None);
         };
         let probation = probation_rows(series.len());
-        detector
-            .fit(&series.timestamps[..probation], &series.values[..probation])
-            .map_err(|source| RunError::Fit {
-                detector: kind.name(),
-                series: series.name.clone(),
-                source,
-            })?;
+        let mut dp = series_datapoint();
+        fit_probation(
+            &mut *detector,
+            &mut dp,
+            &series.timestamps[..probation],
+            &series.values[..probation],
+        )
+        .map_err(|source| RunError::Fit {
+            detector: kind.name(),
+            series: series.name.clone(),
+            source,
+        })?;
+        let mut out = vec![Verdict::default(); detector.levels().len()];
         let mut scores = Vec::with_capacity(series.len());
         for (row, (&ts, &value)) in series.timestamps.iter().zip(&series.values).enumerate() {
-            let score = detector.score(ts, value);
+            let score = score_row(&mut *detector, &mut dp, &mut out, ts, value);
             if !(0.0..=1.0).contains(&score) {
                 return Err(RunError::ScoreOutOfRange {
                     detector: kind.name(),
@@ -1160,6 +1245,23 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// The runner's two steps, as methods on every detector.
+    trait SeriesRun {
+        fn fit(&mut self, timestamps: &[EpochMillis], probation: &[f64]) -> Result<(), FitError>;
+        fn score(&mut self, timestamp: EpochMillis, value: f64) -> f64;
+    }
+
+    impl<D: Detector> SeriesRun for D {
+        fn fit(&mut self, timestamps: &[EpochMillis], probation: &[f64]) -> Result<(), FitError> {
+            fit_probation(self, &mut series_datapoint(), timestamps, probation)
+        }
+
+        fn score(&mut self, timestamp: EpochMillis, value: f64) -> f64 {
+            let mut out = [Verdict::default()];
+            score_row(self, &mut series_datapoint(), &mut out, timestamp, value)
+        }
+    }
+
     const EPS: f64 = 1e-9;
 
     fn close(a: f64, b: f64) -> bool {
@@ -1444,10 +1546,10 @@ mod tests {
     }
 
     /// The real corpus at `$THINGWARD_NAB_DIR` or `<workspace>/../shared/datasets/nab`
-    /// (the workspace root is this package's manifest directory).
+    /// (the workspace root is the parent of this package's manifest directory).
     fn real_corpus() -> Option<Corpus> {
         let dir = std::env::var_os(thingward_datasets::nab::DIR_ENV).map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/nab"),
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/nab"),
             PathBuf::from,
         );
         if !dir.join(thingward_datasets::nab::WINDOWS_FILE).is_file() {

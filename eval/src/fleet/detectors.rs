@@ -1,83 +1,15 @@
 //! The detectors `thingward eval` can run: the Rules Detect baselines through the real scorer,
 //! and external detectors whose per-datapoint flags come from a CSV file.
 
+use super::ml::MlDetector;
+use crate::detector::{Detector, FitError, NoRegistry, Span, TrainingSet, Verdict};
 use anyhow::{Context, bail};
 use std::collections::{HashMap, HashSet};
 use thingward_models::profile::SecurityProfile;
 use thingward_models::time::EpochMillis;
-use thingward_models::{CustomMetricType, Datapoint, Metric, ViolationEventType};
+use thingward_models::{Datapoint, Metric, ViolationEventType};
 use thingward_scorer::alarm::AlarmState;
 use thingward_scorer::{Change, CompiledProfile, Scorer};
-
-/// What a detector said about one datapoint (at one of its levels).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Verdict {
-    /// The datapoint itself is anomalous (counts toward the false-positive rate).
-    pub(crate) flagged: bool,
-    /// An alarm started at this datapoint.
-    pub(crate) alarm: bool,
-    /// The alarm cleared at this datapoint.
-    pub(crate) clear: bool,
-}
-
-/// One level a detector reports at: `rule` for detectors without levels, LOW/MEDIUM/HIGH for
-/// ML Detect.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Level {
-    /// Its name in reports.
-    pub(crate) name: String,
-    /// The per-datapoint false-positive target, when the level has one.
-    pub(crate) target_fpr: Option<f64>,
-}
-
-impl Level {
-    fn rule() -> Vec<Self> {
-        vec![Self {
-            name: "rule".into(),
-            target_fpr: None,
-        }]
-    }
-}
-
-/// The span the detectors learn from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Span {
-    /// First millisecond.
-    pub(crate) start: EpochMillis,
-    /// One past the last.
-    pub(crate) end: EpochMillis,
-}
-
-/// A detector under evaluation.
-pub(crate) trait Detector {
-    /// Its name in reports.
-    fn name(&self) -> String;
-    /// The levels it reports at; [`Detector::observe`] fills one verdict per level.
-    fn levels(&self) -> Vec<Level> {
-        Level::rule()
-    }
-    /// Sees one datapoint of the training span (detectors that learn per device keep it).
-    fn learn(&mut self, _dp: &Datapoint, _x: f64) {}
-    /// Learns from the training span.
-    ///
-    /// # Errors
-    /// When the training data cannot make a model.
-    fn train(&mut self, training: &TrainingSet, span: Span) -> anyhow::Result<()>;
-    /// Judges one scored datapoint: one verdict per level, in [`Detector::levels`] order.
-    ///
-    /// # Errors
-    /// When the detector cannot evaluate (a bug, not an anomaly).
-    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()>;
-    /// The upper edge of the normal range of `thing`'s `metric` at `at` for level `level`,
-    /// where the detector has one (plots).
-    fn upper_bound(
-        &self,
-        thing: &str,
-        metric: &Metric,
-        at: EpochMillis,
-        level: usize,
-    ) -> Option<f64>;
-}
 
 /// Builds a detector from its command-line name.
 ///
@@ -87,7 +19,7 @@ pub(crate) fn by_name(name: &str) -> anyhow::Result<Box<dyn Detector>> {
     match name {
         "rules-p999" => Ok(Box::new(Rules::new(RulesKind::FleetP999))),
         "rules-statistical" => Ok(Box::new(Rules::new(RulesKind::Statistical))),
-        "ml" => Ok(Box::new(super::ml::MlDetector::new(
+        "ml" => Ok(Box::new(MlDetector::new(
             thingward_trainer::FitParams::default(),
         )?)),
         other => match other
@@ -99,70 +31,6 @@ pub(crate) fn by_name(name: &str) -> anyhow::Result<Box<dyn Detector>> {
                 "Unknown detector '{other}': use ml, rules-p999, rules-statistical or external:NAME=ALARMS.csv"
             ),
         },
-    }
-}
-
-/// The verdict that one datapoint's transitions amount to (for one level).
-pub(crate) fn verdict_of(transitions: &[thingward_scorer::Transition]) -> Verdict {
-    let mut v = Verdict::default();
-    for t in transitions {
-        match t.change {
-            Change::Event(ViolationEventType::InAlarm) => {
-                v.flagged = true;
-                v.alarm = true;
-            }
-            Change::StillInAlarm => v.flagged = true,
-            Change::Event(_) => v.clear = true,
-        }
-    }
-    v
-}
-
-/// At most this many training values are kept per metric (decimated beyond).
-const TRAINING_CAP: usize = 4_000_000;
-
-/// Training values per metric, decimated deterministically past `TRAINING_CAP`.
-#[derive(Debug, Default)]
-pub(crate) struct TrainingSet {
-    values: HashMap<Metric, (Vec<f64>, usize, usize)>,
-}
-
-impl TrainingSet {
-    /// Adds one training value.
-    pub(crate) fn push(&mut self, metric: &Metric, x: f64) {
-        let (values, stride, seen) = self
-            .values
-            .entry(metric.clone())
-            .or_insert_with(|| (Vec::new(), 1, 0));
-        if *seen % *stride == 0 {
-            values.push(x);
-            if values.len() >= TRAINING_CAP {
-                // Keep every other value and sample half as often from now on.
-                let kept: Vec<f64> = values.iter().step_by(2).copied().collect();
-                *values = kept;
-                *stride *= 2;
-            }
-        }
-        *seen += 1;
-    }
-
-    /// The nearest-rank quantile `q` of a metric's training values.
-    pub(crate) fn quantile(&self, metric: &Metric, q: f64) -> Option<f64> {
-        let (values, _, _) = self.values.get(metric)?;
-        if values.is_empty() {
-            return None;
-        }
-        let mut v = values.clone();
-        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-        let (_, x, _) = v.select_nth_unstable_by(rank - 1, f64::total_cmp);
-        Some(*x)
-    }
-
-    /// Metrics with training data.
-    pub(crate) fn metrics(&self) -> Vec<Metric> {
-        let mut m: Vec<Metric> = self.values.keys().cloned().collect();
-        m.sort();
-        m
     }
 }
 
@@ -182,18 +50,6 @@ struct Rules {
     thresholds: HashMap<Metric, f64>,
     scorer: Scorer,
     transitions: Vec<thingward_scorer::Transition>,
-}
-
-/// No custom metrics or dimensions in the evaluation profiles.
-pub(crate) struct NoRegistry;
-
-impl thingward_scorer::Registry for NoRegistry {
-    fn custom_metric_type(&self, _: &str) -> Option<CustomMetricType> {
-        None
-    }
-    fn dimension_filters(&self, _: &str) -> Option<Vec<String>> {
-        None
-    }
 }
 
 impl Rules {
@@ -216,7 +72,7 @@ impl Detector for Rules {
         }
     }
 
-    fn train(&mut self, training: &TrainingSet, _: Span) -> anyhow::Result<()> {
+    fn train(&mut self, training: &TrainingSet, _: Span) -> Result<(), FitError> {
         let mut behaviors = Vec::new();
         for metric in training.metrics() {
             let criteria = match self.kind {
@@ -255,19 +111,19 @@ impl Detector for Rules {
             "lastModifiedDate": 0,
             "behaviors": behaviors,
         }))
-        .context("Building the baseline's security profile")?;
+        .map_err(FitError::Profile)?;
         self.profile = Some(CompiledProfile::compile(&profile, &NoRegistry)?);
         Ok(())
     }
 
-    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()> {
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) {
         let Some(profile) = &self.profile else {
-            bail!("{} was not trained", self.name());
+            out[0] = Verdict::default();
+            return;
         };
         self.transitions.clear();
         self.scorer.observe(profile, dp, &mut self.transitions);
-        out[0] = verdict_of(&self.transitions);
-        Ok(())
+        out[0] = Verdict::of_transitions(&self.transitions);
     }
 
     fn upper_bound(&self, _: &str, metric: &Metric, _: EpochMillis, _: usize) -> Option<f64> {
@@ -328,11 +184,11 @@ impl Detector for External {
         self.label.clone()
     }
 
-    fn train(&mut self, _: &TrainingSet, _: Span) -> anyhow::Result<()> {
+    fn train(&mut self, _: &TrainingSet, _: Span) -> Result<(), FitError> {
         Ok(())
     }
 
-    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()> {
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) {
         let flagged = self.flags.contains(&(
             dp.thing.as_str().to_owned(),
             dp.metric.as_str().to_owned(),
@@ -350,12 +206,8 @@ impl Detector for External {
                 change,
                 Some(Change::Event(ViolationEventType::AlarmCleared))
             ),
+            score: if flagged { 1.0 } else { 0.0 },
         };
-        Ok(())
-    }
-
-    fn upper_bound(&self, _: &str, _: &Metric, _: EpochMillis, _: usize) -> Option<f64> {
-        None
     }
 }
 
@@ -366,7 +218,7 @@ mod tests {
 
     fn observe(d: &mut dyn Detector, dp: &Datapoint) -> Verdict {
         let mut out = [Verdict::default()];
-        d.observe(dp, &mut out).unwrap();
+        d.observe(dp, &mut out);
         out[0]
     }
 
@@ -420,16 +272,5 @@ mod tests {
         assert!(!v.flagged && v.clear);
         std::fs::write(&path, "a,b\n").unwrap();
         assert!(by_name(&format!("external:x={}", path.display())).is_err());
-    }
-
-    #[test]
-    fn training_set_decimates_deterministically() {
-        let mut t = TrainingSet::default();
-        for i in 0..(TRAINING_CAP * 2 + 10) {
-            t.push(&Metric::AllBytesIn, i as f64);
-        }
-        let q = t.quantile(&Metric::AllBytesIn, 0.5).unwrap();
-        let n = (TRAINING_CAP * 2 + 10) as f64;
-        assert!((q - n / 2.0).abs() < n * 0.01, "{q}");
     }
 }

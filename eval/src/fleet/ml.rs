@@ -1,8 +1,7 @@
 //! ML Detect as an evaluation detector: the trainer's `fit` on the training span, then the
 //! scorer's `observe_ml` — the code path `thingward serve` runs — at LOW, MEDIUM and HIGH.
 
-use super::detectors::{Detector, Level, NoRegistry, Span, TrainingSet, Verdict, verdict_of};
-use anyhow::Context;
+use crate::detector::{Detector, FitError, Level, NoRegistry, Span, TrainingSet, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
 use thingward_models::ml::LEVELS;
@@ -30,9 +29,9 @@ impl MlDetector {
     ///
     /// # Errors
     /// Invalid parameters.
-    pub(crate) fn new(params: FitParams) -> anyhow::Result<Self> {
+    pub(crate) fn new(params: FitParams) -> Result<Self, FitError> {
         Ok(Self {
-            params: params.check()?,
+            params: params.check().map_err(FitError::MlParams)?,
             series: HashMap::new(),
             models: ModelSet::default(),
             levels: Vec::new(),
@@ -41,7 +40,7 @@ impl MlDetector {
     }
 }
 
-fn profile_at(level: &str, metrics: &[Metric]) -> anyhow::Result<CompiledProfile> {
+fn profile_at(level: &str, metrics: &[Metric]) -> Result<CompiledProfile, FitError> {
     let behaviors: Vec<serde_json::Value> = metrics
         .iter()
         .map(|m| {
@@ -60,7 +59,7 @@ fn profile_at(level: &str, metrics: &[Metric]) -> anyhow::Result<CompiledProfile
         "lastModifiedDate": 0,
         "behaviors": behaviors,
     }))
-    .context("Building the ML evaluation profile")?;
+    .map_err(FitError::Profile)?;
     Ok(CompiledProfile::compile(&profile, &NoRegistry)?)
 }
 
@@ -94,7 +93,7 @@ impl Detector for MlDetector {
         s.values.push(x);
     }
 
-    fn train(&mut self, _: &TrainingSet, span: Span) -> anyhow::Result<()> {
+    fn train(&mut self, _: &TrainingSet, span: Span) -> Result<(), FitError> {
         let mut jobs: Vec<(Metric, TrainingData)> = std::mem::take(&mut self.series)
             .into_iter()
             .map(|(metric, devices)| {
@@ -113,7 +112,7 @@ impl Detector for MlDetector {
         let metrics: Vec<Metric> = jobs.iter().map(|(m, _)| m.clone()).collect();
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let params = &self.params;
-        let fitted: Vec<anyhow::Result<CompiledModel>> = std::thread::scope(|scope| {
+        let fitted: Vec<Result<CompiledModel, FitError>> = std::thread::scope(|scope| {
             let chunks: Vec<_> = jobs
                 .chunks(jobs.len().div_ceil(workers).max(1))
                 .map(|chunk| {
@@ -129,7 +128,10 @@ impl Detector for MlDetector {
                                     trained_at: span.end,
                                 };
                                 let model = thingward_trainer::fit(params, &identity, data)
-                                    .with_context(|| format!("Training {metric}"))?;
+                                    .map_err(|source| FitError::MlFit {
+                                        metric: metric.as_str().to_owned(),
+                                        source,
+                                    })?;
                                 Ok(CompiledModel::new(model)?)
                             })
                             .collect::<Vec<_>>()
@@ -139,9 +141,8 @@ impl Detector for MlDetector {
             chunks
                 .into_iter()
                 .flat_map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![Err(anyhow::anyhow!("a training thread panicked"))]
-                    })
+                    h.join()
+                        .unwrap_or_else(|_| vec![Err(FitError::TrainingPanicked)])
                 })
                 .collect()
         });
@@ -152,17 +153,16 @@ impl Detector for MlDetector {
             .levels()
             .iter()
             .map(|l| Ok((profile_at(&l.name, &metrics)?, Scorer::new())))
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<Result<_, FitError>>()?;
         Ok(())
     }
 
-    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) -> anyhow::Result<()> {
+    fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) {
         for ((profile, scorer), verdict) in self.levels.iter_mut().zip(out.iter_mut()) {
             self.transitions.clear();
             scorer.observe_ml(profile, &self.models, dp, &mut self.transitions);
-            *verdict = verdict_of(&self.transitions);
+            *verdict = Verdict::of_transitions(&self.transitions);
         }
-        Ok(())
     }
 
     fn upper_bound(

@@ -3,17 +3,18 @@
 //! every detector, and reports per level and per attack class.
 //!
 //! The fleet is streamed once, in time order: datapoints before the training end feed the
-//! detectors' training, the rest are scored. ML Detect (`ml.rs`: `trainer::fit`, then
+//! detectors' training ([`crate::detector::Detector::learn`], then `train`), the rest are
+//! scored (`observe`, one verdict per level). ML Detect (`ml.rs`: `trainer::fit`, then
 //! `Scorer::observe_ml`) and the rules baselines (`Scorer::observe`) run through the real
 //! trainer and scorer, exactly the code paths the service uses.
 
 mod detectors;
 mod ml;
 mod plot;
-pub(crate) mod score;
+mod score;
 
+use crate::detector::{Detector, Level, Span, TrainingSet, Verdict};
 use anyhow::{Context, bail};
-use detectors::Detector;
 use score::{CleanTally, EpisodeBuilder, Judge, LabelledEvent, Report};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use thingward_models::{Datapoint, Value};
 
 /// `thingward eval` arguments.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct EvalArgs {
+pub struct EvalArgs {
     /// A scenario file (TOML) to generate and evaluate on, e.g. datasets/scenarios/default.toml.
     #[arg(long, conflicts_with = "data")]
     scenario: Option<PathBuf>,
@@ -67,7 +68,7 @@ struct DetectorResult {
 ///
 /// # Errors
 /// Unreadable inputs, unknown detectors, unwritable output.
-pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let source = Source::open(&args)?;
     let labels = source.labels().clone();
     let training_end = labels
@@ -94,16 +95,16 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
     );
     let mut samples = plot::Samples::choose(&labels, args.plots);
 
-    let mut training = detectors::TrainingSet::default();
+    let mut training = TrainingSet::default();
     let mut trained = false;
-    let levels: Vec<Vec<detectors::Level>> = detectors.iter().map(|d| d.levels()).collect();
+    let levels: Vec<Vec<Level>> = detectors.iter().map(|d| d.levels()).collect();
     let mut runs: Vec<Vec<Run>> = levels
         .iter()
         .map(|l| l.iter().map(|_| Run::default()).collect())
         .collect();
-    let mut verdicts: Vec<Vec<detectors::Verdict>> = levels
+    let mut verdicts: Vec<Vec<Verdict>> = levels
         .iter()
-        .map(|l| vec![detectors::Verdict::default(); l.len()])
+        .map(|l| vec![Verdict::default(); l.len()])
         .collect();
     let columns: Vec<plot::Column> = detectors
         .iter()
@@ -121,7 +122,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
             })
         })
         .collect();
-    let span = detectors::Span {
+    let span = Span {
         start: labels.start_ms,
         end: training_end,
     };
@@ -144,7 +145,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
                 for d in detectors.iter_mut() {
                     d.train(&training, span)?;
                 }
-                training = detectors::TrainingSet::default();
+                training = TrainingSet::default();
                 trained = true;
             }
             devices.insert(dp.thing.as_str().to_owned());
@@ -156,7 +157,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
                 .zip(runs.iter_mut())
                 .zip(verdicts.iter_mut())
             {
-                d.observe(dp, out)?;
+                d.observe(dp, out);
                 for (run, verdict) in det_runs.iter_mut().zip(out.iter()) {
                     if clean {
                         run.clean.datapoints += 1;
