@@ -1,14 +1,10 @@
 //! Audit state: the account audit configuration, scheduled audits, audit tasks with their
 //! per-check details, findings (90-day retention) and suppressions.
 
-use crate::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity as OutboxSeverity};
-
 use crate::StoreError;
-
+use crate::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity as OutboxSeverity};
 use serde::{Deserialize, Serialize};
-
 use std::collections::BTreeMap;
-
 use thingward_models::time::{EpochMillis, millis_to_seconds};
 
 /// How long findings are kept (AWS keeps them 90 days).

@@ -1,9 +1,8 @@
-//! The auditable registry kept in SQLite: device and CA certificates registered through the
+//! The auditable registry kept in the store: device and CA certificates registered through the
 //! API, status overrides for certificates read from directories, CRLs, IoT policies and their
 //! versions and targets, thing principals and the account's logging settings.
 
 use crate::StoreError;
-
 use thingward_models::time::EpochMillis;
 
 /// The most policy versions AWS keeps per policy.
@@ -48,7 +47,7 @@ pub struct CertificateRecord {
 /// Where a status change landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusTarget {
-    /// The certificate is registered in SQLite: its own status changed.
+    /// The certificate is registered in the store: its own status changed.
     Registered,
     /// Not registered (a directory certificate, or unknown): an override was recorded, applied
     /// whenever a certificate with this id is read from a directory.

@@ -6,7 +6,6 @@
 //! acknowledged, so a crash redelivers rather than loses.
 
 use crate::StoreError;
-
 use thingward_models::time::EpochMillis;
 
 /// A stored destination; `config` is the JSON the API validated (see `feed::config`).

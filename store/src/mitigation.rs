@@ -1,7 +1,6 @@
 //! Mitigation: action definitions, audit and detect mitigation tasks and their executions.
 
 use crate::StoreError;
-
 use thingward_models::time::EpochMillis;
 
 /// A stored mitigation action.

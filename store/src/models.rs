@@ -2,12 +2,9 @@
 //! the artifact that serves it, and the violation intervals training leaves out.
 
 use crate::StoreError;
-
-use thingward_models::ml::ExpectedRates;
-
-use thingward_models::time::EpochMillis;
-
 use thingward_models::lifecycle::LifecycleState;
+use thingward_models::ml::ExpectedRates;
+use thingward_models::time::EpochMillis;
 
 /// One (profile, ML behavior) of the models index.
 #[derive(Debug, Clone, PartialEq)]

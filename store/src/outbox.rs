@@ -7,11 +7,8 @@
 //! appending the same key twice is a no-op and receivers can de-duplicate redeliveries.
 
 use crate::StoreError;
-
 use thingward_models::ConfidenceLevel;
-
 use thingward_models::behavior::Behavior;
-
 use thingward_models::time::EpochMillis;
 
 /// What an outbox event announces.
@@ -164,7 +161,7 @@ pub struct OutboxEvent {
 /// The outbox part of the store interface ([`crate::Store`]); [`crate::SqliteStore`] implements it.
 pub trait OutboxStore {
     /// Appends events in one transaction (audit findings, mitigation results; violation events
-    /// are appended by [`Store::violations_apply`] itself). Returns each event's sequence
+    /// are appended by [`ViolationStore::violations_apply`](crate::ViolationStore::violations_apply) itself). Returns each event's sequence
     /// number, or None for an event whose idempotency key was already present.
     ///
     /// # Errors

@@ -1,7 +1,6 @@
 //! Security profiles and their target attachments.
 
 use crate::StoreError;
-
 use thingward_models::profile::{SecurityProfile, Target};
 
 /// The profiles part of the store interface ([`crate::Store`]); [`crate::SqliteStore`] implements it.
@@ -25,8 +24,8 @@ pub trait ProfileStore {
     /// Read-modify-write of one profile under the store lock, so concurrent updates with
     /// `expectedVersion` cannot both win. `f` returns the new profile, or None to leave it as
     /// it is (nothing is written). Returns the written profile; None when there is no such
-    /// profile or `f` returned None. Callers use [`Store::profile_update`](crate::Store) (on
-    /// `dyn Store`), which carries `f`'s own error.
+    /// profile or `f` returned None. Callers use `profile_update` on `dyn Store`, which
+    /// carries `f`'s own error.
     ///
     /// # Errors
     /// Storage failures.

@@ -1,11 +1,8 @@
 //! The registry: custom metrics, dimensions, things and thing groups.
 
 use crate::StoreError;
-
 use std::collections::BTreeMap;
-
 use thingward_models::CustomMetricType;
-
 use thingward_models::time::EpochMillis;
 
 /// A custom metric definition.

@@ -1,15 +1,10 @@
 //! Violations: the active ones (one per thing, profile and behavior) and their event history.
 
 use crate::StoreError;
-
 use thingward_models::behavior::{Behavior, BehaviorCriteriaType};
-
 use thingward_models::ml::MlExplanation;
-
 use thingward_models::time::EpochMillis;
-
 use thingward_models::value::MetricValue;
-
 use thingward_models::violation::{
     ActiveViolation, VerificationState, ViolationEvent, ViolationEventType,
 };

@@ -2,14 +2,10 @@
 
 use super::SqliteStore;
 use crate::StoreError;
-
-use rusqlite::types::Value as SqlValue;
-
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-
-use std::collections::BTreeMap;
-
 use crate::audit::*;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use std::collections::BTreeMap;
 use thingward_models::time::EpochMillis;
 
 /// The tables of this module (applied at open; `IF NOT EXISTS`).

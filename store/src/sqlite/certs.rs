@@ -2,10 +2,8 @@
 
 use super::SqliteStore;
 use crate::StoreError;
-
-use rusqlite::{OptionalExtension, Row, params};
-
 use crate::certs::*;
+use rusqlite::{OptionalExtension, Row, params};
 use thingward_models::time::EpochMillis;
 
 /// The tables of this module (applied at open; `IF NOT EXISTS`).

@@ -2,10 +2,8 @@
 
 use super::SqliteStore;
 use crate::StoreError;
-
-use rusqlite::{OptionalExtension, Row, params};
-
 use crate::destinations::*;
+use rusqlite::{OptionalExtension, Row, params};
 use thingward_models::time::EpochMillis;
 
 fn destination_of(r: &Row<'_>) -> rusqlite::Result<(String, String, i64, i64)> {

@@ -2,12 +2,9 @@
 
 use super::{SqliteStore, tags_json};
 use crate::StoreError;
-
-use rusqlite::types::Value as SqlValue;
-
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-
 use crate::mitigation::*;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use thingward_models::time::EpochMillis;
 
 const ACTION_COLUMNS: &str =

@@ -2,19 +2,13 @@
 
 use super::SqliteStore;
 use crate::StoreError;
-
-use rusqlite::{Row, params};
-
-use std::collections::HashMap;
-
-use thingward_models::behavior::Behavior;
-
-use thingward_models::time::EpochMillis;
-
-use thingward_models::violation::VerificationState;
-
 use crate::models::*;
+use rusqlite::{Row, params};
+use std::collections::HashMap;
+use thingward_models::behavior::Behavior;
 use thingward_models::lifecycle::{LifecycleState, ModelStatus};
+use thingward_models::time::EpochMillis;
+use thingward_models::violation::VerificationState;
 
 /// An event row for [`ModelStore::violation_intervals`], read by column name.
 struct EventRow {

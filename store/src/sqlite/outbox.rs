@@ -2,10 +2,8 @@
 
 use super::SqliteStore;
 use crate::StoreError;
-
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
 use crate::outbox::*;
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use thingward_models::time::EpochMillis;
 
 /// The highest sequence number ever appended (AUTOINCREMENT's counter survives pruning).

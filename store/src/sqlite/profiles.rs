@@ -2,10 +2,8 @@
 
 use super::{SqliteStore, tags_json};
 use crate::StoreError;
-
-use rusqlite::{OptionalExtension, params};
-
 use crate::profiles::*;
+use rusqlite::{OptionalExtension, params};
 use thingward_models::profile::{SecurityProfile, Target};
 
 impl ProfileStore for SqliteStore {

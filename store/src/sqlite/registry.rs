@@ -2,14 +2,10 @@
 
 use super::{SqliteStore, tags_json};
 use crate::StoreError;
-
-use rusqlite::{OptionalExtension, Row, params};
-
-use std::collections::BTreeMap;
-
-use thingward_models::CustomMetricType;
-
 use crate::registry::*;
+use rusqlite::{OptionalExtension, Row, params};
+use std::collections::BTreeMap;
+use thingward_models::CustomMetricType;
 use thingward_models::time::EpochMillis;
 
 fn custom_metric_row(r: &Row<'_>) -> rusqlite::Result<(CustomMetricRecord, String)> {

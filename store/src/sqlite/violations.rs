@@ -1,19 +1,13 @@
 //! [`crate::ViolationStore`] on SQLite.
 
-use crate::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting};
-
 use super::SqliteStore;
 use crate::StoreError;
-
-use rusqlite::types::Value as SqlValue;
-
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-
-use thingward_models::behavior::{Behavior, BehaviorCriteriaType};
-
-use thingward_models::time::EpochMillis;
-
+use crate::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting};
 use crate::violations::*;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use thingward_models::behavior::{Behavior, BehaviorCriteriaType};
+use thingward_models::time::EpochMillis;
 use thingward_models::violation::{
     ActiveViolation, VerificationState, ViolationEvent, ViolationEventAdditionalInfo,
     ViolationEventType,
