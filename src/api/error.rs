@@ -1,8 +1,12 @@
 //! `ApiError`: the one place where failures become HTTP responses in the AWS rest-json error
-//! shape (`x-amzn-ErrorType` header, `{"__type", "message"}` body, AWS's status codes).
+//! shape (`x-amzn-ErrorType` header, `{"__type", "message"}` body, AWS's status codes), and
+//! where every domain error (store, auth, Detect, mitigation planning, names) is mapped to one.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use crate::auth::AuthError;
+use crate::store::StoreError;
 
 /// Every error the HTTP API can return.
 #[derive(Debug, thiserror::Error)]
@@ -130,5 +134,35 @@ impl IntoResponse for ApiError {
             response.extensions_mut().insert(detail);
         }
         response
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Domain errors → ApiError
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<thingward_models::names::NameError> for ApiError {
+    fn from(e: thingward_models::names::NameError) -> Self {
+        ApiError::InvalidRequest(e.to_string())
+    }
+}
+
+/// A refused request is a 403 with AWS's code and message; a credentials-file failure (startup
+/// only) is internal.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        if e.is_request_error() {
+            ApiError::Forbidden {
+                error_type: e.error_type(),
+                message: e.to_string(),
+            }
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
