@@ -274,7 +274,7 @@ fn task_found(state: &AppState, id: &str) -> Result<AuditTaskRecord, ApiError> {
     state
         .store
         .audit_task_get(id)?
-        .ok_or_else(|| ApiError::NotFound(format!("Audit task '{id}' not found")))
+        .ok_or_else(|| ApiError::not_found("Audit task", &id))
 }
 
 /// `taskStatistics` of a task: its checks counted by run status.
@@ -466,7 +466,7 @@ fn scheduled_found(state: &AppState, name: &str) -> Result<ScheduledAuditRecord,
     state
         .store
         .scheduled_audit_get(name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Scheduled audit '{name}' not found")))
+        .ok_or_else(|| ApiError::not_found("Scheduled audit", &name))
 }
 
 fn scheduled_json(state: &AppState, rec: &ScheduledAuditRecord, with_checks: bool) -> JsonValue {
@@ -543,9 +543,7 @@ async fn scheduled_delete(
 ) -> Result<Json<JsonValue>, ApiError> {
     check_scheduled_name(&name)?;
     if !state.store.scheduled_audit_delete(&name)? {
-        return Err(ApiError::NotFound(format!(
-            "Scheduled audit '{name}' not found"
-        )));
+        return Err(ApiError::not_found("Scheduled audit", &name));
     }
     Ok(empty())
 }
@@ -658,7 +656,7 @@ fn finding_found(state: &AppState, id: &str) -> Result<FindingRecord, ApiError> 
     state
         .store
         .finding_get(id, state.audit.now_ms())?
-        .ok_or_else(|| ApiError::NotFound(format!("Audit finding '{id}' not found")))
+        .ok_or_else(|| ApiError::not_found("Audit finding", &id))
 }
 
 async fn finding_describe(
@@ -793,12 +791,12 @@ fn suppression_found(
     state
         .store
         .suppression_get(&key.check_name, &k)?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "No suppression of {} for this resource",
-                key.check_name
-            ))
-        })
+        .ok_or_else(|| no_suppression(&key.check_name))
+}
+
+/// A suppression is named by its check and resource: 404 for the pair.
+fn no_suppression(check: &str) -> ApiError {
+    ApiError::NotFound(format!("No suppression of {check} for this resource"))
 }
 
 async fn suppression_describe(
@@ -838,10 +836,7 @@ async fn suppression_delete(
 ) -> Result<Json<JsonValue>, ApiError> {
     let k = suppression_key(&key.check_name, &key.resource_identifier)?;
     if !state.store.suppression_delete(&key.check_name, &k)? {
-        return Err(ApiError::NotFound(format!(
-            "No suppression of {} for this resource",
-            key.check_name
-        )));
+        return Err(no_suppression(&key.check_name));
     }
     Ok(empty())
 }

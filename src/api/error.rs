@@ -6,7 +6,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
-use crate::store::StoreError;
+use crate::detect::{BatchRejection, DetectError, ReportRejection};
+use crate::mitigation::detect::PlanError;
+use crate::store::{PolicyVersionError, StoreError};
 
 /// Every error the HTTP API can return.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,13 @@ impl ApiError {
     /// Wraps any error as an internal failure.
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
+    }
+
+    /// 404 `ResourceNotFoundException` for a named resource, in the one wording every resource
+    /// uses: `{resource} '{name}' does not exist` (`resource` capitalised, as in
+    /// `Security profile`).
+    pub(crate) fn not_found(resource: &str, name: &str) -> Self {
+        Self::NotFound(format!("{resource} '{name}' does not exist"))
     }
 
     fn status_and_type(&self) -> (StatusCode, &'static str) {
@@ -164,5 +173,61 @@ impl From<AuthError> for ApiError {
         } else {
             ApiError::internal(e)
         }
+    }
+}
+
+/// Detect could not take the data: 503 while shutting down (retry), otherwise internal.
+impl From<DetectError> for ApiError {
+    fn from(e: DetectError) -> Self {
+        match e {
+            DetectError::CommitterGone => {
+                ApiError::Unavailable("thingward is shutting down; retry".into())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// An invalid report is a 400 naming the report (when its id is known) and the rule's code.
+impl From<ReportRejection> for ApiError {
+    fn from(e: ReportRejection) -> Self {
+        match e {
+            ReportRejection::Invalid(report_id, e) => ApiError::InvalidRequest(match report_id {
+                Some(id) => format!("Report {id} rejected ({}): {e}", e.code()),
+                None => format!("Report rejected ({}): {e}", e.code()),
+            }),
+            ReportRejection::Failed(e) => e.into(),
+        }
+    }
+}
+
+impl From<BatchRejection> for ApiError {
+    fn from(e: BatchRejection) -> Self {
+        match e {
+            BatchRejection::Invalid(e) => ApiError::InvalidRequest(e.to_string()),
+            BatchRejection::Failed(e) => e.into(),
+        }
+    }
+}
+
+/// A mitigation task's target names something that does not exist (the planner words it).
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::NotFound(m) => ApiError::NotFound(m),
+            PlanError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// CreatePolicyVersion's failures for the policy `policy`.
+pub(crate) fn policy_version_error(policy: &str, e: PolicyVersionError) -> ApiError {
+    match e {
+        PolicyVersionError::NotFound => ApiError::not_found("Policy", policy),
+        PolicyVersionError::TooMany => ApiError::RegistryConflict {
+            error_type: "VersionsLimitExceededException",
+            message: format!("Policy '{policy}' already has the maximum number of versions"),
+        },
+        PolicyVersionError::Store(e) => e.into(),
     }
 }

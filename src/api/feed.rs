@@ -2,7 +2,7 @@
 //! status, dead letters and redrive; the SSE stream (`/thingward/v1/feed/stream`); and the
 //! Prometheus exposition (`/metrics`).
 
-use super::extract::{ApiJson, ApiPath, QueryMap};
+use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::feed::config::{DestinationParams, DestinationType, validate_name};
 use crate::feed::{Feed, metrics, sse};
@@ -91,7 +91,7 @@ fn existing(state: &AppState, name: &str) -> Result<DestinationRecord, ApiError>
     state
         .store
         .destination_get(name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Destination {name} does not exist")))
+        .ok_or_else(|| ApiError::not_found("Destination", &name))
 }
 
 fn reload(state: &AppState) -> Result<(), ApiError> {
@@ -146,9 +146,7 @@ async fn destination_delete(
 ) -> Result<Json<Value>, ApiError> {
     checked_name(&name)?;
     if !state.store.destination_delete(&name)? {
-        return Err(ApiError::NotFound(format!(
-            "Destination {name} does not exist"
-        )));
+        return Err(ApiError::not_found("Destination", &name));
     }
     reload(&state)?;
     Ok(empty())
@@ -183,11 +181,7 @@ async fn dead_letters_list(
             })
         })
         .collect();
-    let mut out = json!({ "deadLetters": items });
-    if let Some(next) = next {
-        out["nextToken"] = next.into();
-    }
-    Ok(Json(out))
+    Ok(Page::response("deadLetters", items, next))
 }
 
 async fn dead_letters_redrive(

@@ -2,13 +2,11 @@
 //! IoT policies and their versions and targets, thing principals, the account's logging
 //! options; and CRLs at thingward's own path (AWS has no CRL API).
 
+use super::error::{ApiError, policy_version_error};
 use super::extract::{ApiBytes, ApiJson, ApiPath, Page, QueryMap};
-use super::{AppState, empty, error::ApiError};
+use super::{AppState, empty};
 use crate::audit::snapshot;
-use crate::store::{
-    CertKind, CertStatus, CertificateRecord, LoggingOptions, PolicyVersionError,
-    PolicyVersionRecord,
-};
+use crate::store::{CertKind, CertStatus, CertificateRecord, LoggingOptions, PolicyVersionRecord};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
@@ -352,7 +350,7 @@ fn registered(state: &AppState, kind: CertKind, id: &str) -> Result<CertificateR
     state
         .store
         .cert_get(kind, id)?
-        .ok_or_else(|| ApiError::NotFound(format!("{} {id} not found", kind_name(kind))))
+        .ok_or_else(|| ApiError::not_found(kind_name(kind), id))
 }
 
 fn describe_json(state: &AppState, rec: &CertificateRecord) -> JsonValue {
@@ -391,10 +389,7 @@ async fn describe(state: &AppState, kind: CertKind, id: &str) -> Result<Json<Jso
         None => match in_directories(state, kind, &id)? {
             Some(c) => directory_json(state, kind, &c),
             None => {
-                return Err(ApiError::NotFound(format!(
-                    "{} {id} not found",
-                    kind_name(kind)
-                )));
+                return Err(ApiError::not_found(kind_name(kind), &id));
             }
         },
     };
@@ -471,11 +466,7 @@ fn list(state: &AppState, kind: CertKind, q: &QueryMap) -> Result<Json<JsonValue
             })
         })
         .collect();
-    let mut out = json!({ "certificates": items });
-    if let Some(n) = next {
-        out["nextMarker"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::marker_response("certificates", items, next))
 }
 
 async fn certs_list(
@@ -505,10 +496,7 @@ fn set_status(
     let exists =
         state.store.cert_get(kind, &id)?.is_some() || in_directories(state, kind, &id)?.is_some();
     if !exists {
-        return Err(ApiError::NotFound(format!(
-            "{} {id} not found",
-            kind_name(kind)
-        )));
+        return Err(ApiError::not_found(kind_name(kind), &id));
     }
     if let Some(status) = status {
         state
@@ -656,7 +644,12 @@ async fn policy_create(
 }
 
 fn policy_not_found(name: &str) -> ApiError {
-    ApiError::NotFound(format!("Policy '{name}' not found"))
+    ApiError::not_found("Policy", name)
+}
+
+/// A policy version is named `<policy>/<version>`.
+fn version_not_found(name: &str, version: &str) -> ApiError {
+    ApiError::not_found("Policy version", &format!("{name}/{version}"))
 }
 
 async fn policy_get(
@@ -717,11 +710,7 @@ async fn policies_list(
         .iter()
         .map(|n| json!({ "policyName": n, "policyArn": state.arn(&format!("policy/{n}")) }))
         .collect();
-    let mut out = json!({ "policies": items });
-    if let Some(n) = next {
-        out["nextMarker"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Page::marker_response("policies", items, next))
 }
 
 fn version_json(state: &AppState, v: &PolicyVersionRecord) -> JsonValue {
@@ -763,14 +752,7 @@ async fn policy_version_create(
             set_default,
             state.audit.now_ms(),
         )
-        .map_err(|e| match e {
-            PolicyVersionError::NotFound => policy_not_found(&name),
-            PolicyVersionError::TooMany => ApiError::RegistryConflict {
-                error_type: "VersionsLimitExceededException",
-                message: format!("Policy '{name}' already has the maximum number of versions"),
-            },
-            PolicyVersionError::Store(e) => e.into(),
-        })?;
+        .map_err(|e| policy_version_error(&name, e))?;
     let mut out = version_json(&state, &v);
     if let Some(o) = out.as_object_mut() {
         o.remove("policyName");
@@ -812,7 +794,7 @@ async fn policy_version_get(
     let v = state
         .store
         .policy_version_get(&name, n)?
-        .ok_or_else(|| ApiError::NotFound(format!("Policy '{name}' has no version {version}")))?;
+        .ok_or_else(|| version_not_found(&name, &version))?;
     Ok(Json(version_json(&state, &v)))
 }
 
@@ -826,9 +808,7 @@ async fn policy_default_set(
         .store
         .policy_default_set(&name, n, state.audit.now_ms())?
     {
-        return Err(ApiError::NotFound(format!(
-            "Policy '{name}' has no version {version}"
-        )));
+        return Err(version_not_found(&name, &version));
     }
     Ok(empty())
 }
@@ -842,7 +822,7 @@ async fn policy_version_delete(
     let v = state
         .store
         .policy_version_get(&name, n)?
-        .ok_or_else(|| ApiError::NotFound(format!("Policy '{name}' has no version {version}")))?;
+        .ok_or_else(|| version_not_found(&name, &version))?;
     if v.is_default {
         return Err(ApiError::RegistryConflict {
             error_type: "DeleteConflictException",
@@ -940,7 +920,7 @@ fn principal_header(headers: &HeaderMap) -> Result<String, ApiError> {
 fn thing_exists(state: &AppState, thing: &str) -> Result<(), ApiError> {
     ThingName::try_from(thing.to_owned())?;
     if state.store.thing_get(thing)?.is_none() {
-        return Err(ApiError::NotFound(format!("Thing '{thing}' not found")));
+        return Err(ApiError::not_found("Thing", &thing));
     }
     Ok(())
 }
@@ -1053,7 +1033,7 @@ async fn crl_get(
     let rec = state
         .store
         .crl_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("CRL '{name}' not found")))?;
+        .ok_or_else(|| ApiError::not_found("CRL", &name))?;
     Ok(Json(json!({
         "name": rec.name,
         "crlPem": rec.pem,
@@ -1068,7 +1048,7 @@ async fn crl_delete(
 ) -> Result<Json<JsonValue>, ApiError> {
     check_crl_name(&name)?;
     if !state.store.crl_delete(&name)? {
-        return Err(ApiError::NotFound(format!("CRL '{name}' not found")));
+        return Err(ApiError::not_found("CRL", &name));
     }
     Ok(empty())
 }

@@ -1,12 +1,12 @@
 //! Mitigation at AWS's paths: mitigation actions (CRUD), detect mitigation tasks and their
 //! executions.
 
-use super::extract::{ApiJson, ApiPath, QueryMap};
+use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::mitigation::ActionDefinition;
 use crate::mitigation::action::{Action, ActionParams, ActionType, check_role_arn};
 use crate::mitigation::audit::{self, Target as AuditTarget};
-use crate::mitigation::detect::{self, PlanError, Selection};
+use crate::mitigation::detect::{self, Selection};
 use crate::store::{
     ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, TaskInsert, TaskKind, TaskRecord,
     TaskState, ViolationSelector,
@@ -128,7 +128,7 @@ fn action_or_404(state: &AppState, name: &str) -> Result<ActionRecord, ApiError>
     state
         .store
         .mitigation_action_get(name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Mitigation action '{name}' does not exist")))
+        .ok_or_else(|| ApiError::not_found("Mitigation action", &name))
 }
 
 /// The stored parameters, with secrets left out.
@@ -227,7 +227,7 @@ async fn action_update(
             &params,
             state.detect.now(),
         )?
-        .ok_or_else(|| ApiError::NotFound(format!("Mitigation action '{name}' does not exist")))?;
+        .ok_or_else(|| ApiError::not_found("Mitigation action", &name))?;
     Ok(Json(
         json!({ "actionArn": action_arn(&state, &name), "actionId": a.action_id }),
     ))
@@ -272,9 +272,7 @@ async fn actions_list(
         })
         .collect();
     let (items, next) = page.slice(items);
-    Ok(Json(
-        json!({ "actionIdentifiers": items, "nextToken": next }),
-    ))
+    Ok(Page::response("actionIdentifiers", items, next))
 }
 
 /// The named actions' definitions, checked against `allowed` (what the task family may run).
@@ -345,7 +343,7 @@ fn task_or_404(state: &AppState, kind: TaskKind, id: &str) -> Result<TaskRecord,
     state
         .store
         .mitigation_task_get(kind, id)?
-        .ok_or_else(|| ApiError::NotFound(format!("Mitigation actions task '{id}' does not exist")))
+        .ok_or_else(|| ApiError::not_found("Mitigation actions task", &id))
 }
 
 fn task_executions(
@@ -457,9 +455,7 @@ fn detect_selector(state: &AppState, t: DetectTarget) -> Result<ViolationSelecto
                 thingward_models::names::check_resource_name("behaviorName", b)?;
             }
             if state.store.profile_get(&profile)?.is_none() {
-                return Err(ApiError::NotFound(format!(
-                    "Security profile '{profile}' does not exist"
-                )));
+                return Err(ApiError::not_found("Security profile", &profile));
             }
             Ok(ViolationSelector::Profile {
                 profile,
@@ -531,7 +527,7 @@ async fn detect_task_start(
         include_suppressed: body.include_suppressed_alerts.unwrap_or(false),
     };
     let now = state.detect.now();
-    let violations = detect::violations(&state.store, &sel, now).map_err(plan_error)?;
+    let violations = detect::violations(&state.store, &sel, now)?;
     let executions = detect::plan(&id, &violations, &defs, sel.include_suppressed, now);
     let task = TaskRecord {
         kind: TaskKind::Detect,
@@ -596,7 +592,7 @@ async fn detect_tasks_list(
         .iter()
         .map(|t| detect_summary(&state, t))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({ "tasks": items, "nextToken": next })))
+    Ok(Page::response("tasks", items, next))
 }
 
 async fn detect_task_cancel(
@@ -659,16 +655,7 @@ async fn detect_executions_list(
             })
         })
         .collect();
-    Ok(Json(
-        json!({ "actionsExecutions": items, "nextToken": next }),
-    ))
-}
-
-fn plan_error(e: PlanError) -> ApiError {
-    match e {
-        PlanError::NotFound(m) => ApiError::NotFound(m),
-        PlanError::Store(e) => ApiError::from(e),
-    }
+    Ok(Page::response("actionsExecutions", items, next))
 }
 
 fn audit_task_status(s: TaskState) -> &'static str {
@@ -809,7 +796,7 @@ async fn audit_task_start(
         mapping.insert(check.clone(), defs);
     }
     let now = state.detect.now();
-    let findings = audit::findings(&state.store, &target, now).map_err(plan_error)?;
+    let findings = audit::findings(&state.store, &target, now)?;
     let executions = audit::plan(&id, &findings, &mapping, now);
     let task = TaskRecord {
         kind: TaskKind::Audit,
@@ -926,7 +913,7 @@ async fn audit_tasks_list(
         }));
     }
     let (tasks, next) = page.slice(tasks);
-    Ok(Json(json!({ "tasks": tasks, "nextToken": next })))
+    Ok(Page::response("tasks", tasks, next))
 }
 
 async fn audit_task_cancel(
@@ -994,7 +981,5 @@ async fn audit_executions_list(
             })
         })
         .collect();
-    Ok(Json(
-        json!({ "actionsExecutions": items, "nextToken": next }),
-    ))
+    Ok(Page::response("actionsExecutions", items, next))
 }

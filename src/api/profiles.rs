@@ -1,7 +1,8 @@
 //! Security profiles: Create/Describe/Update/Delete/List, attach/detach targets, validate.
 
-use super::extract::{ApiJson, ApiPath, QueryMap};
+use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
+use crate::detect::group_and_ancestors;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -181,7 +182,7 @@ async fn profile_describe(
 }
 
 fn not_found(name: &str) -> ApiError {
-    ApiError::NotFound(format!("Security profile '{name}' does not exist"))
+    ApiError::not_found("Security profile", &name)
 }
 
 fn expected_version(q: &QueryMap) -> Result<Option<i64>, ApiError> {
@@ -311,16 +312,12 @@ async fn profiles_list(
     if let Some(d) = dimension
         && state.store.dimension_get(d)?.is_none()
     {
-        return Err(ApiError::NotFound(format!(
-            "Dimension '{d}' does not exist"
-        )));
+        return Err(ApiError::not_found("Dimension", &d));
     }
     if let Some(m) = metric
         && state.store.custom_metric_get(m)?.is_none()
     {
-        return Err(ApiError::NotFound(format!(
-            "Custom metric '{m}' does not exist"
-        )));
+        return Err(ApiError::not_found("Custom metric", &m));
     }
     let profiles: Vec<JsonValue> = state
         .store
@@ -333,9 +330,7 @@ async fn profiles_list(
         .map(|p| json!({ "name": p.security_profile_name, "arn": p.security_profile_arn }))
         .collect();
     let (items, next) = page.slice(profiles);
-    Ok(Json(
-        json!({ "securityProfileIdentifiers": items, "nextToken": next }),
-    ))
+    Ok(Page::response("securityProfileIdentifiers", items, next))
 }
 
 /// Whether a profile refers to dimension `d` (in a behavior or a retained metric).
@@ -381,9 +376,7 @@ async fn target_attach(
     if let Target::ThingGroup(g) = &target
         && state.store.group_get(g)?.is_none()
     {
-        return Err(ApiError::NotFound(format!(
-            "Thing group '{g}' does not exist"
-        )));
+        return Err(ApiError::not_found("Thing group", &g));
     }
     let attached = state.store.attachments_all()?;
     let on_target = attached
@@ -435,9 +428,7 @@ async fn targets_list(
         .map(|(_, t)| json!({ "arn": t.arn(&state.region, &state.account) }))
         .collect();
     let (items, next) = page.slice(targets);
-    Ok(Json(
-        json!({ "securityProfileTargets": items, "nextToken": next }),
-    ))
+    Ok(Page::response("securityProfileTargets", items, next))
 }
 
 async fn profiles_for_target(
@@ -458,15 +449,7 @@ async fn profiles_for_target(
             .into_iter()
             .map(|g| (g.name, g.parent))
             .collect();
-        let mut related: Vec<String> = vec![g.clone()];
-        let mut next = parents.get(g).cloned().flatten();
-        while let Some(parent) = next {
-            if related.contains(&parent) {
-                break;
-            }
-            next = parents.get(&parent).cloned().flatten();
-            related.push(parent);
-        }
+        let mut related = group_and_ancestors(&parents, g);
         // Descendants, walking down from the target; `related` guards against cycles.
         let mut frontier = vec![g.clone()];
         while let Some(group) = frontier.pop() {
@@ -492,9 +475,7 @@ async fn profiles_for_target(
         })
         .collect();
     let (items, next) = page.slice(mappings);
-    Ok(Json(
-        json!({ "securityProfileTargetMappings": items, "nextToken": next }),
-    ))
+    Ok(Page::response("securityProfileTargetMappings", items, next))
 }
 
 #[derive(Debug, Deserialize)]

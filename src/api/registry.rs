@@ -1,7 +1,7 @@
 //! The registry: custom metrics, dimensions, and the minimum of things and thing groups that
 //! security-profile targets need.
 
-use super::extract::{ApiJson, ApiPath, QueryMap};
+use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::profiles::{profile_uses_dimension, profile_uses_metric};
 use super::{AppState, empty, error::ApiError};
 use crate::store::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
@@ -171,7 +171,7 @@ async fn custom_metric_describe(
     let m = state
         .store
         .custom_metric_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Custom metric '{name}' does not exist")))?;
+        .ok_or_else(|| ApiError::not_found("Custom metric", &name))?;
     Ok(Json(custom_metric_json(&state, &m)))
 }
 
@@ -188,7 +188,7 @@ async fn custom_metric_update(
     let m = state
         .store
         .custom_metric_rename(&name, &display, state.detect.now())?
-        .ok_or_else(|| ApiError::NotFound(format!("Custom metric '{name}' does not exist")))?;
+        .ok_or_else(|| ApiError::not_found("Custom metric", &name))?;
     Ok(Json(custom_metric_json(&state, &m)))
 }
 
@@ -240,7 +240,7 @@ async fn custom_metrics_list(
         .map(|m| m.name)
         .collect();
     let (items, next) = page.slice(names);
-    Ok(Json(json!({ "metricNames": items, "nextToken": next })))
+    Ok(Page::response("metricNames", items, next))
 }
 
 #[derive(Debug, Deserialize)]
@@ -329,7 +329,7 @@ async fn dimension_describe(
     let d = state
         .store
         .dimension_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Dimension '{name}' does not exist")))?;
+        .ok_or_else(|| ApiError::not_found("Dimension", &name))?;
     Ok(Json(dimension_json(&state, &d)))
 }
 
@@ -343,7 +343,7 @@ async fn dimension_update(
     let d = state
         .store
         .dimension_set_values(&name, &values, state.detect.now())?
-        .ok_or_else(|| ApiError::NotFound(format!("Dimension '{name}' does not exist")))?;
+        .ok_or_else(|| ApiError::not_found("Dimension", &name))?;
     state.reload()?;
     Ok(Json(dimension_json(&state, &d)))
 }
@@ -372,7 +372,7 @@ async fn dimensions_list(
         .map(|d| d.name)
         .collect();
     let (items, next) = page.slice(names);
-    Ok(Json(json!({ "dimensionNames": items, "nextToken": next })))
+    Ok(Page::response("dimensionNames", items, next))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -436,7 +436,7 @@ async fn thing_describe(
     let t = state
         .store
         .thing_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Thing '{name}' does not exist")))?;
+        .ok_or_else(|| ApiError::not_found("Thing", &name))?;
     Ok(Json(json!({
         "defaultClientId": t.name,
         "thingName": t.name,
@@ -490,7 +490,7 @@ async fn things_list(
         })
         .collect();
     let (items, next) = page.slice(things);
-    Ok(Json(json!({ "things": items, "nextToken": next })))
+    Ok(Page::response("things", items, next))
 }
 
 #[derive(Debug, Deserialize)]
@@ -517,9 +517,7 @@ async fn group_create(
     if let Some(parent) = &body.parent_group_name
         && state.store.group_get(parent)?.is_none()
     {
-        return Err(ApiError::NotFound(format!(
-            "Parent thing group '{parent}' does not exist"
-        )));
+        return Err(ApiError::not_found("Parent thing group", &parent));
     }
     let (description, attributes) = match body.thing_group_properties {
         Some(p) => (
@@ -564,7 +562,7 @@ async fn group_describe(
     let g = state
         .store
         .group_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Thing group '{name}' does not exist")))?;
+        .ok_or_else(|| ApiError::not_found("Thing group", &name))?;
     Ok(Json(json!({
         "thingGroupName": g.name,
         "thingGroupId": g.group_id,
@@ -601,7 +599,7 @@ async fn groups_list(
         .map(|g| json!({ "groupName": g.name, "groupArn": state.arn(&format!("thinggroup/{}", g.name)) }))
         .collect();
     let (items, next) = page.slice(groups);
-    Ok(Json(json!({ "thingGroups": items, "nextToken": next })))
+    Ok(Page::response("thingGroups", items, next))
 }
 
 #[derive(Debug, Deserialize)]
@@ -632,14 +630,10 @@ fn membership(state: &AppState, body: MembershipBody) -> Result<(String, String)
         .or_else(|| tail(body.thing_arn, "thing/"))
         .ok_or_else(|| ApiError::InvalidRequest("thingName or thingArn is required".into()))?;
     if state.store.group_get(&group)?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Thing group '{group}' does not exist"
-        )));
+        return Err(ApiError::not_found("Thing group", &group));
     }
     if state.store.thing_get(&thing)?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Thing '{thing}' does not exist"
-        )));
+        return Err(ApiError::not_found("Thing", &thing));
     }
     Ok((group, thing))
 }
@@ -672,9 +666,7 @@ async fn group_things(
     check_resource_name("thingGroupName", &name)?;
     let page = q.page(100, 250)?;
     if state.store.group_get(&name)?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Thing group '{name}' does not exist"
-        )));
+        return Err(ApiError::not_found("Thing group", &name));
     }
     let things: Vec<String> = state
         .store
@@ -684,5 +676,5 @@ async fn group_things(
         .map(|(_, t)| t)
         .collect();
     let (items, next) = page.slice(things);
-    Ok(Json(json!({ "things": items, "nextToken": next })))
+    Ok(Page::response("things", items, next))
 }

@@ -1,14 +1,14 @@
 //! ML Detect training: GetBehaviorModelTrainingSummaries (AWS), and thingward's own endpoint
 //! to run training now (`POST /thingward/v1/training/run`).
 
-use super::extract::{ApiJson, QueryMap};
+use super::extract::{ApiJson, Page, QueryMap};
 use super::{AppState, error::ApiError};
 use crate::training::{Quiet, RunScope};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Map, Value as JsonValue, json};
+use serde_json::{Map, Value as JsonValue};
 use std::sync::Arc;
 use thingward_models::ml::LEVELS;
 use thingward_models::names::check_resource_name;
@@ -26,9 +26,7 @@ fn known_profile(state: &AppState, name: Option<&str>) -> Result<(), ApiError> {
     if let Some(p) = name {
         check_resource_name("securityProfileName", p)?;
         if state.store.profile_get(p)?.is_none() {
-            return Err(ApiError::NotFound(format!(
-                "Security profile '{p}' does not exist"
-            )));
+            return Err(ApiError::not_found("Security profile", &p));
         }
     }
     Ok(())
@@ -83,7 +81,7 @@ async fn summaries_get(
         })
         .collect();
     let (items, next) = page.slice(summaries);
-    Ok(Json(json!({ "summaries": items, "nextToken": next })))
+    Ok(Page::response("summaries", items, next))
 }
 
 fn level_name(level: thingward_models::ConfidenceLevel) -> &'static str {

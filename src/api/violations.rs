@@ -1,6 +1,6 @@
 //! Violations (active and history), verification states, and ListMetricValues.
 
-use super::extract::{ApiJson, ApiPath, QueryMap};
+use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::store::{EventFilter, ViolationFilter};
 use axum::extract::State;
@@ -71,9 +71,7 @@ async fn active_list(
         .store
         .violations_active(&f, page.offset, page.limit + 1)?;
     let (items, next) = page.cut(rows);
-    Ok(Json(
-        json!({ "activeViolations": items, "nextToken": next }),
-    ))
+    Ok(Page::response("activeViolations", items, next))
 }
 
 async fn events_list(
@@ -101,7 +99,7 @@ async fn events_list(
         .store
         .violation_events(&f, page.offset, page.limit + 1)?;
     let (items, next) = page.cut(rows);
-    Ok(Json(json!({ "violationEvents": items, "nextToken": next })))
+    Ok(Page::response("violationEvents", items, next))
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,7 +175,7 @@ async fn metric_values_list(
             let d = state
                 .store
                 .dimension_get(name)?
-                .ok_or_else(|| ApiError::NotFound(format!("Dimension '{name}' does not exist")))?;
+                .ok_or_else(|| ApiError::not_found("Dimension", &name))?;
             let op = match q.str("dimensionValueOperator") {
                 None | Some("IN") => DimensionOperator::In,
                 Some("NOT_IN") => DimensionOperator::NotIn,
@@ -209,5 +207,5 @@ async fn metric_values_list(
         .map(|(ts, _, v)| json!({ "timestamp": millis_to_seconds(ts), "value": v.to_metric_value(&metric) }))
         .collect();
     let (items, next) = page.slice(data);
-    Ok(Json(json!({ "metricDatumList": items, "nextToken": next })))
+    Ok(Page::response("metricDatumList", items, next))
 }
