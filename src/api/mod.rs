@@ -58,6 +58,22 @@ impl AppState {
         format!("arn:aws:iot:{}:{}:{resource}", self.region, self.account)
     }
 
+    /// Runs `f` on a blocking thread with a handle on the state, for handler work that calls
+    /// the store (SQLite) or reads files, so it never stalls the async workers.
+    ///
+    /// # Errors
+    /// What `f` returns; an internal failure when `f` panics.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
     /// Re-reads Detect's configuration after a change.
     ///
     /// # Errors
