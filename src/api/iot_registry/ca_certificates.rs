@@ -44,45 +44,53 @@ async fn ca_certificate_register(
     q: QueryMap,
     ApiJson(body): ApiJson<CaRegister>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let status = register_status(&q, body.set_as_active, None, CA_SETTABLE)?;
-    let auto = q
-        .bool("allowAutoRegistration")?
-        .or(body.allow_auto_registration)
-        .unwrap_or(false);
-    if let Some(m) = body.certificate_mode.as_deref()
-        && m != "DEFAULT"
-        && m != "SNI_ONLY"
-    {
-        return Err(ApiError::InvalidRequest(format!(
-            "certificateMode must be DEFAULT or SNI_ONLY; got '{m}'"
-        )));
-    }
-    if let Some(v) = body.verification_certificate.as_deref() {
-        request_der("verificationCertificate", v)?;
-    }
-    let _ = (body.registration_config, body.tags);
-    register(
-        &state,
-        CertKind::Ca,
-        &body.ca_certificate,
-        status,
-        None,
-        Some(if auto { "ENABLE" } else { "DISABLE" }.into()),
-    )
+    state
+        .blocking(move |state| {
+            let status = register_status(&q, body.set_as_active, None, CA_SETTABLE)?;
+            let auto = q
+                .bool("allowAutoRegistration")?
+                .or(body.allow_auto_registration)
+                .unwrap_or(false);
+            if let Some(m) = body.certificate_mode.as_deref()
+                && m != "DEFAULT"
+                && m != "SNI_ONLY"
+            {
+                return Err(ApiError::InvalidRequest(format!(
+                    "certificateMode must be DEFAULT or SNI_ONLY; got '{m}'"
+                )));
+            }
+            if let Some(v) = body.verification_certificate.as_deref() {
+                request_der("verificationCertificate", v)?;
+            }
+            let _ = (body.registration_config, body.tags);
+            register(
+                state,
+                CertKind::Ca,
+                &body.ca_certificate,
+                status,
+                None,
+                Some(if auto { "ENABLE" } else { "DISABLE" }.into()),
+            )
+        })
+        .await
 }
 
 async fn ca_certificate_describe(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    describe(&state, CertKind::Ca, &id).await
+    state
+        .blocking(move |state| describe(state, CertKind::Ca, &id))
+        .await
 }
 
 async fn ca_certificates_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    list(&state, CertKind::Ca, &q)
+    state
+        .blocking(move |state| list(state, CertKind::Ca, &q))
+        .await
 }
 
 async fn ca_certificate_update(
@@ -91,24 +99,30 @@ async fn ca_certificate_update(
     q: QueryMap,
     ApiBytes(_body): ApiBytes,
 ) -> Result<Json<JsonValue>, ApiError> {
-    set_status(&state, CertKind::Ca, &id, &q, CA_SETTABLE)?;
-    if let Some(a) = q.str("newAutoRegistrationStatus") {
-        if a != "ENABLE" && a != "DISABLE" {
-            return Err(ApiError::InvalidRequest(format!(
-                "newAutoRegistrationStatus must be ENABLE or DISABLE; got '{a}'"
-            )));
-        }
-        let id = check_cert_id(&id)?;
-        state
-            .store
-            .ca_auto_registration_set(&id, a, state.audit.now_ms())?;
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            set_status(state, CertKind::Ca, &id, &q, CA_SETTABLE)?;
+            if let Some(a) = q.str("newAutoRegistrationStatus") {
+                if a != "ENABLE" && a != "DISABLE" {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "newAutoRegistrationStatus must be ENABLE or DISABLE; got '{a}'"
+                    )));
+                }
+                let id = check_cert_id(&id)?;
+                state
+                    .store
+                    .ca_auto_registration_set(&id, a, state.audit.now_ms())?;
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 async fn ca_certificate_delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    delete(&state, CertKind::Ca, &id)
+    state
+        .blocking(move |state| delete(state, CertKind::Ca, &id))
+        .await
 }

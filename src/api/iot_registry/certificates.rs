@@ -161,25 +161,31 @@ async fn certificate_register(
     q: QueryMap,
     ApiJson(body): ApiJson<CertRegister>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let status = register_status(
-        &q,
-        body.set_as_active,
-        body.status.as_deref(),
-        DEVICE_SETTABLE,
-    )?;
-    let ca_id = body
-        .ca_certificate_pem
-        .as_deref()
-        .map(|pem| request_der("caCertificatePem", pem).map(|der| thingward_audit::cert_id(&der)))
-        .transpose()?;
-    register(
-        &state,
-        CertKind::Device,
-        &body.certificate_pem,
-        status,
-        ca_id,
-        None,
-    )
+    state
+        .blocking(move |state| {
+            let status = register_status(
+                &q,
+                body.set_as_active,
+                body.status.as_deref(),
+                DEVICE_SETTABLE,
+            )?;
+            let ca_id = body
+                .ca_certificate_pem
+                .as_deref()
+                .map(|pem| {
+                    request_der("caCertificatePem", pem).map(|der| thingward_audit::cert_id(&der))
+                })
+                .transpose()?;
+            register(
+                state,
+                CertKind::Device,
+                &body.certificate_pem,
+                status,
+                ca_id,
+                None,
+            )
+        })
+        .await
 }
 
 async fn certificate_register_no_ca(
@@ -187,25 +193,29 @@ async fn certificate_register_no_ca(
     q: QueryMap,
     ApiJson(body): ApiJson<CertRegister>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    if body.ca_certificate_pem.is_some() {
-        return Err(ApiError::InvalidRequest(
-            "RegisterCertificateWithoutCA takes no caCertificatePem".into(),
-        ));
-    }
-    let status = register_status(
-        &q,
-        body.set_as_active,
-        body.status.as_deref(),
-        DEVICE_SETTABLE,
-    )?;
-    register(
-        &state,
-        CertKind::Device,
-        &body.certificate_pem,
-        status,
-        None,
-        None,
-    )
+    state
+        .blocking(move |state| {
+            if body.ca_certificate_pem.is_some() {
+                return Err(ApiError::InvalidRequest(
+                    "RegisterCertificateWithoutCA takes no caCertificatePem".into(),
+                ));
+            }
+            let status = register_status(
+                &q,
+                body.set_as_active,
+                body.status.as_deref(),
+                DEVICE_SETTABLE,
+            )?;
+            register(
+                state,
+                CertKind::Device,
+                &body.certificate_pem,
+                status,
+                None,
+                None,
+            )
+        })
+        .await
 }
 
 /// The certificate of `kind` with this id in the configured directories, with its status
@@ -305,7 +315,7 @@ fn describe_json(state: &AppState, rec: &CertificateRecord) -> JsonValue {
     d
 }
 
-pub(super) async fn describe(
+pub(super) fn describe(
     state: &AppState,
     kind: CertKind,
     id: &str,
@@ -327,7 +337,9 @@ async fn certificate_describe(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    describe(&state, CertKind::Device, &id).await
+    state
+        .blocking(move |state| describe(state, CertKind::Device, &id))
+        .await
 }
 
 /// Every certificate of `kind` as (id, status, creation time), by creation time: those
@@ -391,7 +403,9 @@ async fn certificates_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    list(&state, CertKind::Device, &q)
+    state
+        .blocking(move |state| list(state, CertKind::Device, &q))
+        .await
 }
 
 /// Sets a status: a registered certificate's own, or an override for a directory one.
@@ -425,9 +439,13 @@ async fn certificate_update(
     ApiPath(id): ApiPath<String>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    q.required("newStatus")?;
-    set_status(&state, CertKind::Device, &id, &q, DEVICE_SETTABLE)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            q.required("newStatus")?;
+            set_status(state, CertKind::Device, &id, &q, DEVICE_SETTABLE)?;
+            Ok(empty())
+        })
+        .await
 }
 
 pub(super) fn delete(
@@ -451,5 +469,7 @@ async fn certificate_delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    delete(&state, CertKind::Device, &id)
+    state
+        .blocking(move |state| delete(state, CertKind::Device, &id))
+        .await
 }

@@ -29,62 +29,78 @@ async fn crl_put(
     ApiPath(name): ApiPath<String>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_crl_name(&name)?;
-    let pem = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::InvalidRequest("The CRL must be PEM text".into()))?;
-    let bundle = thingward_audit::parse_pem_bundle(pem, &name);
-    if let Some(p) = bundle.problems.first() {
-        return Err(ApiError::InvalidRequest(format!(
-            "The CRL does not parse ({}): {}",
-            p.source, p.message
-        )));
-    }
-    if bundle.crls.is_empty() {
-        return Err(ApiError::InvalidRequest(
-            "The body holds no PEM X509 CRL block".into(),
-        ));
-    }
-    let created = state.store.crl_put(&name, pem, state.audit.now_ms())?;
-    Ok(Json(json!({ "name": name, "created": created })))
+    state
+        .blocking(move |state| {
+            check_crl_name(&name)?;
+            let pem = std::str::from_utf8(&body)
+                .map_err(|_| ApiError::InvalidRequest("The CRL must be PEM text".into()))?;
+            let bundle = thingward_audit::parse_pem_bundle(pem, &name);
+            if let Some(p) = bundle.problems.first() {
+                return Err(ApiError::InvalidRequest(format!(
+                    "The CRL does not parse ({}): {}",
+                    p.source, p.message
+                )));
+            }
+            if bundle.crls.is_empty() {
+                return Err(ApiError::InvalidRequest(
+                    "The body holds no PEM X509 CRL block".into(),
+                ));
+            }
+            let created = state.store.crl_put(&name, pem, state.audit.now_ms())?;
+            Ok(Json(json!({ "name": name, "created": created })))
+        })
+        .await
 }
 
 async fn crl_get(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_crl_name(&name)?;
-    let rec = state
-        .store
-        .crl_get(&name)?
-        .ok_or_else(|| ApiError::not_found("CRL", &name))?;
-    Ok(Json(json!({
-        "name": rec.name,
-        "crlPem": rec.pem,
-        "creationDate": millis_to_seconds(rec.created_ms),
-        "lastModifiedDate": millis_to_seconds(rec.modified_ms),
-    })))
+    state
+        .blocking(move |state| {
+            check_crl_name(&name)?;
+            let rec = state
+                .store
+                .crl_get(&name)?
+                .ok_or_else(|| ApiError::not_found("CRL", &name))?;
+            Ok(Json(json!({
+                "name": rec.name,
+                "crlPem": rec.pem,
+                "creationDate": millis_to_seconds(rec.created_ms),
+                "lastModifiedDate": millis_to_seconds(rec.modified_ms),
+            })))
+        })
+        .await
 }
 
 async fn crl_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_crl_name(&name)?;
-    if !state.store.crl_delete(&name)? {
-        return Err(ApiError::not_found("CRL", &name));
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            check_crl_name(&name)?;
+            if !state.store.crl_delete(&name)? {
+                return Err(ApiError::not_found("CRL", &name));
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 async fn crls_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(25, 250)?;
-    let (items, next) = page.slice(state.store.crls_all()?);
-    let items: Vec<JsonValue> = items
-        .iter()
-        .map(|c| json!({ "name": c.name, "lastModifiedDate": millis_to_seconds(c.modified_ms) }))
-        .collect();
-    Ok(Page::response("crls", items, next))
+    state
+        .blocking(move |state| {
+            let page = q.page(25, 250)?;
+            let (items, next) = page.slice(state.store.crls_all()?);
+            let items: Vec<JsonValue> = items
+                .iter()
+                .map(|c| json!({ "name": c.name, "lastModifiedDate": millis_to_seconds(c.modified_ms) }))
+                .collect();
+            Ok(Page::response("crls", items, next))
+        })
+        .await
 }

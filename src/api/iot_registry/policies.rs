@@ -73,27 +73,31 @@ async fn policy_create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<PolicyIn>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_policy_name(&name)?;
-    check_document(&body.policy_document)?;
-    let _ = body.tags;
-    let arn = state.arn(&format!("policy/{name}"));
-    if dir_policy(&state, &name).is_some()
-        || !state
-            .store
-            .policy_create(&name, &body.policy_document, state.audit.now_ms())?
-    {
-        return Err(ApiError::AlreadyExists {
-            message: format!("Policy '{name}' already exists"),
-            resource_id: name,
-            resource_arn: arn,
-        });
-    }
-    Ok(Json(json!({
-        "policyName": name,
-        "policyArn": arn,
-        "policyDocument": body.policy_document,
-        "policyVersionId": "1",
-    })))
+    state
+        .blocking(move |state| {
+            check_policy_name(&name)?;
+            check_document(&body.policy_document)?;
+            let _ = body.tags;
+            let arn = state.arn(&format!("policy/{name}"));
+            if dir_policy(state, &name).is_some()
+                || !state
+                    .store
+                    .policy_create(&name, &body.policy_document, state.audit.now_ms())?
+            {
+                return Err(ApiError::AlreadyExists {
+                    message: format!("Policy '{name}' already exists"),
+                    resource_id: name,
+                    resource_arn: arn,
+                });
+            }
+            Ok(Json(json!({
+                "policyName": name,
+                "policyArn": arn,
+                "policyDocument": body.policy_document,
+                "policyVersionId": "1",
+            })))
+        })
+        .await
 }
 
 pub(super) fn policy_not_found(name: &str) -> ApiError {
@@ -104,84 +108,96 @@ async fn policy_get(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_policy_name(&name)?;
-    let arn = state.arn(&format!("policy/{name}"));
-    if let Some(p) = state.store.policy_get(&name)? {
-        let v = state
-            .store
-            .policy_version_get(&name, p.default_version)?
-            .ok_or_else(|| ApiError::internal("default policy version missing"))?;
-        return Ok(Json(json!({
-            "policyName": name,
-            "policyArn": arn,
-            "policyDocument": v.document,
-            "defaultVersionId": p.default_version.to_string(),
-            "creationDate": millis_to_seconds(p.created_ms),
-            "lastModifiedDate": millis_to_seconds(p.modified_ms),
-        })));
-    }
-    let doc = dir_policy(&state, &name).ok_or_else(|| policy_not_found(&name))?;
-    Ok(Json(json!({
-        "policyName": name,
-        "policyArn": arn,
-        "policyDocument": doc,
-        "defaultVersionId": "1",
-    })))
+    state
+        .blocking(move |state| {
+            check_policy_name(&name)?;
+            let arn = state.arn(&format!("policy/{name}"));
+            if let Some(p) = state.store.policy_get(&name)? {
+                let v = state
+                    .store
+                    .policy_version_get(&name, p.default_version)?
+                    .ok_or_else(|| ApiError::internal("default policy version missing"))?;
+                return Ok(Json(json!({
+                    "policyName": name,
+                    "policyArn": arn,
+                    "policyDocument": v.document,
+                    "defaultVersionId": p.default_version.to_string(),
+                    "creationDate": millis_to_seconds(p.created_ms),
+                    "lastModifiedDate": millis_to_seconds(p.modified_ms),
+                })));
+            }
+            let doc = dir_policy(state, &name).ok_or_else(|| policy_not_found(&name))?;
+            Ok(Json(json!({
+                "policyName": name,
+                "policyArn": arn,
+                "policyDocument": doc,
+                "defaultVersionId": "1",
+            })))
+        })
+        .await
 }
 
 async fn policies_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = marker_page(&q)?;
-    let mut names: Vec<String> = state
-        .store
-        .policies_all()?
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    if let Some(dir) = state.audit.files().and_then(|f| f.policy_dir.as_deref()) {
-        let mut unreadable = Vec::new();
-        names.extend(
-            snapshot::dir_policies(dir, &mut unreadable)
+    state
+        .blocking(move |state| {
+            let page = marker_page(&q)?;
+            let mut names: Vec<String> = state
+                .store
+                .policies_all()?
                 .into_iter()
-                .map(|p| p.name),
-        );
-    }
-    names.sort();
-    names.dedup();
-    if q.bool("ascendingOrder")? == Some(false) {
-        names.reverse();
-    }
-    let (items, next) = page.slice(names);
-    let items: Vec<JsonValue> = items
-        .iter()
-        .map(|n| json!({ "policyName": n, "policyArn": state.arn(&format!("policy/{n}")) }))
-        .collect();
-    Ok(Page::marker_response("policies", items, next))
+                .map(|p| p.name)
+                .collect();
+            if let Some(dir) = state.audit.files().and_then(|f| f.policy_dir.as_deref()) {
+                let mut unreadable = Vec::new();
+                names.extend(
+                    snapshot::dir_policies(dir, &mut unreadable)
+                        .into_iter()
+                        .map(|p| p.name),
+                );
+            }
+            names.sort();
+            names.dedup();
+            if q.bool("ascendingOrder")? == Some(false) {
+                names.reverse();
+            }
+            let (items, next) = page.slice(names);
+            let items: Vec<JsonValue> = items
+                .iter()
+                .map(|n| json!({ "policyName": n, "policyArn": state.arn(&format!("policy/{n}")) }))
+                .collect();
+            Ok(Page::marker_response("policies", items, next))
+        })
+        .await
 }
 
 async fn policy_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_policy_name(&name)?;
-    if state.store.policy_get(&name)?.is_none() {
-        return Err(policy_not_found(&name));
-    }
-    if state
-        .store
-        .policy_targets_all()?
-        .iter()
-        .any(|(p, _)| *p == name)
-    {
-        return Err(ApiError::RegistryConflict {
-            error_type: "DeleteConflictException",
-            message: format!("Policy '{name}' is attached; detach it first"),
-        });
-    }
-    state.store.policy_delete(&name)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            check_policy_name(&name)?;
+            if state.store.policy_get(&name)?.is_none() {
+                return Err(policy_not_found(&name));
+            }
+            if state
+                .store
+                .policy_targets_all()?
+                .iter()
+                .any(|(p, _)| *p == name)
+            {
+                return Err(ApiError::RegistryConflict {
+                    error_type: "DeleteConflictException",
+                    message: format!("Policy '{name}' is attached; detach it first"),
+                });
+            }
+            state.store.policy_delete(&name)?;
+            Ok(empty())
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,8 +230,12 @@ async fn policy_attach(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<TargetIn>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    policy_target(&state, &name, &body.target, true)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            policy_target(state, &name, &body.target, true)?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn policy_detach(
@@ -223,6 +243,10 @@ async fn policy_detach(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<TargetIn>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    policy_target(&state, &name, &body.target, false)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            policy_target(state, &name, &body.target, false)?;
+            Ok(empty())
+        })
+        .await
 }

@@ -47,10 +47,14 @@ async fn principal_attach(
     ApiPath(thing): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    thing_exists(&state, &thing)?;
-    let principal = principal_header(&headers)?;
-    state.store.thing_principal_set(&thing, &principal, true)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            thing_exists(state, &thing)?;
+            let principal = principal_header(&headers)?;
+            state.store.thing_principal_set(&thing, &principal, true)?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn principal_detach(
@@ -58,10 +62,14 @@ async fn principal_detach(
     ApiPath(thing): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    thing_exists(&state, &thing)?;
-    let principal = principal_header(&headers)?;
-    state.store.thing_principal_set(&thing, &principal, false)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            thing_exists(state, &thing)?;
+            let principal = principal_header(&headers)?;
+            state.store.thing_principal_set(&thing, &principal, false)?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn principals_list(
@@ -69,8 +77,12 @@ async fn principals_list(
     ApiPath(thing): ApiPath<String>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    thing_exists(&state, &thing)?;
-    let page = q.page(25, 250)?;
-    let (items, next) = page.slice(state.store.thing_principals(&thing)?);
-    Ok(Page::response("principals", items, next))
+    state
+        .blocking(move |state| {
+            thing_exists(state, &thing)?;
+            let page = q.page(25, 250)?;
+            let (items, next) = page.slice(state.store.thing_principals(&thing)?);
+            Ok(Page::response("principals", items, next))
+        })
+        .await
 }

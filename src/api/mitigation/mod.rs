@@ -118,53 +118,61 @@ async fn action_create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ActionBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_action_name(&name)?;
-    check_role_arn("roleArn", body.role_arn.as_deref()).map_err(invalid)?;
-    let raw = body
-        .action_params
-        .ok_or_else(|| invalid("actionParams is required".into()))?;
-    let (params, ty) = action_params(&state, raw)?;
-    let now = state.detect.now();
-    let arn = action_arn(&state, &name);
-    let rec = ActionRecord {
-        name: name.clone(),
-        action_id: uuid::Uuid::new_v4().to_string(),
-        action_type: ty.as_str().to_owned(),
-        role_arn: body.role_arn.unwrap_or_default(),
-        params: serde_json::to_value(&params).map_err(ApiError::internal)?,
-        creation_ms: now,
-        modified_ms: now,
-    };
-    if !state
-        .store
-        .mitigation_action_insert(&rec, body.tags.as_ref())?
-    {
-        let existing = action_or_404(&state, &name)?;
-        return Err(ApiError::AlreadyExists {
-            message: format!("Mitigation action '{name}' already exists"),
-            resource_id: existing.action_id,
-            resource_arn: arn,
-        });
-    }
-    Ok(Json(json!({ "actionArn": arn, "actionId": rec.action_id })))
+    state
+        .blocking(move |state| {
+            check_action_name(&name)?;
+            check_role_arn("roleArn", body.role_arn.as_deref()).map_err(invalid)?;
+            let raw = body
+                .action_params
+                .ok_or_else(|| invalid("actionParams is required".into()))?;
+            let (params, ty) = action_params(state, raw)?;
+            let now = state.detect.now();
+            let arn = action_arn(state, &name);
+            let rec = ActionRecord {
+                name: name.clone(),
+                action_id: uuid::Uuid::new_v4().to_string(),
+                action_type: ty.as_str().to_owned(),
+                role_arn: body.role_arn.unwrap_or_default(),
+                params: serde_json::to_value(&params).map_err(ApiError::internal)?,
+                creation_ms: now,
+                modified_ms: now,
+            };
+            if !state
+                .store
+                .mitigation_action_insert(&rec, body.tags.as_ref())?
+            {
+                let existing = action_or_404(state, &name)?;
+                return Err(ApiError::AlreadyExists {
+                    message: format!("Mitigation action '{name}' already exists"),
+                    resource_id: existing.action_id,
+                    resource_arn: arn,
+                });
+            }
+            Ok(Json(json!({ "actionArn": arn, "actionId": rec.action_id })))
+        })
+        .await
 }
 
 async fn action_describe(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_action_name(&name)?;
-    let a = action_or_404(&state, &name)?;
-    Ok(Json(json!({
-        "actionName": a.name,
-        "actionType": a.action_type,
-        "actionArn": action_arn(&state, &a.name),
-        "actionId": a.action_id,
-        "roleArn": a.role_arn,
-        "actionParams": shown_params(&a.params),
-        "creationDate": millis_to_seconds(a.creation_ms),
-        "lastModifiedDate": millis_to_seconds(a.modified_ms),
-    })))
+    state
+        .blocking(move |state| {
+            check_action_name(&name)?;
+            let a = action_or_404(state, &name)?;
+            Ok(Json(json!({
+                "actionName": a.name,
+                "actionType": a.action_type,
+                "actionArn": action_arn(state, &a.name),
+                "actionId": a.action_id,
+                "roleArn": a.role_arn,
+                "actionParams": shown_params(&a.params),
+                "creationDate": millis_to_seconds(a.creation_ms),
+                "lastModifiedDate": millis_to_seconds(a.modified_ms),
+            })))
+        })
+        .await
 }
 
 async fn action_update(
@@ -172,81 +180,93 @@ async fn action_update(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ActionBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_action_name(&name)?;
-    let current = action_or_404(&state, &name)?;
-    if let Some(role) = &body.role_arn {
-        check_role_arn("roleArn", Some(role)).map_err(invalid)?;
-    }
-    let params = match body.action_params {
-        Some(raw) => {
-            let (params, ty) = action_params(&state, raw)?;
-            if ty.as_str() != current.action_type {
-                return Err(invalid(format!(
-                    "Mitigation action '{name}' is {}; its type cannot change to {}",
-                    current.action_type,
-                    ty.as_str()
-                )));
+    state
+        .blocking(move |state| {
+            check_action_name(&name)?;
+            let current = action_or_404(state, &name)?;
+            if let Some(role) = &body.role_arn {
+                check_role_arn("roleArn", Some(role)).map_err(invalid)?;
             }
-            serde_json::to_value(&params).map_err(ApiError::internal)?
-        }
-        None => current.params,
-    };
-    let role = body.role_arn.unwrap_or(current.role_arn);
-    let a = state
-        .store
-        .mitigation_action_update(
-            &name,
-            &role,
-            &current.action_type,
-            &params,
-            state.detect.now(),
-        )?
-        .ok_or_else(|| ApiError::not_found("Mitigation action", &name))?;
-    Ok(Json(
-        json!({ "actionArn": action_arn(&state, &name), "actionId": a.action_id }),
-    ))
+            let params = match body.action_params {
+                Some(raw) => {
+                    let (params, ty) = action_params(state, raw)?;
+                    if ty.as_str() != current.action_type {
+                        return Err(invalid(format!(
+                            "Mitigation action '{name}' is {}; its type cannot change to {}",
+                            current.action_type,
+                            ty.as_str()
+                        )));
+                    }
+                    serde_json::to_value(&params).map_err(ApiError::internal)?
+                }
+                None => current.params,
+            };
+            let role = body.role_arn.unwrap_or(current.role_arn);
+            let a = state
+                .store
+                .mitigation_action_update(
+                    &name,
+                    &role,
+                    &current.action_type,
+                    &params,
+                    state.detect.now(),
+                )?
+                .ok_or_else(|| ApiError::not_found("Mitigation action", &name))?;
+            Ok(Json(
+                json!({ "actionArn": action_arn(state, &name), "actionId": a.action_id }),
+            ))
+        })
+        .await
 }
 
 async fn action_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_action_name(&name)?;
-    state.store.mitigation_action_delete(&name)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            check_action_name(&name)?;
+            state.store.mitigation_action_delete(&name)?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn actions_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(100, 250)?;
-    let ty = q
-        .str("actionType")
-        .map(|t| {
-            ActionType::parse(t).ok_or_else(|| {
-                invalid(format!(
-                    "actionType must be one of {}; got '{t}'",
-                    ActionType::ALL.map(ActionType::as_str).join(", ")
-                ))
-            })
+    state
+        .blocking(move |state| {
+            let page = q.page(100, 250)?;
+            let ty = q
+                .str("actionType")
+                .map(|t| {
+                    ActionType::parse(t).ok_or_else(|| {
+                        invalid(format!(
+                            "actionType must be one of {}; got '{t}'",
+                            ActionType::ALL.map(ActionType::as_str).join(", ")
+                        ))
+                    })
+                })
+                .transpose()?;
+            let items: Vec<JsonValue> = state
+                .store
+                .mitigation_actions_all()?
+                .into_iter()
+                .filter(|a| ty.is_none_or(|t| a.action_type == t.as_str()))
+                .map(|a| {
+                    json!({
+                        "actionName": a.name,
+                        "actionArn": action_arn(state, &a.name),
+                        "creationDate": millis_to_seconds(a.creation_ms),
+                    })
+                })
+                .collect();
+            let (items, next) = page.slice(items);
+            Ok(Page::response("actionIdentifiers", items, next))
         })
-        .transpose()?;
-    let items: Vec<JsonValue> = state
-        .store
-        .mitigation_actions_all()?
-        .into_iter()
-        .filter(|a| ty.is_none_or(|t| a.action_type == t.as_str()))
-        .map(|a| {
-            json!({
-                "actionName": a.name,
-                "actionArn": action_arn(&state, &a.name),
-                "creationDate": millis_to_seconds(a.creation_ms),
-            })
-        })
-        .collect();
-    let (items, next) = page.slice(items);
-    Ok(Page::response("actionIdentifiers", items, next))
+        .await
 }
 
 /// The named actions' definitions, checked against `allowed` (what the task family may run).
