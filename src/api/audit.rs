@@ -291,7 +291,7 @@ fn task_found(state: &AppState, id: &str) -> Result<AuditTaskRecord, ApiError> {
     state
         .store
         .audit_task_get(id)?
-        .ok_or_else(|| ApiError::not_found("Audit task", &id))
+        .ok_or_else(|| ApiError::not_found("Audit task", id))
 }
 
 /// `taskStatistics` of a task: its checks counted by run status.
@@ -499,7 +499,7 @@ fn scheduled_found(state: &AppState, name: &str) -> Result<ScheduledAuditRecord,
     state
         .store
         .scheduled_audit_get(name)?
-        .ok_or_else(|| ApiError::not_found("Scheduled audit", &name))
+        .ok_or_else(|| ApiError::not_found("Scheduled audit", name))
 }
 
 fn scheduled_json(state: &AppState, rec: &ScheduledAuditRecord, with_checks: bool) -> JsonValue {
@@ -709,7 +709,7 @@ fn finding_found(state: &AppState, id: &str) -> Result<FindingRecord, ApiError> 
     state
         .store
         .finding_get(id, state.audit.now_ms())?
-        .ok_or_else(|| ApiError::not_found("Audit finding", &id))
+        .ok_or_else(|| ApiError::not_found("Audit finding", id))
 }
 
 async fn finding_describe(

@@ -91,7 +91,7 @@ fn existing(state: &AppState, name: &str) -> Result<DestinationRecord, ApiError>
     state
         .store
         .destination_get(name)?
-        .ok_or_else(|| ApiError::not_found("Destination", &name))
+        .ok_or_else(|| ApiError::not_found("Destination", name))
 }
 
 fn reload(state: &AppState) -> Result<(), ApiError> {

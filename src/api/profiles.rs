@@ -190,7 +190,7 @@ async fn profile_describe(
 }
 
 fn not_found(name: &str) -> ApiError {
-    ApiError::not_found("Security profile", &name)
+    ApiError::not_found("Security profile", name)
 }
 
 fn expected_version(q: &QueryMap) -> Result<Option<i64>, ApiError> {
@@ -330,12 +330,12 @@ async fn profiles_list(
             if let Some(d) = dimension
                 && state.store.dimension_get(d)?.is_none()
             {
-                return Err(ApiError::not_found("Dimension", &d));
+                return Err(ApiError::not_found("Dimension", d));
             }
             if let Some(m) = metric
                 && state.store.custom_metric_get(m)?.is_none()
             {
-                return Err(ApiError::not_found("Custom metric", &m));
+                return Err(ApiError::not_found("Custom metric", m));
             }
             let profiles: Vec<JsonValue> = state
                 .store
@@ -398,7 +398,7 @@ async fn target_attach(
             if let Target::ThingGroup(g) = &target
                 && state.store.group_get(g)?.is_none()
             {
-                return Err(ApiError::not_found("Thing group", &g));
+                return Err(ApiError::not_found("Thing group", g));
             }
             let attached = state.store.attachments_all()?;
             let on_target = attached

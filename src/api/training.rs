@@ -26,7 +26,7 @@ fn known_profile(state: &AppState, name: Option<&str>) -> Result<(), ApiError> {
     if let Some(p) = name {
         check_resource_name("securityProfileName", p)?;
         if state.store.profile_get(p)?.is_none() {
-            return Err(ApiError::not_found("Security profile", &p));
+            return Err(ApiError::not_found("Security profile", p));
         }
     }
     Ok(())

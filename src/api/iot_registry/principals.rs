@@ -37,7 +37,7 @@ fn principal_header(headers: &HeaderMap) -> Result<String, ApiError> {
 fn thing_exists(state: &AppState, thing: &str) -> Result<(), ApiError> {
     ThingName::try_from(thing.to_owned())?;
     if state.store.thing_get(thing)?.is_none() {
-        return Err(ApiError::not_found("Thing", &thing));
+        return Err(ApiError::not_found("Thing", thing));
     }
     Ok(())
 }

@@ -102,7 +102,7 @@ fn action_or_404(state: &AppState, name: &str) -> Result<ActionRecord, ApiError>
     state
         .store
         .mitigation_action_get(name)?
-        .ok_or_else(|| ApiError::not_found("Mitigation action", &name))
+        .ok_or_else(|| ApiError::not_found("Mitigation action", name))
 }
 
 /// The stored parameters, with secrets left out.
