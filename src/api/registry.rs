@@ -576,7 +576,7 @@ async fn group_create(
             if let Some(parent) = &body.parent_group_name
                 && state.store.group_get(parent)?.is_none()
             {
-                return Err(ApiError::not_found("Parent thing group", &parent));
+                return Err(ApiError::not_found("Parent thing group", parent));
             }
             let (description, attributes) = match body.thing_group_properties {
                 Some(p) => (

@@ -189,7 +189,7 @@ async fn metric_values_list(
                     let d = state
                         .store
                         .dimension_get(name)?
-                        .ok_or_else(|| ApiError::not_found("Dimension", &name))?;
+                        .ok_or_else(|| ApiError::not_found("Dimension", name))?;
                     let op = match q.str("dimensionValueOperator") {
                         None | Some("IN") => DimensionOperator::In,
                         Some("NOT_IN") => DimensionOperator::NotIn,
