@@ -156,99 +156,112 @@ async fn config_update(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfigUpdate>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let stored = state.store.audit_config_get()?;
-    let first = stored.is_none();
-    let mut config = stored.unwrap_or_default();
-    if let Some(role) = body.role_arn {
-        if !(20..=2048).contains(&role.len()) {
-            return Err(ApiError::InvalidRequest(
-                "roleArn must be 20..2048 characters".into(),
-            ));
-        }
-        config.role_arn = Some(role);
-    }
-    if let Some(targets) = body.audit_notification_target_configurations {
-        for (k, v) in targets {
-            if k != "SNS" {
-                return Err(ApiError::InvalidRequest(format!(
-                    "auditNotificationTargetConfigurations: the only target type is SNS, got '{k}'"
-                )));
+    state
+        .blocking(move |state| {
+            let stored = state.store.audit_config_get()?;
+            let first = stored.is_none();
+            let mut config = stored.unwrap_or_default();
+            if let Some(role) = body.role_arn {
+                if !(20..=2048).contains(&role.len()) {
+                    return Err(ApiError::InvalidRequest(
+                        "roleArn must be 20..2048 characters".into(),
+                    ));
+                }
+                config.role_arn = Some(role);
             }
-            config.notification_targets.insert(k, v);
-        }
-    }
-    let scheduled = state.store.scheduled_audits_all()?;
-    for (name, c) in body.audit_check_configurations.unwrap_or_default() {
-        let check = check_name(&name)?;
-        let entry = config
-            .checks
-            .entry(name.clone())
-            .or_insert_with(CheckConfig::default);
-        if let Some(cfg) = c.configuration {
-            for (k, v) in &cfg {
-                check_threshold(check, k, v)?;
+            if let Some(targets) = body.audit_notification_target_configurations {
+                for (k, v) in targets {
+                    if k != "SNS" {
+                        return Err(ApiError::InvalidRequest(format!(
+                            "auditNotificationTargetConfigurations: the only target type is SNS, got '{k}'"
+                        )));
+                    }
+                    config.notification_targets.insert(k, v);
+                }
             }
-            entry.configuration = cfg;
-        }
-        if let Some(enabled) = c.enabled {
-            if !enabled && let Some(s) = scheduled.iter().find(|s| s.checks.contains(&name)) {
-                return Err(ApiError::InvalidRequest(format!(
-                    "Check {name} is used by the scheduled audit '{}' and cannot be disabled",
-                    s.name
-                )));
+            let scheduled = state.store.scheduled_audits_all()?;
+            for (name, c) in body.audit_check_configurations.unwrap_or_default() {
+                let check = check_name(&name)?;
+                let entry = config
+                    .checks
+                    .entry(name.clone())
+                    .or_insert_with(CheckConfig::default);
+                if let Some(cfg) = c.configuration {
+                    for (k, v) in &cfg {
+                        check_threshold(check, k, v)?;
+                    }
+                    entry.configuration = cfg;
+                }
+                if let Some(enabled) = c.enabled {
+                    if !enabled && let Some(s) = scheduled.iter().find(|s| s.checks.contains(&name)) {
+                        return Err(ApiError::InvalidRequest(format!(
+                            "Check {name} is used by the scheduled audit '{}' and cannot be disabled",
+                            s.name
+                        )));
+                    }
+                    entry.enabled = enabled;
+                }
             }
-            entry.enabled = enabled;
-        }
-    }
-    if first && !config.checks.values().any(|c| c.enabled) {
-        return Err(ApiError::InvalidRequest(
-            "The first audit configuration must enable at least one check".into(),
-        ));
-    }
-    state.store.audit_config_put(&config)?;
-    Ok(empty())
+            if first && !config.checks.values().any(|c| c.enabled) {
+                return Err(ApiError::InvalidRequest(
+                    "The first audit configuration must enable at least one check".into(),
+                ));
+            }
+            state.store.audit_config_put(&config)?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn config_describe(State(state): State<AppState>) -> Result<Json<JsonValue>, ApiError> {
-    let config = state.store.audit_config_get()?.unwrap_or_default();
-    let checks: serde_json::Map<String, JsonValue> = CheckName::all()
-        .iter()
-        .map(|c| {
-            let stored = config.checks.get(c.as_str()).cloned().unwrap_or_default();
-            let mut v = json!({ "enabled": stored.enabled });
-            if !stored.configuration.is_empty() {
-                v["configuration"] = json!(stored.configuration);
+    state
+        .blocking(move |state| {
+            let config = state.store.audit_config_get()?.unwrap_or_default();
+            let checks: serde_json::Map<String, JsonValue> = CheckName::all()
+                .iter()
+                .map(|c| {
+                    let stored = config.checks.get(c.as_str()).cloned().unwrap_or_default();
+                    let mut v = json!({ "enabled": stored.enabled });
+                    if !stored.configuration.is_empty() {
+                        v["configuration"] = json!(stored.configuration);
+                    }
+                    (c.as_str().to_owned(), v)
+                })
+                .collect();
+            let mut out = json!({ "auditCheckConfigurations": checks });
+            if let Some(role) = &config.role_arn {
+                out["roleArn"] = json!(role);
             }
-            (c.as_str().to_owned(), v)
+            if !config.notification_targets.is_empty() {
+                out["auditNotificationTargetConfigurations"] = json!(config.notification_targets);
+            }
+            Ok(Json(out))
         })
-        .collect();
-    let mut out = json!({ "auditCheckConfigurations": checks });
-    if let Some(role) = &config.role_arn {
-        out["roleArn"] = json!(role);
-    }
-    if !config.notification_targets.is_empty() {
-        out["auditNotificationTargetConfigurations"] = json!(config.notification_targets);
-    }
-    Ok(Json(out))
+        .await
 }
 
 async fn config_delete(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let with_scheduled = q.bool("deleteScheduledAudits")?.unwrap_or(false);
-    if state.store.audit_config_get()?.is_none() {
-        return Err(ApiError::NotFound(
-            "No account audit configuration to delete".into(),
-        ));
-    }
-    if !with_scheduled && !state.store.scheduled_audits_all()?.is_empty() {
-        return Err(ApiError::InvalidRequest(
-            "Scheduled audits exist; delete them first or pass deleteScheduledAudits=true".into(),
-        ));
-    }
-    state.store.audit_config_delete(with_scheduled)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            let with_scheduled = q.bool("deleteScheduledAudits")?.unwrap_or(false);
+            if state.store.audit_config_get()?.is_none() {
+                return Err(ApiError::NotFound(
+                    "No account audit configuration to delete".into(),
+                ));
+            }
+            if !with_scheduled && !state.store.scheduled_audits_all()?.is_empty() {
+                return Err(ApiError::InvalidRequest(
+                    "Scheduled audits exist; delete them first or pass deleteScheduledAudits=true"
+                        .into(),
+                ));
+            }
+            state.store.audit_config_delete(with_scheduled)?;
+            Ok(empty())
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,9 +277,13 @@ async fn task_start(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TaskStart>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let checks = enabled_checks(&state, &body.target_check_names)?;
-    let task_id = state.audit.start(checks, None)?;
-    Ok(Json(json!({ "taskId": task_id })))
+    state
+        .blocking(move |state| {
+            let checks = enabled_checks(state, &body.target_check_names)?;
+            let task_id = state.audit.start(checks, None)?;
+            Ok(Json(json!({ "taskId": task_id })))
+        })
+        .await
 }
 
 fn task_found(state: &AppState, id: &str) -> Result<AuditTaskRecord, ApiError> {
@@ -274,7 +291,7 @@ fn task_found(state: &AppState, id: &str) -> Result<AuditTaskRecord, ApiError> {
     state
         .store
         .audit_task_get(id)?
-        .ok_or_else(|| ApiError::NotFound(format!("Audit task '{id}' not found")))
+        .ok_or_else(|| ApiError::not_found("Audit task", id))
 }
 
 /// `taskStatistics` of a task: its checks counted by run status.
@@ -300,87 +317,99 @@ async fn task_describe(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let task = task_found(&state, &id)?;
-    let mut out = json!({
-        "taskStatus": task.status.as_str(),
-        "taskType": task.task_type,
-        "taskStartTime": millis_to_seconds(task.start_ms),
-        "taskStatistics": task_statistics(&task),
-        "auditDetails": task.details,
-    });
-    if let Some(name) = &task.scheduled_audit_name {
-        out["scheduledAuditName"] = json!(name);
-    }
-    Ok(Json(out))
+    state
+        .blocking(move |state| {
+            let task = task_found(state, &id)?;
+            let mut out = json!({
+                "taskStatus": task.status.as_str(),
+                "taskType": task.task_type,
+                "taskStartTime": millis_to_seconds(task.start_ms),
+                "taskStatistics": task_statistics(&task),
+                "auditDetails": task.details,
+            });
+            if let Some(name) = &task.scheduled_audit_name {
+                out["scheduledAuditName"] = json!(name);
+            }
+            Ok(Json(out))
+        })
+        .await
 }
 
 async fn tasks_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let start = q
-        .time("startTime")?
-        .ok_or_else(|| ApiError::InvalidRequest("Query parameter startTime is required".into()))?;
-    let end = q
-        .time("endTime")?
-        .ok_or_else(|| ApiError::InvalidRequest("Query parameter endTime is required".into()))?;
-    let task_type = q.str("taskType");
-    if let Some(t) = task_type
-        && t != ON_DEMAND
-        && t != SCHEDULED
-    {
-        return Err(ApiError::InvalidRequest(format!(
-            "taskType must be {ON_DEMAND} or {SCHEDULED}; got '{t}'"
-        )));
-    }
-    let status = q
-        .str("taskStatus")
-        .map(|s| {
-            TaskStatus::parse(s).ok_or_else(|| {
-                ApiError::InvalidRequest(format!(
-                    "taskStatus must be IN_PROGRESS, COMPLETED, FAILED or CANCELED; got '{s}'"
-                ))
-            })
+    state
+        .blocking(move |state| {
+            let start = q
+                .time("startTime")?
+                .ok_or_else(|| ApiError::InvalidRequest("Query parameter startTime is required".into()))?;
+            let end = q
+                .time("endTime")?
+                .ok_or_else(|| ApiError::InvalidRequest("Query parameter endTime is required".into()))?;
+            let task_type = q.str("taskType");
+            if let Some(t) = task_type
+                && t != ON_DEMAND
+                && t != SCHEDULED
+            {
+                return Err(ApiError::InvalidRequest(format!(
+                    "taskType must be {ON_DEMAND} or {SCHEDULED}; got '{t}'"
+                )));
+            }
+            let status = q
+                .str("taskStatus")
+                .map(|s| {
+                    TaskStatus::parse(s).ok_or_else(|| {
+                        ApiError::InvalidRequest(format!(
+                            "taskStatus must be IN_PROGRESS, COMPLETED, FAILED or CANCELED; got '{s}'"
+                        ))
+                    })
+                })
+                .transpose()?;
+            let page = q.page(25, 250)?;
+            let tasks =
+                state
+                    .store
+                    .audit_tasks_list(start, end, task_type, status, page.offset, page.limit + 1)?;
+            let (tasks, next) = page.cut(tasks);
+            let tasks: Vec<JsonValue> = tasks
+                .iter()
+                .map(|t| {
+                    json!({ "taskId": t.task_id, "taskStatus": t.status.as_str(), "taskType": t.task_type })
+                })
+                .collect();
+            Ok(Page::response("tasks", tasks, next))
         })
-        .transpose()?;
-    let page = q.page(25, 250)?;
-    let tasks =
-        state
-            .store
-            .audit_tasks_list(start, end, task_type, status, page.offset, page.limit + 1)?;
-    let (tasks, next) = page.cut(tasks);
-    let tasks: Vec<JsonValue> = tasks
-        .iter()
-        .map(|t| {
-            json!({ "taskId": t.task_id, "taskStatus": t.status.as_str(), "taskType": t.task_type })
-        })
-        .collect();
-    Ok(Page::response("tasks", tasks, next))
+        .await
 }
 
 async fn task_cancel(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let mut task = task_found(&state, &id)?;
-    if task.status != TaskStatus::InProgress {
-        return Err(ApiError::InvalidRequest(format!(
-            "Audit task '{id}' is {}; only an IN_PROGRESS task can be canceled",
-            task.status.as_str()
-        )));
-    }
-    if !state.audit.cancel(&id) {
-        // Not running in this process (it finished a moment ago, or nothing runs it).
-        task.status = TaskStatus::Canceled;
-        task.end_ms = Some(state.audit.now_ms());
-        for d in task.details.values_mut() {
-            if d.check_run_status == "IN_PROGRESS" {
-                d.check_run_status = "CANCELED".into();
+    state
+        .blocking(move |state| {
+            let mut task = task_found(state, &id)?;
+            if task.status != TaskStatus::InProgress {
+                return Err(ApiError::InvalidRequest(format!(
+                    "Audit task '{id}' is {}; only an IN_PROGRESS task can be canceled",
+                    task.status.as_str()
+                )));
             }
-        }
-        state.store.audit_task_update(&task)?;
-    }
-    Ok(empty())
+            if !state.audit.cancel(&id) {
+                // Not running in this process (it finished a moment ago, or nothing runs it).
+                task.status = TaskStatus::Canceled;
+                task.end_ms = Some(state.audit.now_ms());
+                for d in task.details.values_mut() {
+                    if d.check_run_status == "IN_PROGRESS" {
+                        d.check_run_status = "CANCELED".into();
+                    }
+                }
+                state.store.audit_task_update(&task)?;
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,36 +458,40 @@ async fn scheduled_create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ScheduledIn>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_scheduled_name(&name)?;
-    let frequency = body
-        .frequency
-        .ok_or_else(|| ApiError::InvalidRequest("frequency is required".into()))?;
-    let names = body
-        .target_check_names
-        .ok_or_else(|| ApiError::InvalidRequest("targetCheckNames is required".into()))?;
-    enabled_checks(&state, &names)?;
-    let rec = ScheduledAuditRecord {
-        name: name.clone(),
-        frequency,
-        day_of_month: body.day_of_month,
-        day_of_week: body.day_of_week,
-        checks: names,
-        created_ms: state.audit.now_ms(),
-        last_run_ms: None,
-    };
-    check_schedule(&rec)?;
-    let arn = scheduled_arn(&state, &name);
-    if !state
-        .store
-        .scheduled_audit_insert(&rec, body.tags.as_ref())?
-    {
-        return Err(ApiError::AlreadyExists {
-            message: format!("Scheduled audit '{name}' already exists"),
-            resource_id: name,
-            resource_arn: arn,
-        });
-    }
-    Ok(Json(json!({ "scheduledAuditArn": arn })))
+    state
+        .blocking(move |state| {
+            check_scheduled_name(&name)?;
+            let frequency = body
+                .frequency
+                .ok_or_else(|| ApiError::InvalidRequest("frequency is required".into()))?;
+            let names = body
+                .target_check_names
+                .ok_or_else(|| ApiError::InvalidRequest("targetCheckNames is required".into()))?;
+            enabled_checks(state, &names)?;
+            let rec = ScheduledAuditRecord {
+                name: name.clone(),
+                frequency,
+                day_of_month: body.day_of_month,
+                day_of_week: body.day_of_week,
+                checks: names,
+                created_ms: state.audit.now_ms(),
+                last_run_ms: None,
+            };
+            check_schedule(&rec)?;
+            let arn = scheduled_arn(state, &name);
+            if !state
+                .store
+                .scheduled_audit_insert(&rec, body.tags.as_ref())?
+            {
+                return Err(ApiError::AlreadyExists {
+                    message: format!("Scheduled audit '{name}' already exists"),
+                    resource_id: name,
+                    resource_arn: arn,
+                });
+            }
+            Ok(Json(json!({ "scheduledAuditArn": arn })))
+        })
+        .await
 }
 
 fn scheduled_found(state: &AppState, name: &str) -> Result<ScheduledAuditRecord, ApiError> {
@@ -466,7 +499,7 @@ fn scheduled_found(state: &AppState, name: &str) -> Result<ScheduledAuditRecord,
     state
         .store
         .scheduled_audit_get(name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Scheduled audit '{name}' not found")))
+        .ok_or_else(|| ApiError::not_found("Scheduled audit", name))
 }
 
 fn scheduled_json(state: &AppState, rec: &ScheduledAuditRecord, with_checks: bool) -> JsonValue {
@@ -491,21 +524,29 @@ async fn scheduled_describe(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let rec = scheduled_found(&state, &name)?;
-    Ok(Json(scheduled_json(&state, &rec, true)))
+    state
+        .blocking(move |state| {
+            let rec = scheduled_found(state, &name)?;
+            Ok(Json(scheduled_json(state, &rec, true)))
+        })
+        .await
 }
 
 async fn scheduled_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(25, 250)?;
-    let (items, next) = page.slice(state.store.scheduled_audits_all()?);
-    let items: Vec<JsonValue> = items
-        .iter()
-        .map(|r| scheduled_json(&state, r, false))
-        .collect();
-    Ok(Page::response("scheduledAudits", items, next))
+    state
+        .blocking(move |state| {
+            let page = q.page(25, 250)?;
+            let (items, next) = page.slice(state.store.scheduled_audits_all()?);
+            let items: Vec<JsonValue> = items
+                .iter()
+                .map(|r| scheduled_json(state, r, false))
+                .collect();
+            Ok(Page::response("scheduledAudits", items, next))
+        })
+        .await
 }
 
 async fn scheduled_update(
@@ -513,41 +554,47 @@ async fn scheduled_update(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ScheduledIn>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let mut rec = scheduled_found(&state, &name)?;
-    if let Some(f) = body.frequency {
-        // A new frequency brings its own day members (the old ones may not fit it).
-        rec.frequency = f;
-        rec.day_of_month = None;
-        rec.day_of_week = None;
-    }
-    if body.day_of_month.is_some() {
-        rec.day_of_month = body.day_of_month;
-    }
-    if body.day_of_week.is_some() {
-        rec.day_of_week = body.day_of_week;
-    }
-    if let Some(names) = body.target_check_names {
-        enabled_checks(&state, &names)?;
-        rec.checks = names;
-    }
-    check_schedule(&rec)?;
-    state.store.scheduled_audit_update(&rec)?;
-    Ok(Json(
-        json!({ "scheduledAuditArn": scheduled_arn(&state, &name) }),
-    ))
+    state
+        .blocking(move |state| {
+            let mut rec = scheduled_found(state, &name)?;
+            if let Some(f) = body.frequency {
+                // A new frequency brings its own day members (the old ones may not fit it).
+                rec.frequency = f;
+                rec.day_of_month = None;
+                rec.day_of_week = None;
+            }
+            if body.day_of_month.is_some() {
+                rec.day_of_month = body.day_of_month;
+            }
+            if body.day_of_week.is_some() {
+                rec.day_of_week = body.day_of_week;
+            }
+            if let Some(names) = body.target_check_names {
+                enabled_checks(state, &names)?;
+                rec.checks = names;
+            }
+            check_schedule(&rec)?;
+            state.store.scheduled_audit_update(&rec)?;
+            Ok(Json(
+                json!({ "scheduledAuditArn": scheduled_arn(state, &name) }),
+            ))
+        })
+        .await
 }
 
 async fn scheduled_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_scheduled_name(&name)?;
-    if !state.store.scheduled_audit_delete(&name)? {
-        return Err(ApiError::NotFound(format!(
-            "Scheduled audit '{name}' not found"
-        )));
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            check_scheduled_name(&name)?;
+            if !state.store.scheduled_audit_delete(&name)? {
+                return Err(ApiError::not_found("Scheduled audit", &name));
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,46 +657,50 @@ async fn findings_list(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<FindingsQuery>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    if body.task_id.is_some() && (body.start_time.is_some() || body.end_time.is_some()) {
-        return Err(ApiError::InvalidRequest(
-            "Give either taskId or startTime/endTime, not both".into(),
-        ));
-    }
-    if let Some(t) = &body.task_id {
-        check_task_id(t)?;
-    }
-    if let Some(c) = &body.check_name {
-        check_name(c)?;
-    }
-    let page = Page::from_parts(
-        body.next_token.as_deref(),
-        body.max_results,
-        "maxResults",
-        25,
-        250,
-    )?;
-    let filter = FindingFilter {
-        task_id: body.task_id,
-        check_name: body.check_name,
-        resource_key: body
-            .resource_identifier
-            .as_ref()
-            .map(resource_key)
-            .transpose()?,
-        start_ms: body.start_time,
-        end_ms: body.end_time,
-        include_suppressed: body.list_suppressed_findings.unwrap_or(false),
-        now_ms: state.audit.now_ms(),
-    };
-    let found = state
-        .store
-        .findings_list(&filter, page.offset, page.limit + 1)?;
-    let (found, next) = page.cut(found);
-    let findings = found
-        .iter()
-        .map(finding_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::response("findings", findings, next))
+    state
+        .blocking(move |state| {
+            if body.task_id.is_some() && (body.start_time.is_some() || body.end_time.is_some()) {
+                return Err(ApiError::InvalidRequest(
+                    "Give either taskId or startTime/endTime, not both".into(),
+                ));
+            }
+            if let Some(t) = &body.task_id {
+                check_task_id(t)?;
+            }
+            if let Some(c) = &body.check_name {
+                check_name(c)?;
+            }
+            let page = Page::from_parts(
+                body.next_token.as_deref(),
+                body.max_results,
+                "maxResults",
+                25,
+                250,
+            )?;
+            let filter = FindingFilter {
+                task_id: body.task_id,
+                check_name: body.check_name,
+                resource_key: body
+                    .resource_identifier
+                    .as_ref()
+                    .map(resource_key)
+                    .transpose()?,
+                start_ms: body.start_time,
+                end_ms: body.end_time,
+                include_suppressed: body.list_suppressed_findings.unwrap_or(false),
+                now_ms: state.audit.now_ms(),
+            };
+            let found = state
+                .store
+                .findings_list(&filter, page.offset, page.limit + 1)?;
+            let (found, next) = page.cut(found);
+            let findings = found
+                .iter()
+                .map(finding_json)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::response("findings", findings, next))
+        })
+        .await
 }
 
 /// The finding `id` (`[a-zA-Z0-9_-]{1,128}`).
@@ -658,26 +709,34 @@ fn finding_found(state: &AppState, id: &str) -> Result<FindingRecord, ApiError> 
     state
         .store
         .finding_get(id, state.audit.now_ms())?
-        .ok_or_else(|| ApiError::NotFound(format!("Audit finding '{id}' not found")))
+        .ok_or_else(|| ApiError::not_found("Audit finding", id))
 }
 
 async fn finding_describe(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let rec = finding_found(&state, &id)?;
-    Ok(Json(json!({ "finding": finding_json(&rec)? })))
+    state
+        .blocking(move |state| {
+            let rec = finding_found(state, &id)?;
+            Ok(Json(json!({ "finding": finding_json(&rec)? })))
+        })
+        .await
 }
 
 async fn related_resources_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let rec = finding_found(&state, q.required("findingId")?)?;
-    let finding = runner::stored_finding(&rec).map_err(ApiError::internal)?;
-    let page = q.page(25, 250)?;
-    let (items, next) = page.slice(finding.related_resources);
-    Ok(Page::response("relatedResources", items, next))
+    state
+        .blocking(move |state| {
+            let rec = finding_found(state, q.required("findingId")?)?;
+            let finding = runner::stored_finding(&rec).map_err(ApiError::internal)?;
+            let page = q.page(25, 250)?;
+            let (items, next) = page.slice(finding.related_resources);
+            Ok(Page::response("relatedResources", items, next))
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -738,35 +797,39 @@ async fn suppression_create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SuppressionIn>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let key = suppression_key(&body.check_name, &body.resource_identifier)?;
-    let (expiration_ms, indefinitely) = suppression_expiry(&state, &body)?;
-    check_description(body.description.as_deref())?;
-    if let Some(t) = &body.client_request_token
-        && (t.is_empty() || t.len() > 64)
-    {
-        return Err(ApiError::InvalidRequest(
-            "clientRequestToken must be 1..64 characters".into(),
-        ));
-    }
-    let rec = SuppressionRecord {
-        check_name: body.check_name.clone(),
-        resource_key: key.clone(),
-        expiration_ms,
-        indefinitely,
-        description: body.description,
-        created_ms: state.audit.now_ms(),
-    };
-    if !state.store.suppression_insert(&rec)? {
-        return Err(ApiError::AlreadyExists {
-            message: format!(
-                "A suppression of {} for this resource already exists",
-                body.check_name
-            ),
-            resource_id: key,
-            resource_arn: String::new(),
-        });
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            let key = suppression_key(&body.check_name, &body.resource_identifier)?;
+            let (expiration_ms, indefinitely) = suppression_expiry(state, &body)?;
+            check_description(body.description.as_deref())?;
+            if let Some(t) = &body.client_request_token
+                && (t.is_empty() || t.len() > 64)
+            {
+                return Err(ApiError::InvalidRequest(
+                    "clientRequestToken must be 1..64 characters".into(),
+                ));
+            }
+            let rec = SuppressionRecord {
+                check_name: body.check_name.clone(),
+                resource_key: key.clone(),
+                expiration_ms,
+                indefinitely,
+                description: body.description,
+                created_ms: state.audit.now_ms(),
+            };
+            if !state.store.suppression_insert(&rec)? {
+                return Err(ApiError::AlreadyExists {
+                    message: format!(
+                        "A suppression of {} for this resource already exists",
+                        body.check_name
+                    ),
+                    resource_id: key,
+                    resource_arn: String::new(),
+                });
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 fn suppression_json(rec: &SuppressionRecord) -> Result<JsonValue, ApiError> {
@@ -793,57 +856,64 @@ fn suppression_found(
     state
         .store
         .suppression_get(&key.check_name, &k)?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "No suppression of {} for this resource",
-                key.check_name
-            ))
-        })
+        .ok_or_else(|| no_suppression(&key.check_name))
+}
+
+/// A suppression is named by its check and resource: 404 for the pair.
+fn no_suppression(check: &str) -> ApiError {
+    ApiError::NotFound(format!("No suppression of {check} for this resource"))
 }
 
 async fn suppression_describe(
     State(state): State<AppState>,
     ApiJson(key): ApiJson<SuppressionKey>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    Ok(Json(suppression_json(&suppression_found(&state, &key)?)?))
+    state
+        .blocking(move |state| Ok(Json(suppression_json(&suppression_found(state, &key)?)?)))
+        .await
 }
 
 async fn suppression_update(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SuppressionIn>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let mut rec = suppression_found(
-        &state,
-        &SuppressionKey {
-            check_name: body.check_name.clone(),
-            resource_identifier: body.resource_identifier.clone(),
-        },
-    )?;
-    if body.expiration_date.is_some() || body.suppress_indefinitely.is_some() {
-        let (e, i) = suppression_expiry(&state, &body)?;
-        rec.expiration_ms = e;
-        rec.indefinitely = i;
-    }
-    if body.description.is_some() {
-        check_description(body.description.as_deref())?;
-        rec.description = body.description;
-    }
-    state.store.suppression_update(&rec)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            let mut rec = suppression_found(
+                state,
+                &SuppressionKey {
+                    check_name: body.check_name.clone(),
+                    resource_identifier: body.resource_identifier.clone(),
+                },
+            )?;
+            if body.expiration_date.is_some() || body.suppress_indefinitely.is_some() {
+                let (e, i) = suppression_expiry(state, &body)?;
+                rec.expiration_ms = e;
+                rec.indefinitely = i;
+            }
+            if body.description.is_some() {
+                check_description(body.description.as_deref())?;
+                rec.description = body.description;
+            }
+            state.store.suppression_update(&rec)?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn suppression_delete(
     State(state): State<AppState>,
     ApiJson(key): ApiJson<SuppressionKey>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let k = suppression_key(&key.check_name, &key.resource_identifier)?;
-    if !state.store.suppression_delete(&key.check_name, &k)? {
-        return Err(ApiError::NotFound(format!(
-            "No suppression of {} for this resource",
-            key.check_name
-        )));
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            let k = suppression_key(&key.check_name, &key.resource_identifier)?;
+            if !state.store.suppression_delete(&key.check_name, &k)? {
+                return Err(no_suppression(&key.check_name));
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -860,32 +930,36 @@ async fn suppressions_list(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SuppressionsQuery>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    if let Some(c) = &body.check_name {
-        check_name(c)?;
-    }
-    let key = body
-        .resource_identifier
-        .as_ref()
-        .map(resource_key)
-        .transpose()?;
-    let page = Page::from_parts(
-        body.next_token.as_deref(),
-        body.max_results,
-        "maxResults",
-        25,
-        250,
-    )?;
-    let found = state.store.suppressions_list(
-        body.check_name.as_deref(),
-        key.as_deref(),
-        body.ascending_order.unwrap_or(true),
-        page.offset,
-        page.limit + 1,
-    )?;
-    let (found, next) = page.cut(found);
-    let items = found
-        .iter()
-        .map(suppression_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::response("suppressions", items, next))
+    state
+        .blocking(move |state| {
+            if let Some(c) = &body.check_name {
+                check_name(c)?;
+            }
+            let key = body
+                .resource_identifier
+                .as_ref()
+                .map(resource_key)
+                .transpose()?;
+            let page = Page::from_parts(
+                body.next_token.as_deref(),
+                body.max_results,
+                "maxResults",
+                25,
+                250,
+            )?;
+            let found = state.store.suppressions_list(
+                body.check_name.as_deref(),
+                key.as_deref(),
+                body.ascending_order.unwrap_or(true),
+                page.offset,
+                page.limit + 1,
+            )?;
+            let (found, next) = page.cut(found);
+            let items = found
+                .iter()
+                .map(suppression_json)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::response("suppressions", items, next))
+        })
+        .await
 }

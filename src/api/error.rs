@@ -1,8 +1,14 @@
 //! `ApiError`: the one place where failures become HTTP responses in the AWS rest-json error
-//! shape (`x-amzn-ErrorType` header, `{"__type", "message"}` body, AWS's status codes).
+//! shape (`x-amzn-ErrorType` header, `{"__type", "message"}` body, AWS's status codes), and
+//! where every domain error (store, auth, Detect, mitigation planning, names) is mapped to one.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use crate::auth::AuthError;
+use crate::detect::{BatchRejection, DetectError, ReportRejection};
+use crate::mitigation::detect::PlanError;
+use crate::store::{PolicyVersionError, StoreError};
 
 /// Every error the HTTP API can return.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +80,13 @@ impl ApiError {
         Self::Internal(e.to_string())
     }
 
+    /// 404 `ResourceNotFoundException` for a named resource, in the one wording every resource
+    /// uses: `{resource} '{name}' does not exist` (`resource` capitalised, as in
+    /// `Security profile`).
+    pub(crate) fn not_found(resource: &str, name: &str) -> Self {
+        Self::NotFound(format!("{resource} '{name}' does not exist"))
+    }
+
     fn status_and_type(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequestException"),
@@ -130,5 +143,91 @@ impl IntoResponse for ApiError {
             response.extensions_mut().insert(detail);
         }
         response
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Domain errors → ApiError
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<thingward_models::names::NameError> for ApiError {
+    fn from(e: thingward_models::names::NameError) -> Self {
+        ApiError::InvalidRequest(e.to_string())
+    }
+}
+
+/// A refused request is a 403 with AWS's code and message; a credentials-file failure (startup
+/// only) is internal.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        if e.is_request_error() {
+            ApiError::Forbidden {
+                error_type: e.error_type(),
+                message: e.to_string(),
+            }
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
+/// Detect could not take the data: 503 while shutting down (retry), otherwise internal.
+impl From<DetectError> for ApiError {
+    fn from(e: DetectError) -> Self {
+        match e {
+            DetectError::CommitterGone => {
+                ApiError::Unavailable("thingward is shutting down; retry".into())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// An invalid report is a 400 naming the report (when its id is known) and the rule's code.
+impl From<ReportRejection> for ApiError {
+    fn from(e: ReportRejection) -> Self {
+        match e {
+            ReportRejection::Invalid(report_id, e) => ApiError::InvalidRequest(match report_id {
+                Some(id) => format!("Report {id} rejected ({}): {e}", e.code()),
+                None => format!("Report rejected ({}): {e}", e.code()),
+            }),
+            ReportRejection::Failed(e) => e.into(),
+        }
+    }
+}
+
+impl From<BatchRejection> for ApiError {
+    fn from(e: BatchRejection) -> Self {
+        match e {
+            BatchRejection::Invalid(e) => ApiError::InvalidRequest(e.to_string()),
+            BatchRejection::Failed(e) => e.into(),
+        }
+    }
+}
+
+/// A mitigation task's target names something that does not exist (the planner words it).
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::NotFound(m) => ApiError::NotFound(m),
+            PlanError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// CreatePolicyVersion's failures for the policy `policy`.
+pub(crate) fn policy_version_error(policy: &str, e: PolicyVersionError) -> ApiError {
+    match e {
+        PolicyVersionError::NotFound => ApiError::not_found("Policy", policy),
+        PolicyVersionError::TooMany => ApiError::RegistryConflict {
+            error_type: "VersionsLimitExceededException",
+            message: format!("Policy '{policy}' already has the maximum number of versions"),
+        },
+        PolicyVersionError::Store(e) => e.into(),
     }
 }

@@ -224,10 +224,29 @@ impl Page {
         items: impl serde::Serialize,
         next: Option<String>,
     ) -> axum::Json<serde_json::Value> {
+        Self::keyed_response(key, items, "nextToken", next)
+    }
+
+    /// Like [`Page::response`] for AWS IoT's `marker`-paged listings (ListCertificates,
+    /// ListPolicies, …): `nextMarker` instead of `nextToken`.
+    pub(crate) fn marker_response(
+        key: &str,
+        items: impl serde::Serialize,
+        next: Option<String>,
+    ) -> axum::Json<serde_json::Value> {
+        Self::keyed_response(key, items, "nextMarker", next)
+    }
+
+    fn keyed_response(
+        key: &str,
+        items: impl serde::Serialize,
+        token_key: &str,
+        next: Option<String>,
+    ) -> axum::Json<serde_json::Value> {
         let mut out = serde_json::Map::new();
         out.insert(key.into(), serde_json::json!(items));
         if let Some(n) = next {
-            out.insert("nextToken".into(), n.into());
+            out.insert(token_key.into(), n.into());
         }
         axum::Json(serde_json::Value::Object(out))
     }

@@ -2,7 +2,7 @@
 //! status, dead letters and redrive; the SSE stream (`/thingward/v1/feed/stream`); and the
 //! Prometheus exposition (`/metrics`).
 
-use super::extract::{ApiJson, ApiPath, QueryMap};
+use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::feed::config::{DestinationParams, DestinationType, validate_name};
 use crate::feed::{Feed, metrics, sse};
@@ -91,7 +91,7 @@ fn existing(state: &AppState, name: &str) -> Result<DestinationRecord, ApiError>
     state
         .store
         .destination_get(name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Destination {name} does not exist")))
+        .ok_or_else(|| ApiError::not_found("Destination", name))
 }
 
 fn reload(state: &AppState) -> Result<(), ApiError> {
@@ -103,55 +103,69 @@ async fn destination_put(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DestinationParams>,
 ) -> Result<Json<Value>, ApiError> {
-    checked_name(&name)?;
-    let destination = body.validate().map_err(ApiError::InvalidRequest)?;
-    if destination.kind == DestinationType::Mqtt
-        && destination.url.is_none()
-        && !state.feed.has_default_mqtt()
-    {
-        return Err(ApiError::InvalidRequest(
-            "type mqtt without a url needs thingward to run with --mqtt-url".into(),
-        ));
-    }
-    let config = serde_json::to_value(&destination).map_err(ApiError::internal)?;
     state
-        .store
-        .destination_put(&name, &config, state.detect.now())?;
-    reload(&state)?;
-    let record = existing(&state, &name)?;
-    Ok(Json(destination_json(&state, &record)?))
+        .blocking(move |state| {
+            checked_name(&name)?;
+            let destination = body.validate().map_err(ApiError::InvalidRequest)?;
+            if destination.kind == DestinationType::Mqtt
+                && destination.url.is_none()
+                && !state.feed.has_default_mqtt()
+            {
+                return Err(ApiError::InvalidRequest(
+                    "type mqtt without a url needs thingward to run with --mqtt-url".into(),
+                ));
+            }
+            let config = serde_json::to_value(&destination).map_err(ApiError::internal)?;
+            state
+                .store
+                .destination_put(&name, &config, state.detect.now())?;
+            reload(state)?;
+            let record = existing(state, &name)?;
+            Ok(Json(destination_json(state, &record)?))
+        })
+        .await
 }
 
 async fn destinations_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let list = state
-        .store
-        .destinations_list()?
-        .iter()
-        .map(|r| destination_json(&state, r))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({ "destinations": list })))
+    state
+        .blocking(move |state| {
+            let list = state
+                .store
+                .destinations_list()?
+                .iter()
+                .map(|r| destination_json(state, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Json(json!({ "destinations": list })))
+        })
+        .await
 }
 
 async fn destination_describe(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = existing(&state, &name)?;
-    Ok(Json(destination_json(&state, &record)?))
+    state
+        .blocking(move |state| {
+            let record = existing(state, &name)?;
+            Ok(Json(destination_json(state, &record)?))
+        })
+        .await
 }
 
 async fn destination_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    checked_name(&name)?;
-    if !state.store.destination_delete(&name)? {
-        return Err(ApiError::NotFound(format!(
-            "Destination {name} does not exist"
-        )));
-    }
-    reload(&state)?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            checked_name(&name)?;
+            if !state.store.destination_delete(&name)? {
+                return Err(ApiError::not_found("Destination", &name));
+            }
+            reload(state)?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn dead_letters_list(
@@ -159,45 +173,49 @@ async fn dead_letters_list(
     ApiPath(name): ApiPath<String>,
     query: QueryMap,
 ) -> Result<Json<Value>, ApiError> {
-    existing(&state, &name)?;
-    let page = query.page(100, DEAD_LETTERS_MAX)?;
-    let letters = state
-        .store
-        .dead_letters(&name, page.offset + page.limit + 1)?;
-    let (letters, next) = page.slice(letters);
-    let seqs: Vec<i64> = letters.iter().map(|d| d.seq).collect();
-    let events = state.store.outbox_get(&seqs)?;
-    let items: Vec<Value> = letters
-        .iter()
-        .map(|d| {
-            let event = events.iter().find(|e| e.seq == d.seq);
-            json!({
-                "seq": d.seq,
-                "idempotencyKey": event.map(|e| e.key.clone()),
-                "kind": event.map(|e| e.kind.as_str()),
-                "attempts": d.attempts,
-                "error": d.error,
-                "deadLetterTime": millis_to_seconds(d.dead_ms),
-                "redrive": d.redrive,
-                "event": event.map(|e| e.body.clone()),
-            })
+    state
+        .blocking(move |state| {
+            existing(state, &name)?;
+            let page = query.page(100, DEAD_LETTERS_MAX)?;
+            let letters = state
+                .store
+                .dead_letters(&name, page.offset + page.limit + 1)?;
+            let (letters, next) = page.slice(letters);
+            let seqs: Vec<i64> = letters.iter().map(|d| d.seq).collect();
+            let events = state.store.outbox_get(&seqs)?;
+            let items: Vec<Value> = letters
+                .iter()
+                .map(|d| {
+                    let event = events.iter().find(|e| e.seq == d.seq);
+                    json!({
+                        "seq": d.seq,
+                        "idempotencyKey": event.map(|e| e.key.clone()),
+                        "kind": event.map(|e| e.kind.as_str()),
+                        "attempts": d.attempts,
+                        "error": d.error,
+                        "deadLetterTime": millis_to_seconds(d.dead_ms),
+                        "redrive": d.redrive,
+                        "event": event.map(|e| e.body.clone()),
+                    })
+                })
+                .collect();
+            Ok(Page::response("deadLetters", items, next))
         })
-        .collect();
-    let mut out = json!({ "deadLetters": items });
-    if let Some(next) = next {
-        out["nextToken"] = next.into();
-    }
-    Ok(Json(out))
+        .await
 }
 
 async fn dead_letters_redrive(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    existing(&state, &name)?;
-    let n = state.store.dead_letters_redrive(&name)?;
-    state.store.outbox_wake();
-    Ok(Json(json!({ "redriven": n })))
+    state
+        .blocking(move |state| {
+            existing(state, &name)?;
+            let n = state.store.dead_letters_redrive(&name)?;
+            state.store.outbox_wake();
+            Ok(Json(json!({ "redriven": n })))
+        })
+        .await
 }
 
 /// Parses the stream's filters (`profile`, `thing`, `severity` = minimum, `kind`).
@@ -246,12 +264,20 @@ async fn feed_stream(
                 "Last-Event-ID must be an event id (a sequence number), got '{id}'"
             ))
         })?,
-        None => state.store.outbox_last_seq()?,
+        None => {
+            state
+                .blocking(|state| Ok(state.store.outbox_last_seq()?))
+                .await?
+        }
     };
     Ok(sse::stream(Arc::clone(&state.store), filter, after))
 }
 
 async fn metrics_get(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let text = metrics::render(&*state.store)?;
-    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text))
+    state
+        .blocking(move |state| {
+            let text = metrics::render(&*state.store)?;
+            Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text))
+        })
+        .await
 }

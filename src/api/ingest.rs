@@ -3,7 +3,6 @@
 
 use super::extract::{ApiBytes, ApiPath};
 use super::{AppState, error::ApiError};
-use crate::detect::{BatchRejection, DetectError, ReportRejection};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
@@ -18,15 +17,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/thingward/v1/metrics", post(batch_create))
 }
 
-fn failed(e: DetectError) -> ApiError {
-    match e {
-        DetectError::CommitterGone => {
-            ApiError::Unavailable("thingward is shutting down; retry".into())
-        }
-        other => ApiError::internal(other),
-    }
-}
-
 async fn report_create(
     State(state): State<AppState>,
     ApiPath(thing): ApiPath<String>,
@@ -39,36 +29,24 @@ async fn report_create(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/cbor"));
     let format = if cbor { Format::Cbor } else { Format::Json };
-    match state
+    let report_id = state
         .detect
         .ingest_report(&thing, &body, format, state.max_report_bytes)
-        .await
-    {
-        Ok(report_id) => Ok(Json(json!({
-            "thingName": thing.as_str(),
-            "reportId": report_id,
-            "status": "ACCEPTED",
-        }))),
-        Err(ReportRejection::Invalid(report_id, e)) => {
-            Err(ApiError::InvalidRequest(match report_id {
-                Some(id) => format!("Report {id} rejected ({}): {e}", e.code()),
-                None => format!("Report rejected ({}): {e}", e.code()),
-            }))
-        }
-        Err(ReportRejection::Failed(e)) => Err(failed(e)),
-    }
+        .await?;
+    Ok(Json(json!({
+        "thingName": thing.as_str(),
+        "reportId": report_id,
+        "status": "ACCEPTED",
+    })))
 }
 
 async fn batch_create(
     State(state): State<AppState>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<JsonValue>, ApiError> {
-    match state.detect.ingest_batch(&body).await {
-        Ok(outcome) => Ok(Json(json!({
-            "accepted": outcome.datapoints,
-            "violationEvents": outcome.violation_events,
-        }))),
-        Err(BatchRejection::Invalid(e)) => Err(ApiError::InvalidRequest(e.to_string())),
-        Err(BatchRejection::Failed(e)) => Err(failed(e)),
-    }
+    let outcome = state.detect.ingest_batch(&body).await?;
+    Ok(Json(json!({
+        "accepted": outcome.datapoints,
+        "violationEvents": outcome.violation_events,
+    })))
 }

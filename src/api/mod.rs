@@ -2,6 +2,7 @@
 //! ingestion endpoints and health. Handlers live beside their routes, one module per resource.
 
 mod audit;
+mod auth;
 pub(crate) mod error;
 mod extract;
 mod feed;
@@ -16,9 +17,10 @@ mod violations;
 #[cfg(test)]
 mod tests;
 
-use crate::auth::{Authenticator, require_auth};
+use crate::auth::Authenticator;
 use crate::detect::Detect;
 use crate::store::Store;
+use auth::require_auth;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -54,6 +56,22 @@ impl AppState {
     /// An ARN for `resource` (`securityprofile/p`, `custommetric/m`, …).
     pub(crate) fn arn(&self, resource: &str) -> String {
         format!("arn:aws:iot:{}:{}:{resource}", self.region, self.account)
+    }
+
+    /// Runs `f` on a blocking thread with a handle on the state, for handler work that calls
+    /// the store (SQLite) or reads files, so it never stalls the async workers.
+    ///
+    /// # Errors
+    /// What `f` returns; an internal failure when `f` panics.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(ApiError::internal)?
     }
 
     /// Re-reads Detect's configuration after a change.
@@ -111,18 +129,6 @@ async fn request_id_and_log(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-amzn-RequestId", v);
     }
     response
-}
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ApiError::internal(e)
-    }
-}
-
-impl From<thingward_models::names::NameError> for ApiError {
-    fn from(e: thingward_models::names::NameError) -> Self {
-        ApiError::InvalidRequest(e.to_string())
-    }
 }
 
 /// An empty `{}` response body.

@@ -1,7 +1,7 @@
 //! The registry: custom metrics, dimensions, and the minimum of things and thing groups that
 //! security-profile targets need.
 
-use super::extract::{ApiJson, ApiPath, QueryMap};
+use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::profiles::{profile_uses_dimension, profile_uses_metric};
 use super::{AppState, empty, error::ApiError};
 use crate::store::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
@@ -127,52 +127,60 @@ async fn custom_metric_create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CustomMetricBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_custom_name(&name)?;
-    let type_name = body
-        .metric_type
-        .ok_or_else(|| ApiError::InvalidRequest("metricType is required".into()))?;
-    let metric_type = CustomMetricType::parse(&type_name).ok_or_else(|| {
-        ApiError::InvalidRequest(format!(
-            "metricType must be one of number, number-list, string-list, ip-address-list; got '{type_name}'"
-        ))
-    })?;
-    if let Some(d) = &body.display_name {
-        check_printable("displayName", d, 128)?;
-    }
-    check_token(body.client_request_token.as_deref())?;
-    let now = state.detect.now();
-    let rec = CustomMetricRecord {
-        name: name.clone(),
-        metric_type,
-        display_name: body.display_name,
-        client_request_token: body.client_request_token.clone(),
-        creation_ms: now,
-        modified_ms: now,
-    };
-    let arn = state.arn(&format!("custommetric/{name}"));
-    let (stored, inserted) = state.store.custom_metric_insert(&rec, body.tags.as_ref())?;
-    idempotent(
-        &state,
-        inserted,
-        stored.client_request_token.as_deref(),
-        body.client_request_token.as_deref(),
-        "Custom metric",
-        &name,
-        &arn,
-    )?;
-    Ok(Json(json!({ "metricName": name, "metricArn": arn })))
+    state
+        .blocking(move |state| {
+            check_custom_name(&name)?;
+            let type_name = body
+                .metric_type
+                .ok_or_else(|| ApiError::InvalidRequest("metricType is required".into()))?;
+            let metric_type = CustomMetricType::parse(&type_name).ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "metricType must be one of number, number-list, string-list, ip-address-list; got '{type_name}'"
+                ))
+            })?;
+            if let Some(d) = &body.display_name {
+                check_printable("displayName", d, 128)?;
+            }
+            check_token(body.client_request_token.as_deref())?;
+            let now = state.detect.now();
+            let rec = CustomMetricRecord {
+                name: name.clone(),
+                metric_type,
+                display_name: body.display_name,
+                client_request_token: body.client_request_token.clone(),
+                creation_ms: now,
+                modified_ms: now,
+            };
+            let arn = state.arn(&format!("custommetric/{name}"));
+            let (stored, inserted) = state.store.custom_metric_insert(&rec, body.tags.as_ref())?;
+            idempotent(
+                state,
+                inserted,
+                stored.client_request_token.as_deref(),
+                body.client_request_token.as_deref(),
+                "Custom metric",
+                &name,
+                &arn,
+            )?;
+            Ok(Json(json!({ "metricName": name, "metricArn": arn })))
+        })
+        .await
 }
 
 async fn custom_metric_describe(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("metricName", &name)?;
-    let m = state
-        .store
-        .custom_metric_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Custom metric '{name}' does not exist")))?;
-    Ok(Json(custom_metric_json(&state, &m)))
+    state
+        .blocking(move |state| {
+            check_resource_name("metricName", &name)?;
+            let m = state
+                .store
+                .custom_metric_get(&name)?
+                .ok_or_else(|| ApiError::not_found("Custom metric", &name))?;
+            Ok(Json(custom_metric_json(state, &m)))
+        })
+        .await
 }
 
 async fn custom_metric_update(
@@ -180,16 +188,20 @@ async fn custom_metric_update(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CustomMetricBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("metricName", &name)?;
-    let display = body
-        .display_name
-        .ok_or_else(|| ApiError::InvalidRequest("displayName is required".into()))?;
-    check_printable("displayName", &display, 128)?;
-    let m = state
-        .store
-        .custom_metric_rename(&name, &display, state.detect.now())?
-        .ok_or_else(|| ApiError::NotFound(format!("Custom metric '{name}' does not exist")))?;
-    Ok(Json(custom_metric_json(&state, &m)))
+    state
+        .blocking(move |state| {
+            check_resource_name("metricName", &name)?;
+            let display = body
+                .display_name
+                .ok_or_else(|| ApiError::InvalidRequest("displayName is required".into()))?;
+            check_printable("displayName", &display, 128)?;
+            let m = state
+                .store
+                .custom_metric_rename(&name, &display, state.detect.now())?
+                .ok_or_else(|| ApiError::not_found("Custom metric", &name))?;
+            Ok(Json(custom_metric_json(state, &m)))
+        })
+        .await
 }
 
 /// Refuses to delete a custom metric or dimension that a security profile still refers to,
@@ -220,27 +232,35 @@ async fn custom_metric_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("metricName", &name)?;
-    refuse_if_used(&state, "Custom metric", &name, profile_uses_metric)?;
-    if state.store.custom_metric_delete(&name)? {
-        state.reload()?;
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            check_resource_name("metricName", &name)?;
+            refuse_if_used(state, "Custom metric", &name, profile_uses_metric)?;
+            if state.store.custom_metric_delete(&name)? {
+                state.reload()?;
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 async fn custom_metrics_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(100, 250)?;
-    let names: Vec<String> = state
-        .store
-        .custom_metrics_all()?
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
-    let (items, next) = page.slice(names);
-    Ok(Json(json!({ "metricNames": items, "nextToken": next })))
+    state
+        .blocking(move |state| {
+            let page = q.page(100, 250)?;
+            let names: Vec<String> = state
+                .store
+                .custom_metrics_all()?
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
+            let (items, next) = page.slice(names);
+            Ok(Page::response("metricNames", items, next))
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,50 +307,58 @@ async fn dimension_create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DimensionBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("name", &name)?;
-    match body.dimension_type.as_deref() {
-        Some("TOPIC_FILTER") => {}
-        Some(other) => {
-            return Err(ApiError::InvalidRequest(format!(
-                "type must be TOPIC_FILTER, got '{other}'"
-            )));
-        }
-        None => return Err(ApiError::InvalidRequest("type is required".into())),
-    }
-    let values = check_values(body.string_values)?;
-    check_token(body.client_request_token.as_deref())?;
-    let now = state.detect.now();
-    let rec = DimensionRecord {
-        name: name.clone(),
-        string_values: values,
-        client_request_token: body.client_request_token.clone(),
-        creation_ms: now,
-        modified_ms: now,
-    };
-    let arn = state.arn(&format!("dimension/{name}"));
-    let (stored, inserted) = state.store.dimension_insert(&rec, body.tags.as_ref())?;
-    idempotent(
-        &state,
-        inserted,
-        stored.client_request_token.as_deref(),
-        body.client_request_token.as_deref(),
-        "Dimension",
-        &name,
-        &arn,
-    )?;
-    Ok(Json(json!({ "name": name, "arn": arn })))
+    state
+        .blocking(move |state| {
+            check_resource_name("name", &name)?;
+            match body.dimension_type.as_deref() {
+                Some("TOPIC_FILTER") => {}
+                Some(other) => {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "type must be TOPIC_FILTER, got '{other}'"
+                    )));
+                }
+                None => return Err(ApiError::InvalidRequest("type is required".into())),
+            }
+            let values = check_values(body.string_values)?;
+            check_token(body.client_request_token.as_deref())?;
+            let now = state.detect.now();
+            let rec = DimensionRecord {
+                name: name.clone(),
+                string_values: values,
+                client_request_token: body.client_request_token.clone(),
+                creation_ms: now,
+                modified_ms: now,
+            };
+            let arn = state.arn(&format!("dimension/{name}"));
+            let (stored, inserted) = state.store.dimension_insert(&rec, body.tags.as_ref())?;
+            idempotent(
+                state,
+                inserted,
+                stored.client_request_token.as_deref(),
+                body.client_request_token.as_deref(),
+                "Dimension",
+                &name,
+                &arn,
+            )?;
+            Ok(Json(json!({ "name": name, "arn": arn })))
+        })
+        .await
 }
 
 async fn dimension_describe(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("name", &name)?;
-    let d = state
-        .store
-        .dimension_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Dimension '{name}' does not exist")))?;
-    Ok(Json(dimension_json(&state, &d)))
+    state
+        .blocking(move |state| {
+            check_resource_name("name", &name)?;
+            let d = state
+                .store
+                .dimension_get(&name)?
+                .ok_or_else(|| ApiError::not_found("Dimension", &name))?;
+            Ok(Json(dimension_json(state, &d)))
+        })
+        .await
 }
 
 async fn dimension_update(
@@ -338,41 +366,53 @@ async fn dimension_update(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DimensionBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("name", &name)?;
-    let values = check_values(body.string_values)?;
-    let d = state
-        .store
-        .dimension_set_values(&name, &values, state.detect.now())?
-        .ok_or_else(|| ApiError::NotFound(format!("Dimension '{name}' does not exist")))?;
-    state.reload()?;
-    Ok(Json(dimension_json(&state, &d)))
+    state
+        .blocking(move |state| {
+            check_resource_name("name", &name)?;
+            let values = check_values(body.string_values)?;
+            let d = state
+                .store
+                .dimension_set_values(&name, &values, state.detect.now())?
+                .ok_or_else(|| ApiError::not_found("Dimension", &name))?;
+            state.reload()?;
+            Ok(Json(dimension_json(state, &d)))
+        })
+        .await
 }
 
 async fn dimension_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("name", &name)?;
-    refuse_if_used(&state, "Dimension", &name, profile_uses_dimension)?;
-    if state.store.dimension_delete(&name)? {
-        state.reload()?;
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            check_resource_name("name", &name)?;
+            refuse_if_used(state, "Dimension", &name, profile_uses_dimension)?;
+            if state.store.dimension_delete(&name)? {
+                state.reload()?;
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 async fn dimensions_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(100, 250)?;
-    let names: Vec<String> = state
-        .store
-        .dimensions_all()?
-        .into_iter()
-        .map(|d| d.name)
-        .collect();
-    let (items, next) = page.slice(names);
-    Ok(Json(json!({ "dimensionNames": items, "nextToken": next })))
+    state
+        .blocking(move |state| {
+            let page = q.page(100, 250)?;
+            let names: Vec<String> = state
+                .store
+                .dimensions_all()?
+                .into_iter()
+                .map(|d| d.name)
+                .collect();
+            let (items, next) = page.slice(names);
+            Ok(Page::response("dimensionNames", items, next))
+        })
+        .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -398,99 +438,116 @@ async fn thing_create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ThingBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_thing_name(&name)?;
-    let rec = ThingRecord {
-        name: name.clone(),
-        thing_id: uuid::Uuid::new_v4().to_string(),
-        thing_type_name: body.thing_type_name,
-        attributes: body
-            .attribute_payload
-            .and_then(|a| a.attributes)
-            .unwrap_or_default(),
-        version: 1,
-    };
-    let (stored, inserted) = state.store.thing_insert(&rec)?;
-    let arn = state.arn(&format!("thing/{name}"));
-    if !inserted
-        && (stored.attributes != rec.attributes || stored.thing_type_name != rec.thing_type_name)
-    {
-        return Err(ApiError::AlreadyExists {
-            message: format!("Thing '{name}' already exists with different attributes"),
-            resource_id: stored.thing_id,
-            resource_arn: arn,
-        });
-    }
-    if inserted {
-        state.reload()?;
-    }
-    Ok(Json(
-        json!({ "thingName": name, "thingArn": arn, "thingId": stored.thing_id }),
-    ))
+    state
+        .blocking(move |state| {
+            check_thing_name(&name)?;
+            let rec = ThingRecord {
+                name: name.clone(),
+                thing_id: uuid::Uuid::new_v4().to_string(),
+                thing_type_name: body.thing_type_name,
+                attributes: body
+                    .attribute_payload
+                    .and_then(|a| a.attributes)
+                    .unwrap_or_default(),
+                version: 1,
+            };
+            let (stored, inserted) = state.store.thing_insert(&rec)?;
+            let arn = state.arn(&format!("thing/{name}"));
+            if !inserted
+                && (stored.attributes != rec.attributes
+                    || stored.thing_type_name != rec.thing_type_name)
+            {
+                return Err(ApiError::AlreadyExists {
+                    message: format!("Thing '{name}' already exists with different attributes"),
+                    resource_id: stored.thing_id,
+                    resource_arn: arn,
+                });
+            }
+            if inserted {
+                state.reload()?;
+            }
+            Ok(Json(
+                json!({ "thingName": name, "thingArn": arn, "thingId": stored.thing_id }),
+            ))
+        })
+        .await
 }
 
 async fn thing_describe(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_thing_name(&name)?;
-    let t = state
-        .store
-        .thing_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Thing '{name}' does not exist")))?;
-    Ok(Json(json!({
-        "defaultClientId": t.name,
-        "thingName": t.name,
-        "thingId": t.thing_id,
-        "thingArn": state.arn(&format!("thing/{}", t.name)),
-        "thingTypeName": t.thing_type_name,
-        "attributes": t.attributes,
-        "version": t.version,
-    })))
+    state
+        .blocking(move |state| {
+            check_thing_name(&name)?;
+            let t = state
+                .store
+                .thing_get(&name)?
+                .ok_or_else(|| ApiError::not_found("Thing", &name))?;
+            Ok(Json(json!({
+                "defaultClientId": t.name,
+                "thingName": t.name,
+                "thingId": t.thing_id,
+                "thingArn": state.arn(&format!("thing/{}", t.name)),
+                "thingTypeName": t.thing_type_name,
+                "attributes": t.attributes,
+                "version": t.version,
+            })))
+        })
+        .await
 }
 
 async fn thing_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_thing_name(&name)?;
-    if state.store.thing_delete(&name)? {
-        state.reload()?;
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            check_thing_name(&name)?;
+            if state.store.thing_delete(&name)? {
+                state.reload()?;
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 async fn things_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(100, 250)?;
-    let attr = q.str("attributeName");
-    let value = q.str("attributeValue");
-    let type_name = q.str("thingTypeName");
-    let things: Vec<JsonValue> = state
-        .store
-        .things_all()?
-        .into_iter()
-        .filter(|t| {
-            type_name.is_none_or(|ty| t.thing_type_name.as_deref() == Some(ty))
-                && attr.is_none_or(|a| {
-                    t.attributes
-                        .get(a)
-                        .is_some_and(|v| value.is_none_or(|want| v == want))
+    state
+        .blocking(move |state| {
+            let page = q.page(100, 250)?;
+            let attr = q.str("attributeName");
+            let value = q.str("attributeValue");
+            let type_name = q.str("thingTypeName");
+            let things: Vec<JsonValue> = state
+                .store
+                .things_all()?
+                .into_iter()
+                .filter(|t| {
+                    type_name.is_none_or(|ty| t.thing_type_name.as_deref() == Some(ty))
+                        && attr.is_none_or(|a| {
+                            t.attributes
+                                .get(a)
+                                .is_some_and(|v| value.is_none_or(|want| v == want))
+                        })
                 })
+                .map(|t| {
+                    json!({
+                        "thingName": t.name,
+                        "thingTypeName": t.thing_type_name,
+                        "thingArn": state.arn(&format!("thing/{}", t.name)),
+                        "attributes": t.attributes,
+                        "version": t.version,
+                    })
+                })
+                .collect();
+            let (items, next) = page.slice(things);
+            Ok(Page::response("things", items, next))
         })
-        .map(|t| {
-            json!({
-                "thingName": t.name,
-                "thingTypeName": t.thing_type_name,
-                "thingArn": state.arn(&format!("thing/{}", t.name)),
-                "attributes": t.attributes,
-                "version": t.version,
-            })
-        })
-        .collect();
-    let (items, next) = page.slice(things);
-    Ok(Json(json!({ "things": items, "nextToken": next })))
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -513,95 +570,109 @@ async fn group_create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<GroupBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("thingGroupName", &name)?;
-    if let Some(parent) = &body.parent_group_name
-        && state.store.group_get(parent)?.is_none()
-    {
-        return Err(ApiError::NotFound(format!(
-            "Parent thing group '{parent}' does not exist"
-        )));
-    }
-    let (description, attributes) = match body.thing_group_properties {
-        Some(p) => (
-            p.thing_group_description,
-            p.attribute_payload
-                .and_then(|a| a.attributes)
-                .unwrap_or_default(),
-        ),
-        None => (None, BTreeMap::new()),
-    };
-    let rec = ThingGroupRecord {
-        name: name.clone(),
-        group_id: uuid::Uuid::new_v4().to_string(),
-        parent: body.parent_group_name,
-        description,
-        attributes,
-        creation_ms: state.detect.now(),
-        version: 1,
-    };
-    let (stored, inserted) = state.store.group_insert(&rec, body.tags.as_ref())?;
-    let arn = state.arn(&format!("thinggroup/{name}"));
-    if !inserted && stored.parent != rec.parent {
-        return Err(ApiError::AlreadyExists {
-            message: format!("Thing group '{name}' already exists with a different parent"),
-            resource_id: stored.group_id,
-            resource_arn: arn,
-        });
-    }
-    if inserted {
-        state.reload()?;
-    }
-    Ok(Json(
-        json!({ "thingGroupName": name, "thingGroupArn": arn, "thingGroupId": stored.group_id }),
-    ))
+    state
+        .blocking(move |state| {
+            check_resource_name("thingGroupName", &name)?;
+            if let Some(parent) = &body.parent_group_name
+                && state.store.group_get(parent)?.is_none()
+            {
+                return Err(ApiError::not_found("Parent thing group", parent));
+            }
+            let (description, attributes) = match body.thing_group_properties {
+                Some(p) => (
+                    p.thing_group_description,
+                    p.attribute_payload
+                        .and_then(|a| a.attributes)
+                        .unwrap_or_default(),
+                ),
+                None => (None, BTreeMap::new()),
+            };
+            let rec = ThingGroupRecord {
+                name: name.clone(),
+                group_id: uuid::Uuid::new_v4().to_string(),
+                parent: body.parent_group_name,
+                description,
+                attributes,
+                creation_ms: state.detect.now(),
+                version: 1,
+            };
+            let (stored, inserted) = state.store.group_insert(&rec, body.tags.as_ref())?;
+            let arn = state.arn(&format!("thinggroup/{name}"));
+            if !inserted && stored.parent != rec.parent {
+                return Err(ApiError::AlreadyExists {
+                    message: format!("Thing group '{name}' already exists with a different parent"),
+                    resource_id: stored.group_id,
+                    resource_arn: arn,
+                });
+            }
+            if inserted {
+                state.reload()?;
+            }
+            Ok(Json(
+                json!({ "thingGroupName": name, "thingGroupArn": arn, "thingGroupId": stored.group_id }),
+            ))
+        })
+        .await
 }
 
 async fn group_describe(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("thingGroupName", &name)?;
-    let g = state
-        .store
-        .group_get(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("Thing group '{name}' does not exist")))?;
-    Ok(Json(json!({
-        "thingGroupName": g.name,
-        "thingGroupId": g.group_id,
-        "thingGroupArn": state.arn(&format!("thinggroup/{}", g.name)),
-        "version": g.version,
-        "thingGroupProperties": { "thingGroupDescription": g.description, "attributePayload": { "attributes": g.attributes } },
-        "thingGroupMetadata": { "parentGroupName": g.parent, "creationDate": millis_to_seconds(g.creation_ms) },
-    })))
+    state
+        .blocking(move |state| {
+            check_resource_name("thingGroupName", &name)?;
+            let g = state
+                .store
+                .group_get(&name)?
+                .ok_or_else(|| ApiError::not_found("Thing group", &name))?;
+            Ok(Json(json!({
+                "thingGroupName": g.name,
+                "thingGroupId": g.group_id,
+                "thingGroupArn": state.arn(&format!("thinggroup/{}", g.name)),
+                "version": g.version,
+                "thingGroupProperties": { "thingGroupDescription": g.description, "attributePayload": { "attributes": g.attributes } },
+                "thingGroupMetadata": { "parentGroupName": g.parent, "creationDate": millis_to_seconds(g.creation_ms) },
+            })))
+        })
+        .await
 }
 
 async fn group_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("thingGroupName", &name)?;
-    if state.store.group_delete(&name)? {
-        state.reload()?;
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            check_resource_name("thingGroupName", &name)?;
+            if state.store.group_delete(&name)? {
+                state.reload()?;
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 async fn groups_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(100, 250)?;
-    let prefix = q.str("namePrefixFilter").unwrap_or("");
-    let parent = q.str("parentGroup");
-    let groups: Vec<JsonValue> = state
-        .store
-        .groups_all()?
-        .into_iter()
-        .filter(|g| g.name.starts_with(prefix) && parent.is_none_or(|p| g.parent.as_deref() == Some(p)))
-        .map(|g| json!({ "groupName": g.name, "groupArn": state.arn(&format!("thinggroup/{}", g.name)) }))
-        .collect();
-    let (items, next) = page.slice(groups);
-    Ok(Json(json!({ "thingGroups": items, "nextToken": next })))
+    state
+        .blocking(move |state| {
+            let page = q.page(100, 250)?;
+            let prefix = q.str("namePrefixFilter").unwrap_or("");
+            let parent = q.str("parentGroup");
+            let groups: Vec<JsonValue> = state
+                .store
+                .groups_all()?
+                .into_iter()
+                .filter(|g| g.name.starts_with(prefix) && parent.is_none_or(|p| g.parent.as_deref() == Some(p)))
+                .map(|g| json!({ "groupName": g.name, "groupArn": state.arn(&format!("thinggroup/{}", g.name)) }))
+                .collect();
+            let (items, next) = page.slice(groups);
+            Ok(Page::response("thingGroups", items, next))
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -632,14 +703,10 @@ fn membership(state: &AppState, body: MembershipBody) -> Result<(String, String)
         .or_else(|| tail(body.thing_arn, "thing/"))
         .ok_or_else(|| ApiError::InvalidRequest("thingName or thingArn is required".into()))?;
     if state.store.group_get(&group)?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Thing group '{group}' does not exist"
-        )));
+        return Err(ApiError::not_found("Thing group", &group));
     }
     if state.store.thing_get(&thing)?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Thing '{thing}' does not exist"
-        )));
+        return Err(ApiError::not_found("Thing", &thing));
     }
     Ok((group, thing))
 }
@@ -648,20 +715,28 @@ async fn group_add_thing(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MembershipBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let (group, thing) = membership(&state, body)?;
-    state.store.group_membership(&group, &thing, true)?;
-    state.reload()?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            let (group, thing) = membership(state, body)?;
+            state.store.group_membership(&group, &thing, true)?;
+            state.reload()?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn group_remove_thing(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MembershipBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let (group, thing) = membership(&state, body)?;
-    state.store.group_membership(&group, &thing, false)?;
-    state.reload()?;
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            let (group, thing) = membership(state, body)?;
+            state.store.group_membership(&group, &thing, false)?;
+            state.reload()?;
+            Ok(empty())
+        })
+        .await
 }
 
 async fn group_things(
@@ -669,20 +744,22 @@ async fn group_things(
     ApiPath(name): ApiPath<String>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    check_resource_name("thingGroupName", &name)?;
-    let page = q.page(100, 250)?;
-    if state.store.group_get(&name)?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Thing group '{name}' does not exist"
-        )));
-    }
-    let things: Vec<String> = state
-        .store
-        .memberships_all()?
-        .into_iter()
-        .filter(|(g, _)| g == &name)
-        .map(|(_, t)| t)
-        .collect();
-    let (items, next) = page.slice(things);
-    Ok(Json(json!({ "things": items, "nextToken": next })))
+    state
+        .blocking(move |state| {
+            check_resource_name("thingGroupName", &name)?;
+            let page = q.page(100, 250)?;
+            if state.store.group_get(&name)?.is_none() {
+                return Err(ApiError::not_found("Thing group", &name));
+            }
+            let things: Vec<String> = state
+                .store
+                .memberships_all()?
+                .into_iter()
+                .filter(|(g, _)| g == &name)
+                .map(|(_, t)| t)
+                .collect();
+            let (items, next) = page.slice(things);
+            Ok(Page::response("things", items, next))
+        })
+        .await
 }

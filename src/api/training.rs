@@ -1,14 +1,14 @@
 //! ML Detect training: GetBehaviorModelTrainingSummaries (AWS), and thingward's own endpoint
 //! to run training now (`POST /thingward/v1/training/run`).
 
-use super::extract::{ApiJson, QueryMap};
+use super::extract::{ApiJson, Page, QueryMap};
 use super::{AppState, error::ApiError};
 use crate::training::{Quiet, RunScope};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Map, Value as JsonValue, json};
+use serde_json::{Map, Value as JsonValue};
 use std::sync::Arc;
 use thingward_models::ml::LEVELS;
 use thingward_models::names::check_resource_name;
@@ -26,9 +26,7 @@ fn known_profile(state: &AppState, name: Option<&str>) -> Result<(), ApiError> {
     if let Some(p) = name {
         check_resource_name("securityProfileName", p)?;
         if state.store.profile_get(p)?.is_none() {
-            return Err(ApiError::NotFound(format!(
-                "Security profile '{p}' does not exist"
-            )));
+            return Err(ApiError::not_found("Security profile", p));
         }
     }
     Ok(())
@@ -38,52 +36,56 @@ async fn summaries_get(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    // TinyMaxResults: 1..10, default 10.
-    let page = q.page(10, 10)?;
-    let profile = q.str("securityProfileName");
-    known_profile(&state, profile)?;
-    let entries = state.store.models_all(profile)?;
-    let serving = state.training.live().snapshot();
-    let summaries: Vec<JsonValue> = entries
-        .into_iter()
-        .map(|e| {
-            let mut s = Map::new();
-            s.insert("securityProfileName".into(), e.profile.clone().into());
-            s.insert("behaviorName".into(), e.behavior.clone().into());
-            if let Some(t) = e.state.collection_start {
-                s.insert(
-                    "trainingDataCollectionStartDate".into(),
-                    millis_to_seconds(t).into(),
-                );
-            }
-            s.insert("modelStatus".into(), e.state.status.as_str().into());
-            s.insert(
-                "datapointsCollectionPercentage".into(),
-                lifecycle::collection_percentage(e.datapoints).into(),
-            );
-            if let Some(t) = e.state.last_refresh {
-                s.insert("lastModelRefreshDate".into(), millis_to_seconds(t).into());
-            }
-            // thingward's extras (AWS clients ignore unknown members).
-            if let Some(m) = serving.get(&e.profile, &e.behavior) {
-                s.insert("modelVersion".into(), m.version().into());
-            }
-            if let Some(expected) = e.expected.filter(|_| lifecycle::serves(&e.state)) {
-                let rates: Map<String, JsonValue> = LEVELS
-                    .iter()
-                    .zip(expected.datapoint)
-                    .map(|(level, rate)| (level_name(*level).to_owned(), rate.into()))
-                    .collect();
-                s.insert("expectedFalsePositiveRates".into(), rates.into());
-            }
-            if let Some(err) = &e.last_error {
-                s.insert("lastBuildError".into(), err.clone().into());
-            }
-            JsonValue::Object(s)
+    state
+        .blocking(move |state| {
+            // TinyMaxResults: 1..10, default 10.
+            let page = q.page(10, 10)?;
+            let profile = q.str("securityProfileName");
+            known_profile(state, profile)?;
+            let entries = state.store.models_all(profile)?;
+            let serving = state.training.live().snapshot();
+            let summaries: Vec<JsonValue> = entries
+                .into_iter()
+                .map(|e| {
+                    let mut s = Map::new();
+                    s.insert("securityProfileName".into(), e.profile.clone().into());
+                    s.insert("behaviorName".into(), e.behavior.clone().into());
+                    if let Some(t) = e.state.collection_start {
+                        s.insert(
+                            "trainingDataCollectionStartDate".into(),
+                            millis_to_seconds(t).into(),
+                        );
+                    }
+                    s.insert("modelStatus".into(), e.state.status.as_str().into());
+                    s.insert(
+                        "datapointsCollectionPercentage".into(),
+                        lifecycle::collection_percentage(e.datapoints).into(),
+                    );
+                    if let Some(t) = e.state.last_refresh {
+                        s.insert("lastModelRefreshDate".into(), millis_to_seconds(t).into());
+                    }
+                    // thingward's extras (AWS clients ignore unknown members).
+                    if let Some(m) = serving.get(&e.profile, &e.behavior) {
+                        s.insert("modelVersion".into(), m.version().into());
+                    }
+                    if let Some(expected) = e.expected.filter(|_| lifecycle::serves(&e.state)) {
+                        let rates: Map<String, JsonValue> = LEVELS
+                            .iter()
+                            .zip(expected.datapoint)
+                            .map(|(level, rate)| (level_name(*level).to_owned(), rate.into()))
+                            .collect();
+                        s.insert("expectedFalsePositiveRates".into(), rates.into());
+                    }
+                    if let Some(err) = &e.last_error {
+                        s.insert("lastBuildError".into(), err.clone().into());
+                    }
+                    JsonValue::Object(s)
+                })
+                .collect();
+            let (items, next) = page.slice(summaries);
+            Ok(Page::response("summaries", items, next))
         })
-        .collect();
-    let (items, next) = page.slice(summaries);
-    Ok(Json(json!({ "summaries": items, "nextToken": next })))
+        .await
 }
 
 fn level_name(level: thingward_models::ConfidenceLevel) -> &'static str {
@@ -107,7 +109,10 @@ async fn training_run(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RunBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    known_profile(&state, body.security_profile_name.as_deref())?;
+    let profile = body.security_profile_name.clone();
+    state
+        .blocking(move |state| known_profile(state, profile.as_deref()))
+        .await?;
     let training = Arc::clone(&state.training);
     let scope = RunScope {
         profile: body.security_profile_name,

@@ -1,6 +1,6 @@
 //! Violations (active and history), verification states, and ListMetricValues.
 
-use super::extract::{ApiJson, ApiPath, QueryMap};
+use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::store::{EventFilter, ViolationFilter};
 use axum::extract::State;
@@ -65,43 +65,49 @@ async fn active_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(100, 250)?;
-    let f = filter(&q)?;
-    let rows = state
-        .store
-        .violations_active(&f, page.offset, page.limit + 1)?;
-    let (items, next) = page.cut(rows);
-    Ok(Json(
-        json!({ "activeViolations": items, "nextToken": next }),
-    ))
+    state
+        .blocking(move |state| {
+            let page = q.page(100, 250)?;
+            let f = filter(&q)?;
+            let rows = state
+                .store
+                .violations_active(&f, page.offset, page.limit + 1)?;
+            let (items, next) = page.cut(rows);
+            Ok(Page::response("activeViolations", items, next))
+        })
+        .await
 }
 
 async fn events_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(100, 250)?;
-    let start_ms = q
-        .time("startTime")?
-        .ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
-    let end_ms = q
-        .time("endTime")?
-        .ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
-    if end_ms < start_ms {
-        return Err(ApiError::InvalidRequest(
-            "endTime is before startTime".into(),
-        ));
-    }
-    let f = EventFilter {
-        common: filter(&q)?,
-        start_ms,
-        end_ms,
-    };
-    let rows = state
-        .store
-        .violation_events(&f, page.offset, page.limit + 1)?;
-    let (items, next) = page.cut(rows);
-    Ok(Json(json!({ "violationEvents": items, "nextToken": next })))
+    state
+        .blocking(move |state| {
+            let page = q.page(100, 250)?;
+            let start_ms = q
+                .time("startTime")?
+                .ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
+            let end_ms = q
+                .time("endTime")?
+                .ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
+            if end_ms < start_ms {
+                return Err(ApiError::InvalidRequest(
+                    "endTime is before startTime".into(),
+                ));
+            }
+            let f = EventFilter {
+                common: filter(&q)?,
+                start_ms,
+                end_ms,
+            };
+            let rows = state
+                .store
+                .violation_events(&f, page.offset, page.limit + 1)?;
+            let (items, next) = page.cut(rows);
+            Ok(Page::response("violationEvents", items, next))
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,98 +122,101 @@ async fn verification_put(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VerificationBody>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    if id.is_empty()
-        || id.len() > 128
-        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(ApiError::InvalidRequest(
-            "violationId must match [a-zA-Z0-9-]{1,128}".into(),
-        ));
-    }
-    let raw = body
-        .verification_state
-        .ok_or_else(|| ApiError::InvalidRequest("verificationState is required".into()))?;
-    let vstate = VerificationState::parse(&raw)
-        .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid verificationState '{raw}'")))?;
-    if let Some(d) = &body.verification_state_description
-        && (d.len() > 1000 || d.chars().any(char::is_control))
-    {
-        return Err(ApiError::InvalidRequest(
-                "verificationStateDescription must be at most 1000 characters without control characters".into(),
-            ));
-    }
-    if !state
-        .store
-        .verification_set(&id, vstate, body.verification_state_description.as_deref())?
-    {
-        return Err(ApiError::InvalidRequest(format!(
-            "Violation '{id}' does not exist"
-        )));
-    }
-    Ok(empty())
+    state
+        .blocking(move |state| {
+            if id.is_empty()
+                || id.len() > 128
+                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(ApiError::InvalidRequest(
+                    "violationId must match [a-zA-Z0-9-]{1,128}".into(),
+                ));
+            }
+            let raw = body
+                .verification_state
+                .ok_or_else(|| ApiError::InvalidRequest("verificationState is required".into()))?;
+            let vstate = VerificationState::parse(&raw)
+                .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid verificationState '{raw}'")))?;
+            if let Some(d) = &body.verification_state_description
+                && (d.len() > 1000 || d.chars().any(char::is_control))
+            {
+                return Err(ApiError::InvalidRequest(
+                        "verificationStateDescription must be at most 1000 characters without control characters".into(),
+                    ));
+            }
+            if !state
+                .store
+                .verification_set(&id, vstate, body.verification_state_description.as_deref())?
+            {
+                return Err(ApiError::InvalidRequest(format!(
+                    "Violation '{id}' does not exist"
+                )));
+            }
+            Ok(empty())
+        })
+        .await
 }
 
 async fn metric_values_list(
     State(state): State<AppState>,
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let page = q.page(100, 250)?;
-    let thing = ThingName::try_from(q.required("thingName")?)?;
-    let metric: Metric = q.required("metricName")?.parse().map_err(
-        |e: thingward_models::metric::MetricParseError| ApiError::InvalidRequest(e.to_string()),
-    )?;
-    let start = q
-        .time("startTime")?
-        .ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
-    let end = q
-        .time("endTime")?
-        .ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
-    let retained = state
-        .store
-        .profiles_all()?
-        .iter()
-        .any(|p| p.retains(&metric));
-    if !retained {
-        return Err(ApiError::InvalidRequest(format!(
-            "No security profile retains metric '{metric}': add it to a behavior or to additionalMetricsToRetainV2"
-        )));
-    }
-    let dimension = match q.str("dimensionName") {
-        Some(name) => {
-            let d = state
+    state
+        .blocking(move |state| {
+            let page = q.page(100, 250)?;
+            let thing = ThingName::try_from(q.required("thingName")?)?;
+            let metric: Metric = q.required("metricName")?.parse().map_err(
+                |e: thingward_models::metric::MetricParseError| ApiError::InvalidRequest(e.to_string()),
+            )?;
+            let start = q
+                .time("startTime")?
+                .ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
+            let end = q
+                .time("endTime")?
+                .ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
+            let retained = state
                 .store
-                .dimension_get(name)?
-                .ok_or_else(|| ApiError::NotFound(format!("Dimension '{name}' does not exist")))?;
-            let op = match q.str("dimensionValueOperator") {
-                None | Some("IN") => DimensionOperator::In,
-                Some("NOT_IN") => DimensionOperator::NotIn,
-                Some(o) => {
-                    return Err(ApiError::InvalidRequest(format!(
-                        "dimensionValueOperator must be IN or NOT_IN, got '{o}'"
-                    )));
+                .profiles_all()?
+                .iter()
+                .any(|p| p.retains(&metric));
+            if !retained {
+                return Err(ApiError::InvalidRequest(format!(
+                    "No security profile retains metric '{metric}': add it to a behavior or to additionalMetricsToRetainV2"
+                )));
+            }
+            let dimension = match q.str("dimensionName") {
+                Some(name) => {
+                    let d = state
+                        .store
+                        .dimension_get(name)?
+                        .ok_or_else(|| ApiError::not_found("Dimension", name))?;
+                    let op = match q.str("dimensionValueOperator") {
+                        None | Some("IN") => DimensionOperator::In,
+                        Some("NOT_IN") => DimensionOperator::NotIn,
+                        Some(o) => {
+                            return Err(ApiError::InvalidRequest(format!(
+                                "dimensionValueOperator must be IN or NOT_IN, got '{o}'"
+                            )));
+                        }
+                    };
+                    Some(thingward_scorer::dimension::TopicDimension::new(
+                        &d.string_values,
+                        op,
+                    ))
                 }
+                None => None,
             };
-            Some(thingward_scorer::dimension::TopicDimension::new(
-                &d.string_values,
-                op,
-            ))
-        }
-        None => None,
-    };
-    let history = state.history.clone();
-    let metric_for_query = metric.clone();
-    let thing_for_query = thing.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        history.values(&thing_for_query, &metric_for_query, start, end, usize::MAX)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    let data: Vec<JsonValue> = rows
-        .into_iter()
-        .filter(|(_, topic, _)| dimension.as_ref().is_none_or(|d| d.accepts(topic.as_deref(), thing.as_str())))
-        .map(|(ts, _, v)| json!({ "timestamp": millis_to_seconds(ts), "value": v.to_metric_value(&metric) }))
-        .collect();
-    let (items, next) = page.slice(data);
-    Ok(Json(json!({ "metricDatumList": items, "nextToken": next })))
+            let rows = state
+                .history
+                .values(&thing, &metric, start, end, usize::MAX)
+                .map_err(ApiError::internal)?;
+            let data: Vec<JsonValue> = rows
+                .into_iter()
+                .filter(|(_, topic, _)| dimension.as_ref().is_none_or(|d| d.accepts(topic.as_deref(), thing.as_str())))
+                .map(|(ts, _, v)| json!({ "timestamp": millis_to_seconds(ts), "value": v.to_metric_value(&metric) }))
+                .collect();
+            let (items, next) = page.slice(data);
+            Ok(Page::response("metricDatumList", items, next))
+        })
+        .await
 }

@@ -4,20 +4,22 @@
 //!   on first start) plus the environment;
 //! - [`sigv4`]: signature verification that matches botocore's signer byte for byte;
 //! - [`bearer`]: `Authorization: Bearer <token>`;
-//! - [`middleware`]: the axum layer that applies them and records the [`Principal`].
+//! - [`authenticator`]: what is accepted, and the verdict on one request ([`Principal`] or
+//!   [`AuthError`]).
+//!
+//! Nothing here speaks HTTP status codes: the API's middleware (`api::auth`) applies the
+//! verdict, and `api::error` maps an [`AuthError`] to its response.
 
+pub(crate) mod authenticator;
 pub(crate) mod bearer;
 pub(crate) mod credentials;
-pub(crate) mod middleware;
 pub(crate) mod sigv4;
 
 use std::path::PathBuf;
 
-use crate::api::error::ApiError;
-
 pub(crate) use self::{
+    authenticator::{Authenticator, Presented},
     credentials::Credentials,
-    middleware::{Authenticator, require_auth},
 };
 
 /// Who made an authenticated request; the middleware puts it in the request extensions.
@@ -50,8 +52,9 @@ impl Principal {
 
 /// Why authentication failed, or why the credentials file could not be used.
 ///
-/// The request-time variants carry AWS's error codes and messages ([`AuthError::error_type`])
-/// and become 403s; the `Credentials*`/`Random` variants happen at startup only.
+/// The request-time variants carry AWS's error codes and messages ([`AuthError::error_type`]);
+/// the `Credentials*`/`Random` variants happen at startup only ([`AuthError::is_request_error`]
+/// tells them apart).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AuthError {
     /// No `Authorization` header (of a scheme we know) and no presigned query parameters.
@@ -170,8 +173,8 @@ impl AuthError {
         }
     }
 
-    /// Whether this is a verdict on a request (a 403) rather than a server-side failure.
-    fn is_request_error(&self) -> bool {
+    /// Whether this is a verdict on a request rather than a server-side failure.
+    pub(crate) fn is_request_error(&self) -> bool {
         !matches!(
             self,
             Self::CredentialsIo { .. }
@@ -179,18 +182,5 @@ impl AuthError {
                 | Self::CredentialsInvalid { .. }
                 | Self::Random(_)
         )
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        if e.is_request_error() {
-            ApiError::Forbidden {
-                error_type: e.error_type(),
-                message: e.to_string(),
-            }
-        } else {
-            ApiError::internal(e)
-        }
     }
 }

@@ -17,7 +17,7 @@ mod targeting;
 mod violations;
 
 pub(crate) use registry_view::RegistryView;
-pub(crate) use targeting::Targeting;
+pub(crate) use targeting::{Targeting, group_and_ancestors};
 
 use crate::store::{Store, StoreError, ViolationChange, ViolationRecord};
 use crate::training::Models;

@@ -27,15 +27,10 @@ impl Targeting {
             .collect();
         let mut groups_of_thing: HashMap<String, HashSet<String>> = HashMap::new();
         for (group, thing) in store.memberships_all()? {
-            let set = groups_of_thing.entry(thing).or_default();
-            let mut next = Some(group);
-            // Walk up the parent chain; the set guards against a cycle.
-            while let Some(g) = next {
-                if !set.insert(g.clone()) {
-                    break;
-                }
-                next = parents.get(&g).cloned().flatten();
-            }
+            groups_of_thing
+                .entry(thing)
+                .or_default()
+                .extend(group_and_ancestors(&parents, &group));
         }
         Ok(Self {
             attachments: store.attachments_all()?,
@@ -62,4 +57,22 @@ impl Targeting {
         }
         out
     }
+}
+
+/// `group` and every group above it (parent, grandparent, …), nearest first, each once:
+/// `parents` maps a group's name to its parent's; a cycle in it ends the walk.
+pub(crate) fn group_and_ancestors(
+    parents: &HashMap<String, Option<String>>,
+    group: &str,
+) -> Vec<String> {
+    let mut chain: Vec<String> = Vec::new();
+    let mut next = Some(group.to_owned());
+    while let Some(g) = next {
+        if chain.contains(&g) {
+            break;
+        }
+        next = parents.get(&g).cloned().flatten();
+        chain.push(g);
+    }
+    chain
 }

@@ -1,4 +1,6 @@
-//! The axum middleware that authenticates every API request.
+//! The axum middleware that authenticates every API request: it asks
+//! [`Authenticator`](crate::auth::Authenticator) for the verdict and answers a refusal in the
+//! AWS error shape (the mapping is in [`super::error`]).
 
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -9,80 +11,9 @@ use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 
-use super::bearer::{bearer_token, verify_bearer};
-use super::sigv4::{has_sigv4, verify_sigv4};
-use super::{AuthError, Credentials, Principal};
-use crate::api::error::ApiError;
-
-/// The middleware's state: what to accept, and the clock signatures are checked against.
-#[derive(Debug, Clone)]
-pub(crate) struct Authenticator {
-    /// The accepted key pairs and tokens.
-    pub(crate) creds: Credentials,
-    /// Let every request through unauthenticated (local experiments only).
-    pub(crate) insecure_no_auth: bool,
-    /// Largest body buffered for SigV4 verification; larger bodies get 413.
-    pub(crate) max_body_bytes: usize,
-    /// The current time; replaced in tests to verify fixed-date signatures.
-    pub(crate) clock: fn() -> DateTime<Utc>,
-}
-
-impl Authenticator {
-    /// An authenticator on the system clock.
-    pub(crate) fn new(creds: Credentials, insecure_no_auth: bool, max_body_bytes: usize) -> Self {
-        Self {
-            creds,
-            insecure_no_auth,
-            max_body_bytes,
-            clock: Utc::now,
-        }
-    }
-
-    /// The same authenticator with another clock.
-    #[cfg(test)]
-    pub(crate) fn with_clock(self, clock: fn() -> DateTime<Utc>) -> Self {
-        Self { clock, ..self }
-    }
-
-    /// Authenticates `request` and returns it (body intact) with its [`Principal`] in the
-    /// extensions. Bearer requests are checked without touching the body; SigV4 requests have
-    /// their body buffered (up to `max_body_bytes`) because the signature covers it.
-    async fn authenticate(&self, mut request: Request) -> Result<Request, ApiError> {
-        if let Some(token) = bearer_token(request.headers()) {
-            let principal = verify_bearer(token, &self.creds).inspect_err(log_failure)?;
-            request.extensions_mut().insert(principal);
-            return Ok(request);
-        }
-        // Refuse anything unsigned before reading its body.
-        if !has_sigv4(request.headers(), request.uri().query()) {
-            return Err(AuthError::MissingAuthentication.into());
-        }
-        let (mut parts, body) = request.into_parts();
-        let body = read_body_limited(body, self.max_body_bytes, &parts.headers).await?;
-        let principal = {
-            // Under `Router::nest` the URI is rewritten; the client signed the original.
-            let uri = parts
-                .extensions
-                .get::<OriginalUri>()
-                .map_or(&parts.uri, |o| &o.0);
-            let headers = with_host(&parts.headers, uri);
-            verify_sigv4(
-                parts.method.as_str(),
-                uri.path(),
-                uri.query(),
-                &headers,
-                &body,
-                &self.creds,
-                (self.clock)(),
-            )
-            .inspect_err(log_failure)?
-        };
-        parts.extensions.insert(principal);
-        Ok(Request::from_parts(parts, Body::from(body)))
-    }
-}
+use super::error::ApiError;
+use crate::auth::{AuthError, Authenticator, Presented, Principal};
 
 /// Rejects requests that are not signed with known credentials (403 in AWS's error shape);
 /// passes the others on with their [`Principal`] in the request extensions. With
@@ -96,10 +27,43 @@ pub(crate) async fn require_auth(
         request.extensions_mut().insert(Principal::Anonymous);
         return next.run(request).await;
     }
-    match auth.authenticate(request).await {
+    match authenticate(&auth, request).await {
         Ok(request) => next.run(request).await,
         Err(error) => error.into_response(),
     }
+}
+
+/// Authenticates `request` and returns it (body intact) with its [`Principal`] in the
+/// extensions. Bearer requests are checked without touching the body; SigV4 requests have
+/// their body buffered (up to `max_body_bytes`) because the signature covers it.
+async fn authenticate(auth: &Authenticator, mut request: Request) -> Result<Request, ApiError> {
+    // Refuse anything unsigned before reading its body.
+    let presented = Authenticator::presented(request.headers(), request.uri().query())?;
+    if let Presented::Bearer(token) = presented {
+        let principal = auth.verify_bearer(token).inspect_err(log_failure)?;
+        request.extensions_mut().insert(principal);
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let body = read_body_limited(body, auth.max_body_bytes, &parts.headers).await?;
+    let principal = {
+        // Under `Router::nest` the URI is rewritten; the client signed the original.
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |o| &o.0);
+        let headers = with_host(&parts.headers, uri);
+        auth.verify_sigv4(
+            parts.method.as_str(),
+            uri.path(),
+            uri.query(),
+            &headers,
+            &body,
+        )
+        .inspect_err(log_failure)?
+    };
+    parts.extensions.insert(principal);
+    Ok(Request::from_parts(parts, Body::from(body)))
 }
 
 fn log_failure(error: &AuthError) {
@@ -163,6 +127,7 @@ mod tests {
     use axum::extract::Extension;
     use axum::http::{Method, StatusCode};
     use axum::routing::any;
+    use chrono::{DateTime, Utc};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
