@@ -91,7 +91,7 @@ fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiErro
                     "additionalMetricsToRetainV2: metric '{}' does not accept a dimension",
                     m.metric
                 ));
-            } else if !thingward_models::behavior::BehaviorContext::dimension_exists(
+            } else if !thingward_models::registry::Registry::dimension_exists(
                 view.as_ref(),
                 &dim.dimension_name,
             ) {
