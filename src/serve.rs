@@ -3,7 +3,8 @@
 
 use crate::api::{self, AppState};
 use crate::auth::{Authenticator, Credentials};
-use crate::detect::{Detect, system_clock};
+use crate::clock::system_clock;
+use crate::detect::Detect;
 use crate::store::Store;
 use crate::training::{Models, TrainAt, Training};
 use anyhow::Context;
@@ -119,10 +120,10 @@ impl Service {
             History::open(&args.data_dir.join("history"), HistoryOptions::default())
                 .context("Cannot open the datapoint history")?,
         );
-        let test_clock = args.test_clock.then(crate::test_clock::TestClock::default);
+        let test_clock = args.test_clock.then(crate::clock::TestClock::default);
         let clock = test_clock
             .as_ref()
-            .map_or_else(system_clock, crate::test_clock::TestClock::clock);
+            .map_or_else(system_clock, crate::clock::TestClock::clock);
         let audit_files = args
             .audit_config
             .as_deref()

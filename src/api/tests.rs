@@ -7,7 +7,8 @@
 
 use super::{AppState, app};
 use crate::auth::{Authenticator, Credentials};
-use crate::detect::{Clock, Detect};
+use crate::clock::Clock;
+use crate::detect::Detect;
 use crate::store::Store;
 use crate::training::{Models, Training};
 use axum::Router;

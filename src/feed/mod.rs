@@ -10,7 +10,7 @@ mod sink;
 pub(crate) mod sse;
 pub(crate) mod worker;
 
-use crate::detect::Clock;
+use crate::clock::Clock;
 use crate::store::{DestinationRecord, Store, StoreError};
 use config::{Destination, DestinationType};
 use format::Origin;
