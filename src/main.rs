@@ -15,6 +15,7 @@ mod ingest;
 mod mitigation;
 mod mqtt;
 mod nab;
+mod periodic;
 mod serve;
 mod store;
 mod targeting;

@@ -5,6 +5,7 @@ use crate::api::{self, AppState};
 use crate::auth::{Authenticator, Credentials};
 use crate::clock::system_clock;
 use crate::detect::Detect;
+use crate::periodic::{self, FirstRun};
 use crate::store::Store;
 use crate::training::{Models, TrainAt, Training};
 use anyhow::Context;
@@ -231,11 +232,29 @@ impl Service {
                 stop_rx.clone(),
             ));
         }
-        tasks.spawn(background(
-            Arc::clone(&detect),
-            Arc::clone(&history),
-            args.roll_interval_seconds,
+        let h = Arc::clone(&history);
+        tasks.spawn(periodic::every(
+            "history roll",
+            Duration::from_secs(args.roll_interval_seconds.max(1)),
+            FirstRun::AfterOnePeriod,
             stop_rx.clone(),
+            move || {
+                if let Err(e) = h.roll() {
+                    tracing::warn!(error = %e, "Rolling the history failed; will retry");
+                }
+            },
+        ));
+        let d = Arc::clone(&detect);
+        tasks.spawn(periodic::every(
+            "silence sweep",
+            SWEEP_EVERY,
+            FirstRun::AtStart,
+            stop_rx.clone(),
+            move || {
+                if let Err(e) = d.sweep() {
+                    tracing::warn!(error = %e, "Invalidating silent alarms failed; will retry");
+                }
+            },
         ));
         tasks.spawn(crate::feed::prune_loop(
             Arc::clone(&store),
@@ -336,35 +355,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     service.shutdown().await
 }
 
-/// Periodic work: roll the WAL into Parquet, invalidate alarms of silent things.
-async fn background(
-    detect: Arc<Detect>,
-    history: Arc<History>,
-    roll_seconds: u64,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut roll = tokio::time::interval(Duration::from_secs(roll_seconds.max(1)));
-    let mut sweep = tokio::time::interval(Duration::from_secs(60));
-    roll.tick().await;
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = roll.tick() => {
-                let h = Arc::clone(&history);
-                match tokio::task::spawn_blocking(move || h.roll()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, "Rolling the history failed; will retry"),
-                    Err(e) => tracing::error!(error = %e, "History roll task panicked"),
-                }
-            }
-            _ = sweep.tick() => {
-                if let Err(e) = detect.sweep() {
-                    tracing::warn!(error = %e, "Invalidating silent alarms failed; will retry");
-                }
-            }
-        }
-    }
-}
+/// How often the alarms of silent things are looked at.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 async fn shutdown_signal() {
     let ctrl_c = async {
