@@ -17,6 +17,7 @@ mod mqtt;
 mod nab;
 mod periodic;
 mod serve;
+mod service;
 mod store;
 mod targeting;
 mod time_of_day;

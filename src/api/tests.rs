@@ -5,12 +5,12 @@
 //! `x-amzn-RequestId`; error assertions check the status, the `x-amzn-ErrorType` header and the
 //! body's `__type` and `message` together ([`Reply::error`]).
 
-use super::{AppState, app};
 use crate::auth::{Authenticator, Credentials};
 use crate::clock::Clock;
 use crate::detect::Detect;
+use crate::service::{Clocks, Service, Settings};
 use crate::store::Store;
-use crate::training::{Models, Training};
+use crate::training::Training;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -18,7 +18,6 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use thingward_history::{History, HistoryOptions};
 use tower::ServiceExt;
 
 /// The manual clock's start: 2023-11-14T22:13:20Z.
@@ -98,87 +97,42 @@ impl TestApp {
         Self::build(dir, Arc::new(AtomicI64::new(T0_MS)), max_body_bytes)
     }
 
-    /// The app over the store and history in `dir`, on the manual clock `now`.
+    /// The app over the store and history in `dir`, on the manual clock `now`: the graph
+    /// `thingward serve` runs ([`Service::open`]), without its listeners and periodic tasks.
     fn build(dir: tempfile::TempDir, now: Arc<AtomicI64>, max_body_bytes: usize) -> Self {
-        let store = Arc::new(Store::open(&dir.path().join("thingward.db")).expect("store"));
-        let history = Arc::new(
-            History::open(&dir.path().join("history"), HistoryOptions::default()).expect("history"),
-        );
         let clock: Clock = {
             let now = Arc::clone(&now);
             Arc::new(move || now.load(Ordering::SeqCst))
         };
-        let models = Arc::new(Models::new(dir.path()));
-        let detect = Arc::new(
-            Detect::open(
-                Arc::clone(&store),
-                Arc::clone(&history),
-                Arc::clone(&models),
-                clock.clone(),
-            )
-            .expect("detect"),
-        );
-        models.load(&store).expect("load models");
-        let training = Arc::new(Training::new(
-            Arc::clone(&store),
-            Arc::clone(&history),
-            models,
-            clock.clone(),
-            crate::training::default_fit_params().expect("fit params"),
-        ));
-        let mitigation = Arc::new(crate::mitigation::Mitigation::new(
-            Arc::clone(&store),
-            Arc::clone(&detect),
-            crate::mitigation::broker::BrokerDefaults::default(),
-            REGION.into(),
-            ACCOUNT.into(),
-        ));
-        mitigation.recover().expect("recover mitigation tasks");
-        let audit = Arc::new(crate::audit::Audit::new(
-            Arc::clone(&store),
-            None,
-            clock.clone(),
-            ACCOUNT,
-        ));
-        let state = AppState {
-            mitigation,
-            store: Arc::clone(&store),
-            detect: Arc::clone(&detect),
-            history,
-            training: Arc::clone(&training),
+        let settings = Settings {
             region: REGION.into(),
-            account: ACCOUNT.into(),
+            account_id: ACCOUNT.into(),
             max_report_bytes: 128 * 1024,
-            feed: Arc::new(crate::feed::Feed::new(
-                Arc::clone(&store),
-                crate::feed::FeedSettings {
-                    origin: crate::feed::format::Origin {
-                        region: REGION.into(),
-                        account: ACCOUNT.into(),
-                        external_url: "http://127.0.0.1".into(),
-                    },
-                    default_mqtt_url: None,
-                    backoff_base: std::time::Duration::from_millis(20),
+            brokers: crate::mitigation::broker::BrokerDefaults::default(),
+            audit_config: None,
+            feed: crate::feed::FeedSettings {
+                origin: crate::feed::format::Origin {
+                    region: REGION.into(),
+                    account: ACCOUNT.into(),
+                    external_url: "http://127.0.0.1".into(),
                 },
-                {
-                    let now = Arc::clone(&now);
-                    Arc::new(move || now.load(Ordering::SeqCst))
-                },
-            )),
-            audit: Arc::clone(&audit),
+                default_mqtt_url: None,
+                backoff_base: std::time::Duration::from_millis(20),
+            },
         };
+        let service = Service::open(dir.path(), &settings, Clocks::one(clock)).expect("service");
         let auth = Arc::new(Authenticator::new(
             Credentials::default(),
             true,
             max_body_bytes,
         ));
         Self {
-            router: app(state, auth, max_body_bytes),
+            router: service.router(auth, max_body_bytes),
             clock: now,
-            detect,
-            training,
-            store,
-            audit,
+            detect: Arc::clone(&service.detect),
+            training: Arc::clone(&service.training),
+            store: Arc::clone(&service.store),
+            audit: Arc::clone(&service.audit),
             _dir: dir,
         }
     }
