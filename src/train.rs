@@ -86,7 +86,7 @@ pub(crate) fn run(args: TrainArgs) -> anyhow::Result<()> {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&db).context("Cannot open the metadata store")?);
     let now = args.as_of.unwrap_or_else(|| Utc::now().timestamp_millis());
-    let clock: crate::detect::Clock = Arc::new(move || now);
+    let clock: crate::clock::Clock = Arc::new(move || now);
     let models = Arc::new(Models::new(&args.data_dir));
     let profiles = store.profiles_all()?;
     if let Some(p) = &args.profile

@@ -2,6 +2,7 @@
 
 use crate::metric::{CustomMetricType, Metric, ValueKind};
 use crate::names::check_resource_name;
+use crate::registry::Registry;
 use crate::value::MetricValue;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -307,16 +308,8 @@ impl BehaviorCriteriaType {
 /// The `durationSeconds` values AWS documents for metrics with a time dimension.
 pub const DURATIONS_SECONDS: [i64; 5] = [300, 600, 900, 1800, 3600];
 
-/// What validation needs to know about the registry.
-pub trait BehaviorContext {
-    /// The type of a custom metric, or None when no such custom metric exists.
-    fn custom_metric_type(&self, name: &str) -> Option<CustomMetricType>;
-    /// Whether a dimension of this name exists.
-    fn dimension_exists(&self, name: &str) -> bool;
-}
-
 /// The value kind of `metric`, looking custom metrics up in the registry.
-pub fn metric_kind(metric: &Metric, ctx: &dyn BehaviorContext) -> Option<ValueKind> {
+pub fn metric_kind(metric: &Metric, ctx: &dyn Registry) -> Option<ValueKind> {
     match metric {
         Metric::Custom(name) => ctx
             .custom_metric_type(name)
@@ -327,7 +320,7 @@ pub fn metric_kind(metric: &Metric, ctx: &dyn BehaviorContext) -> Option<ValueKi
 
 /// Checks a profile's behaviors against every rule AWS applies (and the ones its docs state),
 /// returning one message per problem; an empty list means valid.
-pub fn validate_behaviors(behaviors: &[Behavior], ctx: &dyn BehaviorContext) -> Vec<String> {
+pub fn validate_behaviors(behaviors: &[Behavior], ctx: &dyn Registry) -> Vec<String> {
     let mut errors = Vec::new();
     if behaviors.len() > 100 {
         errors.push(format!(
@@ -348,7 +341,7 @@ pub fn validate_behaviors(behaviors: &[Behavior], ctx: &dyn BehaviorContext) -> 
     errors
 }
 
-fn validate_behavior(b: &Behavior, ctx: &dyn BehaviorContext, errors: &mut Vec<String>) {
+fn validate_behavior(b: &Behavior, ctx: &dyn Registry, errors: &mut Vec<String>) {
     let name = &b.name;
     let Some(metric) = &b.metric else {
         errors.push(format!("Behavior '{name}': metric is required"));
@@ -567,9 +560,9 @@ pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
 mod tests {
     use super::*;
 
-    struct Registry;
+    struct Reg;
 
-    impl BehaviorContext for Registry {
+    impl Registry for Reg {
         fn custom_metric_type(&self, name: &str) -> Option<CustomMetricType> {
             match name {
                 "battery" => Some(CustomMetricType::Number),
@@ -577,8 +570,8 @@ mod tests {
                 _ => None,
             }
         }
-        fn dimension_exists(&self, name: &str) -> bool {
-            name == "topics"
+        fn dimension_filters(&self, name: &str) -> Option<Vec<String>> {
+            (name == "topics").then(Vec::new)
         }
     }
 
@@ -587,7 +580,7 @@ mod tests {
     }
 
     fn errors(json: &str) -> Vec<String> {
-        validate_behaviors(&[behavior(json)], &Registry)
+        validate_behaviors(&[behavior(json)], &Reg)
     }
 
     #[test]
@@ -669,7 +662,7 @@ mod tests {
         let b = behavior(
             r#"{"name":"b","metric":"aws:all-bytes-out","criteria":{"comparisonOperator":"less-than","value":{"count":1}}}"#,
         );
-        let errs = validate_behaviors(&[b.clone(), b], &Registry);
+        let errs = validate_behaviors(&[b.clone(), b], &Reg);
         assert!(
             errs.iter().any(|e| e.contains("more than once")),
             "{errs:?}"

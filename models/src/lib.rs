@@ -13,6 +13,7 @@ pub mod metric;
 pub mod ml;
 pub mod names;
 pub mod profile;
+pub mod registry;
 pub mod time;
 pub mod value;
 pub mod violation;

@@ -67,16 +67,11 @@ pub use profile::{CompiledBehavior, CompiledProfile};
 pub use rules::Rule;
 pub use scorer::Scorer;
 
-use thingward_models::{ComparisonOperator, CustomMetricType, ValueKind};
+/// What the scorer needs to know about the account's registry when compiling a profile (the
+/// one registry interface, defined in `thingward-models`).
+pub use thingward_models::registry::Registry;
 
-/// What the scorer needs to know about the account's registry when compiling a profile.
-pub trait Registry {
-    /// The type of the custom metric `name`, or None when no such custom metric exists.
-    fn custom_metric_type(&self, name: &str) -> Option<CustomMetricType>;
-    /// The topic filters (`stringValues`) of the `TOPIC_FILTER` dimension `name`, or None when
-    /// no such dimension exists.
-    fn dimension_filters(&self, name: &str) -> Option<Vec<String>>;
-}
+use thingward_models::{ComparisonOperator, ValueKind};
 
 /// Why a profile could not be compiled. Each names the behavior at fault.
 ///

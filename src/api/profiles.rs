@@ -2,7 +2,7 @@
 
 use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
-use crate::detect::group_and_ancestors;
+use crate::targeting::group_and_ancestors;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -92,7 +92,7 @@ fn validate_profile(state: &AppState, p: &SecurityProfile) -> Result<(), ApiErro
                     "additionalMetricsToRetainV2: metric '{}' does not accept a dimension",
                     m.metric
                 ));
-            } else if !thingward_models::behavior::BehaviorContext::dimension_exists(
+            } else if !thingward_models::registry::Registry::dimension_exists(
                 view.as_ref(),
                 &dim.dimension_name,
             ) {

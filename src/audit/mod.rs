@@ -7,7 +7,7 @@ pub(crate) mod runner;
 pub(crate) mod schedule;
 pub(crate) mod snapshot;
 
-use crate::detect::Clock;
+use crate::clock::Clock;
 use crate::store::{AuditTaskRecord, CheckDetails, Store, StoreError, TaskStatus};
 use config::AuditConfig;
 use std::collections::{BTreeMap, HashMap};

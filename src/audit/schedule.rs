@@ -7,6 +7,7 @@
 //! first runs at the next.
 
 use super::Audit;
+use crate::periodic::{self, FirstRun};
 use crate::store::ScheduledAuditRecord;
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Weekday};
 use std::sync::Arc;
@@ -172,25 +173,25 @@ pub(crate) fn run_due(
     Ok(started)
 }
 
-/// Checks every `tick` for due scheduled audits until `stop` changes.
+/// Checks every `tick` for due scheduled audits, off the async runtime, until `stop` changes.
 pub(crate) async fn run_loop(
     audit: Arc<Audit>,
     at: AuditAt,
     tick: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut interval = tokio::time::interval(tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = interval.tick() => {
-                if let Err(e) = run_due(&audit, at) {
-                    tracing::warn!(error = %e, "Starting scheduled audits failed; will retry");
-                }
+    periodic::every(
+        "audit scheduler",
+        tick,
+        FirstRun::AtStart,
+        stop,
+        move || {
+            if let Err(e) = run_due(&audit, at) {
+                tracing::warn!(error = %e, "Starting scheduled audits failed; will retry");
             }
-        }
-    }
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `thingward bench`: end-to-end ingestion load tests. Each command starts a real service
-//! in-process (the same [`Service`] `thingward serve` runs) on `127.0.0.1:0` with a temporary
+//! in-process (the same [`Server`] `thingward serve` runs) on `127.0.0.1:0` with a temporary
 //! data directory, creates a security profile of five rule behaviors attached to all things,
 //! drives load over loopback until a datapoint (or report) count or a time cap is reached, and
 //! prints throughput, latency, violation events and the time spent per ingestion stage.
@@ -22,7 +22,7 @@ mod feed;
 mod train;
 
 use crate::detect::StageTimes;
-use crate::serve::{ServeArgs, Service, Started};
+use crate::serve::{ServeArgs, Server, Started};
 use crate::store::{EventFilter, Store};
 use anyhow::{Context, bail};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -114,7 +114,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// The in-process service under test and its temporary data directory.
 struct Target {
-    service: Service,
+    service: Server,
     dir: PathBuf,
     base: String,
     http: reqwest::Client,
@@ -144,7 +144,9 @@ impl Target {
             audit_at: crate::audit::schedule::AuditAt::hm(3, 0),
             test_clock: false,
         };
-        let Started { service, .. } = Service::start(&args).await?;
+        let Started {
+            server: service, ..
+        } = Server::start(&args).await?;
         let base = format!("http://{}", service.local_addr());
         Ok(Self {
             service,

@@ -13,13 +13,13 @@
 //! commit shared by concurrent batches) and the waits happen outside it.
 
 mod registry_view;
-mod targeting;
 mod violations;
 
 pub(crate) use registry_view::RegistryView;
-pub(crate) use targeting::{Targeting, group_and_ancestors};
 
+use crate::clock::Clock;
 use crate::store::{Store, StoreError, ViolationChange, ViolationRecord};
+use crate::targeting::Targeting;
 use crate::training::Models;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,14 +70,6 @@ pub(crate) enum DetectError {
     /// The state mutex was poisoned by a panic.
     #[error("detect state poisoned by an earlier panic")]
     Poisoned,
-}
-
-/// What a clock is: milliseconds since the epoch, injectable for tests.
-pub(crate) type Clock = Arc<dyn Fn() -> EpochMillis + Send + Sync>;
-
-/// The system clock.
-pub(crate) fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp_millis())
 }
 
 struct Profile {

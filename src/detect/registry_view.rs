@@ -3,7 +3,7 @@
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use thingward_models::CustomMetricType;
-use thingward_models::behavior::BehaviorContext;
+use thingward_models::registry::Registry;
 
 /// Custom metric types and dimension filters by name.
 #[derive(Debug, Clone, Default)]
@@ -38,22 +38,18 @@ impl RegistryView {
     }
 }
 
-impl BehaviorContext for RegistryView {
-    fn custom_metric_type(&self, name: &str) -> Option<CustomMetricType> {
-        self.custom_type(name)
-    }
-
-    fn dimension_exists(&self, name: &str) -> bool {
-        self.dimensions.contains_key(name)
-    }
-}
-
-impl thingward_scorer::Registry for RegistryView {
+/// The one registry lookup of the service: behavior validation, profile compilation and the
+/// decoding of reports and batches all read it.
+impl Registry for RegistryView {
     fn custom_metric_type(&self, name: &str) -> Option<CustomMetricType> {
         self.custom_type(name)
     }
 
     fn dimension_filters(&self, name: &str) -> Option<Vec<String>> {
         self.dimensions.get(name).cloned()
+    }
+
+    fn dimension_exists(&self, name: &str) -> bool {
+        self.dimensions.contains_key(name)
     }
 }

@@ -10,7 +10,8 @@ mod sink;
 pub(crate) mod sse;
 pub(crate) mod worker;
 
-use crate::detect::Clock;
+use crate::clock::Clock;
+use crate::periodic::{self, FirstRun};
 use crate::store::{DestinationRecord, Store, StoreError};
 use config::{Destination, DestinationType};
 use format::Origin;
@@ -201,27 +202,27 @@ impl Feed {
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Deletes outbox events older than `keep` that every destination is done with, hourly (and
-/// once at start), until `stop` flips. SSE resume and `findings export` reach back as far.
+/// once at start), off the async runtime, until `stop` flips. SSE resume and `findings export`
+/// reach back as far.
 pub(crate) async fn prune_loop(
     store: Arc<dyn Store>,
     keep: Duration,
     clock: Clock,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
-    let mut tick = tokio::time::interval(PRUNE_EVERY);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tick.tick() => {
-                match store.outbox_prune(clock().saturating_sub(keep_ms)) {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(events = n, "Pruned the feed outbox"),
-                    Err(e) => tracing::warn!(error = %e, "Pruning the feed outbox failed; will retry"),
-                }
-            }
-        }
-    }
+    periodic::every(
+        "feed retention",
+        PRUNE_EVERY,
+        FirstRun::AtStart,
+        stop,
+        move || match store.outbox_prune(clock().saturating_sub(keep_ms)) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "Pruned the feed outbox"),
+            Err(e) => tracing::warn!(error = %e, "Pruning the feed outbox failed; will retry"),
+        },
+    )
+    .await;
 }
 
 impl Drop for Feed {

@@ -29,7 +29,7 @@ pub(crate) struct Shared {
     /// The first backoff; doubles per attempt up to [`BACKOFF_CAP`].
     pub(crate) backoff_base: Duration,
     /// The clock (epoch ms) used for status times.
-    pub(crate) now_ms: crate::detect::Clock,
+    pub(crate) now_ms: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for Shared {

@@ -20,8 +20,9 @@ pub(crate) mod schedule;
 pub(crate) use artifacts::Artifacts;
 pub(crate) use schedule::TrainAt;
 
-use crate::detect::{Clock, Targeting};
+use crate::clock::Clock;
 use crate::store::{ModelEntry, Store, StoreError};
+use crate::targeting::Targeting;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,7 @@
 //! the injectable clock, so a test can move through a month of nights in seconds.
 
 use super::{Quiet, RunScope, Training};
+use crate::periodic::{self, FirstRun};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -20,25 +21,29 @@ pub(crate) async fn run_loop(
     training: Arc<Training>,
     at: TrainAt,
     tick: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut interval = tokio::time::interval(tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = interval.tick() => {
-                let t = Arc::clone(&training);
-                let scope = RunScope { profile: None, due_at: Some(at) };
-                match tokio::task::spawn_blocking(move || t.run(&scope, &Quiet)).await {
-                    Ok(Ok(report)) if !report.behaviors.is_empty() => {
-                        tracing::info!(behaviors = report.behaviors.len(), "Nightly training run finished");
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(error)) => tracing::warn!(%error, "Nightly training run failed; will retry"),
-                    Err(error) => tracing::error!(%error, "Nightly training task panicked"),
+    periodic::every(
+        "nightly training",
+        tick,
+        FirstRun::AtStart,
+        stop,
+        move || {
+            let scope = RunScope {
+                profile: None,
+                due_at: Some(at),
+            };
+            match training.run(&scope, &Quiet) {
+                Ok(report) if !report.behaviors.is_empty() => {
+                    tracing::info!(
+                        behaviors = report.behaviors.len(),
+                        "Nightly training run finished"
+                    );
                 }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "Nightly training run failed; will retry"),
             }
-        }
-    }
+        },
+    )
+    .await;
 }

@@ -707,7 +707,7 @@ async fn invalidated_alarms_resolve_and_audit_findings_go_only_where_subscribed(
     t.count("cam", "aws:num-listening-tcp-ports", 9).await;
     // Deleting the profile in alarm invalidates the violation: a resolved, annotated alert.
     t.delete("/security-profiles/p").await.ok();
-    // An audit finding, appended as the audit job will at merge time.
+    // An audit finding, appended to the outbox as an audit task appends one.
     let finding = json!({
         "findingId": "f-1", "taskId": "t-1", "checkName": "CA_CERTIFICATE_EXPIRING_CHECK",
         "taskStartTime": 1.0, "findingTime": 2.0, "severity": "HIGH",

@@ -3,7 +3,7 @@
 //! forward, so end-to-end tests can reach tomorrow's scheduled audit in seconds.
 //! Never enable it in production: the route is unauthenticated.
 
-use crate::detect::{Clock, system_clock};
+use super::{Clock, system_clock};
 use axum::Router;
 use axum::extract::Query;
 use axum::routing::post;

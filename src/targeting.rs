@@ -1,5 +1,7 @@
 //! Which security profiles apply to a thing: attachments to all things, registered or
 //! unregistered things, and thing groups (a profile on a group applies to its child groups).
+//! Detect resolves the profiles of each datapoint's thing with it, training the things of a
+//! behavior's window.
 
 use crate::store::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
