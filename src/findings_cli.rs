@@ -3,11 +3,11 @@
 //! the data directory's metadata store directly (the server may be running: SQLite WAL).
 
 use crate::feed::format::{self, Origin};
-use crate::store::prelude::*;
-use crate::store::{OutboxKind, SqliteStore};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
+use thingward_store::prelude::*;
+use thingward_store::{OutboxKind, SqliteStore};
 
 /// Events read per step (the export streams: memory stays bounded).
 const PAGE: usize = 1000;

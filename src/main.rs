@@ -14,7 +14,6 @@ mod mqtt;
 mod periodic;
 mod serve;
 mod service;
-pub(crate) use thingward_store as store;
 mod targeting;
 mod time_of_day;
 mod train;

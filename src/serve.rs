@@ -7,13 +7,13 @@ use crate::clock::{TestClock, system_clock};
 use crate::detect::Detect;
 use crate::periodic::{self, FirstRun};
 use crate::service::{Clocks, Service, Settings};
-use crate::store::Store;
 use crate::training::TrainAt;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use thingward_store::Store;
 use tokio::sync::watch;
 
 /// How to run the service (flags and environment; see `thingward serve --help`).

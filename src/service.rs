@@ -16,12 +16,12 @@ use crate::detect::Detect;
 use crate::feed::{Feed, FeedSettings};
 use crate::mitigation::Mitigation;
 use crate::mitigation::broker::BrokerDefaults;
-use crate::store::{SqliteStore, Store};
 use crate::training::{Models, Training};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thingward_history::{History, HistoryOptions};
+use thingward_store::{SqliteStore, Store};
 
 /// How the service graph is configured (`serve` translates its flags into this).
 #[derive(Debug, Clone)]

@@ -3,9 +3,9 @@
 //! Detect resolves the profiles of each datapoint's thing with it, training the things of a
 //! behavior's window.
 
-use crate::store::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use thingward_models::profile::Target;
+use thingward_store::{Store, StoreError};
 
 /// Attachments and the registry facts needed to resolve them.
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,6 @@
 //! the server (same index, same artifacts, same lifecycle). The server must not be running on
 //! that directory: the history's lock says whether it is.
 
-use crate::store::{SqliteStore, Store};
 use crate::training::{BehaviorRun, Models, Progress, RunScope, Training};
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use thingward_history::{History, HistoryOptions};
 use thingward_models::time::EpochMillis;
+use thingward_store::{SqliteStore, Store};
 
 /// Options of `thingward train`.
 #[derive(Debug, clap::Args)]

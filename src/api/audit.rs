@@ -5,10 +5,6 @@ use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::audit::schedule::Frequency;
 use crate::audit::{CERT_AGE_KEY, CERT_EXPIRATION_KEY, ON_DEMAND, SCHEDULED, runner};
-use crate::store::{
-    AuditTaskRecord, CheckConfig, FindingFilter, FindingRecord, ScheduledAuditRecord,
-    SuppressionRecord, TaskStatus,
-};
 use axum::extract::State;
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
@@ -18,6 +14,10 @@ use std::collections::BTreeMap;
 use thingward_audit::{CheckName, ResourceIdentifier};
 use thingward_models::names::check_printable;
 use thingward_models::time::{epoch_seconds_opt, millis_to_seconds};
+use thingward_store::{
+    AuditTaskRecord, CheckConfig, FindingFilter, FindingRecord, ScheduledAuditRecord,
+    SuppressionRecord, TaskStatus,
+};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::AuthError;
 use crate::detect::{BatchRejection, DetectError, ReportRejection};
 use crate::mitigation::detect::PlanError;
-use crate::store::{PolicyVersionError, StoreError};
+use thingward_store::{PolicyVersionError, StoreError};
 
 /// Every error the HTTP API can return.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,6 @@ use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::feed::config::{DestinationParams, DestinationType, validate_name};
 use crate::feed::{Feed, metrics, sse};
-use crate::store::{DestinationRecord, DestinationStatus, OutboxKind, Severity};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
@@ -15,6 +14,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use thingward_models::time::millis_to_seconds;
+use thingward_store::{DestinationRecord, DestinationStatus, OutboxKind, Severity};
 
 /// What a header value reads as in responses.
 const REDACTED: &str = "<redacted>";

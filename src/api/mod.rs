@@ -19,7 +19,6 @@ mod tests;
 
 use crate::auth::Authenticator;
 use crate::detect::Detect;
-use crate::store::Store;
 use auth::require_auth;
 use axum::Router;
 use axum::extract::Request;
@@ -29,6 +28,7 @@ use axum::response::Response;
 use error::{ApiError, InternalErrorDetail};
 use std::sync::Arc;
 use thingward_history::History;
+use thingward_store::Store;
 
 /// Everything a handler needs.
 #[derive(Clone, Debug)]

@@ -4,7 +4,6 @@
 use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::profiles::{profile_uses_dimension, profile_uses_metric};
 use super::{AppState, empty, error::ApiError};
-use crate::store::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
 use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -14,6 +13,7 @@ use std::collections::BTreeMap;
 use thingward_models::CustomMetricType;
 use thingward_models::names::{check_printable, check_resource_name};
 use thingward_models::time::millis_to_seconds;
+use thingward_store::{CustomMetricRecord, DimensionRecord, ThingGroupRecord, ThingRecord};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

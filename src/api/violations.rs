@@ -2,7 +2,6 @@
 
 use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
-use crate::store::{EventFilter, ViolationFilter};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,6 +12,7 @@ use thingward_models::names::check_resource_name;
 use thingward_models::time::millis_to_seconds;
 use thingward_models::violation::VerificationState;
 use thingward_models::{Metric, ThingName};
+use thingward_store::{EventFilter, ViolationFilter};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -8,13 +8,13 @@ pub(crate) mod schedule;
 pub(crate) mod snapshot;
 
 use crate::clock::Clock;
-use crate::store::{AuditTaskRecord, CheckDetails, Store, StoreError, TaskStatus};
 use config::AuditConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use thingward_audit::{AuditSettings, CheckName};
 use thingward_models::time::EpochMillis;
+use thingward_store::{AuditTaskRecord, CheckDetails, Store, StoreError, TaskStatus};
 
 /// `taskType` of a task started by StartOnDemandAuditTask.
 pub(crate) const ON_DEMAND: &str = "ON_DEMAND_AUDIT_TASK";

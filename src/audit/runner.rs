@@ -2,12 +2,12 @@
 //! ids and times, and record per-check details (suppressed findings counted apart).
 
 use super::{Audit, snapshot};
-use crate::store::{
-    AuditTaskRecord, CheckDetails, FINDING_RETENTION_MS, FindingRecord, StoreError, TaskStatus,
-};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use thingward_audit::{CheckName, CheckReport, Finding};
+use thingward_store::{
+    AuditTaskRecord, CheckDetails, FINDING_RETENTION_MS, FindingRecord, StoreError, TaskStatus,
+};
 
 /// Why a task could not record its results.
 #[derive(Debug, thiserror::Error)]
@@ -158,10 +158,10 @@ pub(crate) fn stored_finding(rec: &FindingRecord) -> Result<Finding, serde_json:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{SqliteStore, Store};
     use std::collections::BTreeMap;
     use std::sync::Arc;
     use thingward_audit::{Resource, ResourceIdentifier, ResourceType};
+    use thingward_store::{SqliteStore, Store};
 
     fn task(checks: &[CheckName]) -> AuditTaskRecord {
         AuditTaskRecord {

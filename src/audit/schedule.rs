@@ -8,12 +8,12 @@
 
 use super::Audit;
 use crate::periodic::{self, FirstRun};
-use crate::store::ScheduledAuditRecord;
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Weekday};
 use std::sync::Arc;
 use std::time::Duration;
 use thingward_audit::CheckName;
 use thingward_models::time::EpochMillis;
+use thingward_store::ScheduledAuditRecord;
 use tokio::sync::watch;
 
 /// How often the scheduler looks at the clock.
@@ -153,7 +153,7 @@ pub(crate) fn is_due(rec: &ScheduledAuditRecord, at: AuditAt, now: EpochMillis) 
 pub(crate) fn run_due(
     audit: &Arc<Audit>,
     at: AuditAt,
-) -> Result<Vec<String>, crate::store::StoreError> {
+) -> Result<Vec<String>, thingward_store::StoreError> {
     let now = audit.now_ms();
     let mut started = Vec::new();
     for rec in audit.store().scheduled_audits_all()? {

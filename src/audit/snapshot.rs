@@ -2,11 +2,11 @@
 //! API registered in SQLite, status overrides applied, things and policy targets attached.
 
 use super::config::AuditConfig;
-use crate::store::{CertKind, CertStatus, Store, StoreError, principal_cert_id};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use thingward_audit as lib;
 use thingward_audit::{AuditInput, InputProblem, TextSource};
+use thingward_store::{CertKind, CertStatus, Store, StoreError, principal_cert_id};
 
 /// The first certificate in a PEM text (DER), or why there is none.
 pub(crate) fn pem_certificate(pem: &str, source: &str) -> Result<Vec<u8>, String> {
@@ -266,9 +266,9 @@ pub(crate) fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::prelude::*;
-    use crate::store::{CertificateRecord, SqliteStore};
     use rcgen::{CertificateParams, DnType, KeyPair};
+    use thingward_store::prelude::*;
+    use thingward_store::{CertificateRecord, SqliteStore};
 
     fn self_signed(cn: &str) -> rcgen::Certificate {
         let mut p = CertificateParams::default();

@@ -12,7 +12,6 @@
 //! running the checks and storing the findings.
 
 use super::Target;
-use crate::store::{CertKind, CertStatus, CertificateRecord};
 use anyhow::{Context, bail};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, date_time_ymd,
@@ -20,6 +19,7 @@ use rcgen::{
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use thingward_audit::CheckName;
+use thingward_store::{CertKind, CertStatus, CertificateRecord};
 
 /// Options of `thingward bench audit`.
 #[derive(Debug, Clone, clap::Args)]

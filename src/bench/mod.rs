@@ -23,7 +23,6 @@ mod train;
 
 use crate::detect::StageTimes;
 use crate::serve::{ServeArgs, Server, Started};
-use crate::store::{EventFilter, Store};
 use anyhow::{Context, bail};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::fmt::Write as _;
@@ -31,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use thingward_store::{EventFilter, Store};
 use tokio::sync::{Notify, Semaphore};
 
 /// Which load test to run.

@@ -18,7 +18,6 @@ mod violations;
 pub(crate) use registry_view::RegistryView;
 
 use crate::clock::Clock;
-use crate::store::{Store, StoreError, ViolationChange, ViolationRecord};
 use crate::targeting::Targeting;
 use crate::training::Models;
 use std::collections::HashMap;
@@ -33,6 +32,7 @@ use thingward_models::time::EpochMillis;
 use thingward_models::violation::ViolationEventType;
 use thingward_models::{Datapoint, ThingName};
 use thingward_scorer::{Change, CompiledProfile, Scorer, Transition};
+use thingward_store::{Store, StoreError, ViolationChange, ViolationRecord};
 use violations::{ViolationWriter, WriterGone};
 
 /// A thing silent this long has its alarms invalidated (AWS: 2 days).

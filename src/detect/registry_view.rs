@@ -1,9 +1,9 @@
 //! A snapshot of the custom metrics and dimensions, for validating behaviors and compiling rules.
 
-use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use thingward_models::CustomMetricType;
 use thingward_models::registry::Registry;
+use thingward_store::{Store, StoreError};
 
 /// Custom metric types and dimension filters by name.
 #[derive(Debug, Clone, Default)]

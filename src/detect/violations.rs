@@ -3,9 +3,9 @@
 //! one, so several batches share one fsync (group commit, as the history WAL does) and the
 //! engine lock is never held across a SQLite commit.
 
-use crate::store::{Store, StoreError, ViolationRecord};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
+use thingward_store::{Store, StoreError, ViolationRecord};
 
 /// Told the outcome once a job's records are committed (or failed).
 pub(super) type Done = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;

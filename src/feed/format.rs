@@ -2,10 +2,10 @@
 //! for Alertmanager, CloudEvents, OCSF, ASFF, and the plain envelope of MQTT, NATS and SSE.
 //! Pure functions of the events; docs/specs/feed.md lists every field.
 
-use crate::store::{OutboxEvent, OutboxKind, Severity};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use thingward_models::time::EpochMillis;
+use thingward_store::{OutboxEvent, OutboxKind, Severity};
 
 /// The OCSF schema version the Detection Findings follow.
 pub(crate) const OCSF_VERSION: &str = "1.5.0";
@@ -563,7 +563,7 @@ pub(crate) fn asff(origin: &Origin, e: &OutboxEvent) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::OutboxRouting;
+    use thingward_store::OutboxRouting;
 
     /// A literal AWS `AuditFinding` (aws-api.md §4.2), as the audit helper will append it.
     fn literal_finding() -> OutboxEvent {

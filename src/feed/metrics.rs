@@ -7,8 +7,8 @@
 //! [`SOURCES`], each metric a [`MetricName`]; audit adds its non-compliant counts per check
 //! with one more variant and one more source.
 
-use crate::store::{Store, StoreError};
 use std::fmt::Write as _;
+use thingward_store::{Store, StoreError};
 
 /// The content type of the exposition.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -215,7 +215,7 @@ fn violations(store: &dyn Store, out: &mut Exposition) -> Result<(), StoreError>
 /// latest completed run of each check. One label, the check name: a bounded set.
 fn audit(store: &dyn Store, out: &mut Exposition) -> Result<(), StoreError> {
     let latest = store.audit_latest_check_details()?;
-    type Field = fn(&crate::store::CheckDetails) -> Option<u64>;
+    type Field = fn(&thingward_store::CheckDetails) -> Option<u64>;
     let families: [(MetricName, Field); 3] = [
         (MetricName::AuditNonCompliantResources, |d| {
             d.non_compliant_resources_count
@@ -245,7 +245,7 @@ fn feed(store: &dyn Store, out: &mut Exposition) -> Result<(), StoreError> {
             rows.push((d.name, s));
         }
     }
-    type Field = fn(&crate::store::DestinationStatus) -> Option<f64>;
+    type Field = fn(&thingward_store::DestinationStatus) -> Option<f64>;
     #[allow(clippy::cast_precision_loss)]
     let families: [(MetricName, Field); 6] = [
         (MetricName::FeedDeliveredEventsTotal, |s| {

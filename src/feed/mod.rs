@@ -12,13 +12,13 @@ pub(crate) mod worker;
 
 use crate::clock::Clock;
 use crate::periodic::{self, FirstRun};
-use crate::store::{DestinationRecord, Store, StoreError};
 use config::{Destination, DestinationType};
 use format::Origin;
 use sink::Sink;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use thingward_store::{DestinationRecord, Store, StoreError};
 use tokio::sync::watch;
 use worker::Shared;
 

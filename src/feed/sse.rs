@@ -3,12 +3,12 @@
 //! `event` the kind (`violation`, `audit-finding`), its `data` the plain envelope.
 
 use super::format;
-use crate::store::{OutboxEvent, OutboxKind, Severity, Store};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use thingward_store::{OutboxEvent, OutboxKind, Severity, Store};
 use tokio_stream::wrappers::ReceiverStream;
 
 /// Events read from the outbox per step, at most.

@@ -6,11 +6,11 @@
 use super::config::{Destination, DestinationType, EventKind};
 use super::format::{self, Origin};
 use super::sink::{Message, Sink};
-use crate::store::{OutboxEvent, OutboxKind, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use thingward_models::time::EpochMillis;
+use thingward_store::{OutboxEvent, OutboxKind, Store, StoreError};
 use tokio::sync::watch;
 
 /// Outbox events read per round, at most (whatever the routing keeps of them).
@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn an_event_published_to_one_destination_is_routed_to_that_destination_only() {
-        use crate::store::{OutboxRouting, Severity, SqliteStore};
+        use thingward_store::{OutboxRouting, Severity, SqliteStore};
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("thingward.db")).expect("store");
         let params: crate::feed::config::DestinationParams = serde_json::from_value(

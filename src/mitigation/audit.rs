@@ -3,9 +3,9 @@
 
 use super::ActionDefinition;
 use super::detect::PlanError;
-use crate::store::{ExecState, ExecutionRecord, FindingRecord, Store};
 use std::collections::BTreeMap;
 use thingward_models::time::EpochMillis;
+use thingward_store::{ExecState, ExecutionRecord, FindingRecord, Store};
 
 /// The findings a StartAuditMitigationActionsTask request targets.
 #[derive(Debug, Clone)]

@@ -1,10 +1,10 @@
 //! Detect mitigation tasks: which violations a task acts on, and its planned executions.
 
 use super::ActionDefinition;
-use crate::store::{
+use thingward_models::time::EpochMillis;
+use thingward_store::{
     ExecState, ExecutionRecord, Store, StoreError, ViolationRef, ViolationSelector,
 };
-use thingward_models::time::EpochMillis;
 
 /// Which violations a StartDetectMitigationActionsTask request chose, and how.
 #[derive(Debug, Clone)]

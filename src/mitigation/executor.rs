@@ -3,11 +3,11 @@
 
 use super::action::Action;
 use super::{Mitigation, Outcome, broker};
-use crate::store::{
+use thingward_audit::finding::ResourceIdentifier;
+use thingward_store::{
     CertStatus, ExecutionRecord, NewOutboxEvent, OutboxKind, OutboxRouting, PolicyVersionError,
     Severity, TaskKind, principal_cert_id,
 };
-use thingward_audit::finding::ResourceIdentifier;
 
 /// The `BLANK_POLICY` template: a policy version that denies everything.
 pub(crate) const BLANK_POLICY: &str =
@@ -75,7 +75,7 @@ impl Mitigation {
         if things.is_empty() {
             return Outcome::skipped("No thing to add");
         }
-        let run = || -> Result<Outcome, crate::store::StoreError> {
+        let run = || -> Result<Outcome, thingward_store::StoreError> {
             for thing in things {
                 if self.store.thing_get(thing)?.is_none() {
                     return Ok(Outcome::failed(
@@ -107,7 +107,7 @@ impl Mitigation {
             Ok(o) => o,
             Err(e) => return Outcome::failed("INTERNAL_ERROR", e.to_string()),
         };
-        if outcome.state == crate::store::ExecState::Succeeded
+        if outcome.state == thingward_store::ExecState::Succeeded
             && let Err(e) = self.detect.reload()
         {
             return Outcome::failed(
@@ -154,7 +154,7 @@ impl Mitigation {
         &self,
         profile: &str,
         destination: &str,
-    ) -> Result<bool, crate::store::StoreError> {
+    ) -> Result<bool, thingward_store::StoreError> {
         let (region, account) = self.region_account();
         let arn = format!("arn:aws:iot:{region}:{account}:destination/{destination}");
         Ok(self
@@ -311,7 +311,7 @@ impl Mitigation {
     }
 
     /// The things certificate `id` is attached to (as a principal).
-    fn things_of_certificate(&self, id: &str) -> Result<Vec<String>, crate::store::StoreError> {
+    fn things_of_certificate(&self, id: &str) -> Result<Vec<String>, thingward_store::StoreError> {
         let mut things: Vec<String> = self
             .store
             .thing_principals_all()?

@@ -22,14 +22,14 @@ mod executor;
 pub(crate) use executor::BLANK_POLICY;
 
 use crate::detect::Detect;
-use crate::store::{
-    ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, Store, StoreError, TaskInsert,
-    TaskKind, TaskRecord, TaskState,
-};
 use action::{Action, ActionParams};
 use broker::BrokerDefaults;
 use std::collections::HashMap;
 use std::sync::Arc;
+use thingward_store::{
+    ExecState, ExecutionFilter, ExecutionRecord, STOPPED_MESSAGE, Store, StoreError, TaskInsert,
+    TaskKind, TaskRecord, TaskState,
+};
 
 /// The mitigation service: starts, runs and recovers tasks.
 #[derive(Debug)]

@@ -21,7 +21,6 @@ pub(crate) use artifacts::Artifacts;
 pub(crate) use schedule::TrainAt;
 
 use crate::clock::Clock;
-use crate::store::{ModelEntry, Store, StoreError};
 use crate::targeting::Targeting;
 use serde::Serialize;
 use std::path::Path;
@@ -33,6 +32,7 @@ use thingward_models::codec;
 use thingward_models::profile::SecurityProfile;
 use thingward_models::time::{EpochMillis, millis_to_seconds};
 use thingward_scorer::{CompiledModel, LiveModels};
+use thingward_store::{ModelEntry, Store, StoreError};
 use thingward_trainer::lifecycle::{self, Attempt, ModelStatus, Plan};
 use thingward_trainer::window::{self, Exclusions};
 use thingward_trainer::{FitValidParams, ModelIdentity, TrainingData};

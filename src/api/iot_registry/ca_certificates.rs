@@ -8,12 +8,12 @@ use super::certificates::{
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiBytes, ApiJson, ApiPath, QueryMap};
 use crate::api::{AppState, empty};
-use crate::store::CertKind;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value as JsonValue;
+use thingward_store::CertKind;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -9,13 +9,13 @@ use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, ApiPath, Page, QueryMap};
 use crate::api::{AppState, empty};
 use crate::audit::snapshot;
-use crate::store::{CertKind, CertStatus, CertificateRecord};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use thingward_models::time::{EpochMillis, millis_to_seconds};
+use thingward_store::{CertKind, CertStatus, CertificateRecord};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -3,11 +3,11 @@
 use crate::api::error::ApiError;
 use crate::api::extract::ApiJson;
 use crate::api::{AppState, empty};
-use crate::store::LoggingOptions;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value as JsonValue;
+use thingward_store::LoggingOptions;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route(

@@ -5,13 +5,13 @@ use super::policies::{check_document, check_policy_name, policy_not_found};
 use crate::api::error::{ApiError, policy_version_error};
 use crate::api::extract::{ApiJson, ApiPath, QueryMap};
 use crate::api::{AppState, empty};
-use crate::store::PolicyVersionRecord;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use thingward_models::time::millis_to_seconds;
+use thingward_store::PolicyVersionRecord;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

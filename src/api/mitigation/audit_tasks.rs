@@ -11,13 +11,15 @@ use crate::api::error::ApiError;
 use crate::api::extract::QueryMap;
 use crate::mitigation::ActionDefinition;
 use crate::mitigation::audit::{self, Target as AuditTarget};
-use crate::store::{ExecState, ExecutionFilter, ExecutionRecord, TaskKind, TaskRecord, TaskState};
 use axum::routing::MethodFilter;
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use std::collections::BTreeMap;
 use thingward_audit::check::CheckName;
 use thingward_models::time::{EpochMillis, millis_to_seconds};
+use thingward_store::{
+    ExecState, ExecutionFilter, ExecutionRecord, TaskKind, TaskRecord, TaskState,
+};
 
 /// Audit mitigation-action tasks.
 #[derive(Debug)]

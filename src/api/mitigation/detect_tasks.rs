@@ -10,13 +10,13 @@ use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::QueryMap;
 use crate::mitigation::detect::{self, Selection};
-use crate::store::{
-    ExecState, ExecutionFilter, ExecutionRecord, TaskKind, TaskRecord, TaskState, ViolationSelector,
-};
 use axum::routing::MethodFilter;
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use thingward_models::time::{EpochMillis, epoch_seconds, millis_to_seconds};
+use thingward_store::{
+    ExecState, ExecutionFilter, ExecutionRecord, TaskKind, TaskRecord, TaskState, ViolationSelector,
+};
 
 /// Detect mitigation-action tasks.
 #[derive(Debug)]

@@ -10,13 +10,13 @@ use super::extract::{ApiJson, ApiPath, Page, QueryMap};
 use super::{AppState, empty, error::ApiError};
 use crate::mitigation::ActionDefinition;
 use crate::mitigation::action::{Action, ActionParams, ActionType, check_role_arn};
-use crate::store::ActionRecord;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use thingward_models::time::millis_to_seconds;
+use thingward_store::ActionRecord;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

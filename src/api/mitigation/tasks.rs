@@ -8,13 +8,15 @@ use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, ApiPath, Page, QueryMap};
 use crate::api::{AppState, empty};
 use crate::mitigation::ActionDefinition;
-use crate::store::{ExecutionFilter, ExecutionRecord, TaskInsert, TaskKind, TaskRecord, TaskState};
 use axum::extract::State;
 use axum::routing::{MethodFilter, get, on, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{Value as JsonValue, json};
 use thingward_models::time::EpochMillis;
+use thingward_store::{
+    ExecutionFilter, ExecutionRecord, TaskInsert, TaskKind, TaskRecord, TaskState,
+};
 
 /// What a started task stores besides its id, kind, state and times.
 #[derive(Debug)]

@@ -557,7 +557,7 @@ async fn an_on_demand_audit_finds_an_expired_certificate_and_a_suppression_hides
             .outbox_after(0, 100)
             .expect("outbox")
             .into_iter()
-            .filter(|e| e.kind == crate::store::OutboxKind::AuditFinding)
+            .filter(|e| e.kind == thingward_store::OutboxKind::AuditFinding)
             .collect::<Vec<_>>()
     };
     let announced = feed(&app);
@@ -843,17 +843,17 @@ async fn scheduled_audits_validate_run_when_due_and_pin_their_checks() {
 async fn a_task_left_in_progress_by_a_restart_is_failed_not_stuck() {
     let app = TestApp::new();
     app.store
-        .audit_task_insert(&crate::store::AuditTaskRecord {
+        .audit_task_insert(&thingward_store::AuditTaskRecord {
             task_id: "interrupted".into(),
             task_type: "ON_DEMAND_AUDIT_TASK".into(),
-            status: crate::store::TaskStatus::InProgress,
+            status: thingward_store::TaskStatus::InProgress,
             start_ms: app.now_ms(),
             end_ms: None,
             scheduled_audit_name: None,
             checks: vec![EXPIRING.into()],
             details: [(
                 EXPIRING.to_owned(),
-                crate::store::CheckDetails {
+                thingward_store::CheckDetails {
                     check_run_status: "IN_PROGRESS".into(),
                     ..Default::default()
                 },

@@ -690,7 +690,7 @@ async fn metrics_expose_violations_and_destinations_without_thing_labels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalidated_alarms_resolve_and_audit_findings_go_only_where_subscribed() {
-    use crate::store::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity};
+    use thingward_store::{NewOutboxEvent, OutboxKind, OutboxRouting, Severity};
     let t = TestApp::new();
     let r = Receiver::start().await;
     t.destination(

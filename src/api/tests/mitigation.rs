@@ -3,12 +3,12 @@
 //! server (EMQX's REST shape) and a closed port, cancellation and restart recovery.
 
 use super::*;
-use crate::store::{
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use thingward_store::{
     AuditTaskRecord, CertKind, CertStatus, CertificateRecord, ExecState, ExecutionRecord,
     FindingRecord, SuppressionRecord, TaskKind, TaskRecord, TaskState, TaskStatus,
 };
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/mitigation";
 const NOT_FOUND: &str = "ResourceNotFoundException";
@@ -779,7 +779,7 @@ async fn a_task_in_progress_at_restart_ends_failed() {
     assert_eq!(d["endTime"], json!((T0_MS + 5000) as f64 / 1000.0));
     let e = t.audit_executions("taskId=interrupted").await;
     assert_eq!(e[0]["status"], "CANCELED");
-    assert_eq!(e[0]["message"], crate::store::STOPPED_MESSAGE);
+    assert_eq!(e[0]["message"], thingward_store::STOPPED_MESSAGE);
 }
 
 /// A real device certificate (rcgen), registered through the store, attached to `thing`.
@@ -1061,7 +1061,7 @@ async fn audit_policy_logging_and_publish_actions() {
             .filter(|e| !e.key.starts_with("mitigation:"))
             .all(|e| e.body["findingId"] == e.key.as_str())
     );
-    assert_eq!(out[0].kind, crate::store::OutboxKind::AuditFinding);
+    assert_eq!(out[0].kind, thingward_store::OutboxKind::AuditFinding);
     assert_eq!(out[0].key, "mitigation:m2:2");
     assert_eq!(out[0].body["findingId"], "f-logs");
     assert_eq!(out[0].body["checkName"], "LOGGING_DISABLED_CHECK");

@@ -14,7 +14,6 @@ use crate::auth::{Authenticator, Credentials};
 use crate::clock::Clock;
 use crate::detect::Detect;
 use crate::service::{Clocks, Service, Settings};
-use crate::store::Store;
 use crate::training::Training;
 use axum::Router;
 use axum::body::Body;
@@ -23,6 +22,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use thingward_store::Store;
 use tower::ServiceExt;
 
 /// The manual clock's start: 2023-11-14T22:13:20Z.
