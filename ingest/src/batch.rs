@@ -16,6 +16,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 use thingward_models::metric::MetricParseError;
+use thingward_models::registry::Registry;
 use thingward_models::time::{EpochMillis, seconds_to_millis};
 use thingward_models::{
     CustomMetricType, Datapoint, Metric, MetricValue, NameError, ThingName, Value, ValueKind,
@@ -202,7 +203,7 @@ pub struct CheckedBatch(Vec<Checked>);
 pub fn parse_batch(
     bytes: &[u8],
     now: EpochMillis,
-    custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+    custom: &dyn Registry,
     counters: &mut Counters,
 ) -> Result<Vec<Datapoint>, BatchError> {
     Ok(decode_batch(bytes, now, custom)?.into_datapoints(counters))
@@ -216,7 +217,7 @@ pub fn parse_batch(
 pub fn decode_batch(
     bytes: &[u8],
     now: EpochMillis,
-    custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+    custom: &dyn Registry,
 ) -> Result<CheckedBatch, BatchError> {
     // Fast path: one pass, borrowing strings from the body.
     if let Ok(typed) = serde_json::from_slice::<TypedBatch<'_>>(bytes) {
@@ -236,7 +237,7 @@ pub fn decode_batch(
 fn check_all<'a>(
     raws: impl Iterator<Item = Result<RawDatapoint<'a>, serde_json::Error>>,
     now: EpochMillis,
-    custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+    custom: &dyn Registry,
 ) -> Result<CheckedBatch, BatchError> {
     raws.enumerate()
         .map(|(index, raw)| {
@@ -280,7 +281,7 @@ impl CheckedBatch {
 fn check(
     raw: RawDatapoint<'_>,
     now: EpochMillis,
-    custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+    custom: &dyn Registry,
 ) -> Result<Checked, DatapointProblem> {
     let thing =
         ThingName::try_from(raw.thing_name.into_owned()).map_err(DatapointProblem::ThingName)?;
@@ -291,7 +292,8 @@ fn check(
     let (kind, custom_type) = match (&metric, metric.builtin_kind()) {
         (_, Some(kind)) => (kind, None),
         (Metric::Custom(name), None) => {
-            let t = custom(name)
+            let t = custom
+                .custom_metric_type(name)
                 .ok_or_else(|| DatapointProblem::UndefinedCustomMetric(quoted(name)))?;
             (t.value_kind(), Some(t))
         }

@@ -421,7 +421,7 @@ impl Detect {
         let now = self.now();
         let to_datapoints = |view: &RegistryView| {
             report
-                .datapoints(thing, now, &|name| view.custom_type(name))
+                .datapoints(thing, now, view)
                 .map_err(|e| ReportRejection::Invalid(Some(report.report_id), e))
         };
         // Decoded outside the engine lock against the current registry snapshot.
@@ -461,8 +461,7 @@ impl Detect {
         let started = Instant::now();
         let now = self.now();
         let decode = |view: &RegistryView| {
-            thingward_ingest::batch::decode_batch(bytes, now, &|name| view.custom_type(name))
-                .map_err(BatchRejection::Invalid)
+            thingward_ingest::batch::decode_batch(bytes, now, view).map_err(BatchRejection::Invalid)
         };
         // Decoded and validated outside the engine lock against the current registry snapshot;
         // only the cumulative counters (state) are applied under it.

@@ -4,8 +4,9 @@
 
 use std::net::SocketAddr;
 
+use thingward_models::registry::Registry;
 use thingward_models::time::EpochMillis;
-use thingward_models::{CustomMetricType, Datapoint, Metric, ThingName, Value};
+use thingward_models::{Datapoint, Metric, ThingName, Value};
 
 use super::{CustomValue, Report, ReportError};
 use crate::quoted;
@@ -30,7 +31,7 @@ impl Report {
         &self,
         thing: &ThingName,
         at: EpochMillis,
-        custom: &dyn Fn(&str) -> Option<CustomMetricType>,
+        custom: &dyn Registry,
     ) -> Result<Vec<Datapoint>, ReportError> {
         let mut out = Vec::new();
         let mut push = |metric: Metric, value: Value| {
@@ -102,7 +103,7 @@ impl Report {
                 Ok(metric @ Metric::Custom(_)) => metric,
                 _ => return Err(unknown()),
             };
-            let expected = custom(&cm.name).ok_or_else(unknown)?;
+            let expected = custom.custom_metric_type(&cm.name).ok_or_else(unknown)?;
             let found = cm.value.metric_type();
             if expected != found {
                 return Err(ReportError::WrongMetricType {
@@ -500,13 +501,13 @@ mod tests {
             let bytes = spec.encode();
             let report = parse_report(&bytes, spec.format, usize::MAX).expect("valid report");
             prop_assert_eq!(report.report_id, spec.report_id);
-            let types: BTreeMap<String, CustomMetricType> = spec
+            let types: BTreeMap<String, thingward_models::CustomMetricType> = spec
                 .custom
                 .iter()
                 .flatten()
                 .map(|(name, v)| (name.clone(), v.metric_type()))
                 .collect();
-            let got = report.datapoints(&thing(), AT, &|name| types.get(name).copied()).expect("known metrics");
+            let got = report.datapoints(&thing(), AT, &|name: &str| types.get(name).copied()).expect("known metrics");
             prop_assert_eq!(got, spec.expected());
         }
     }
