@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README): installs what the tests need on a bare machine (Mosquitto,
-# mosquitto-clients, openssl, nats-server, boto3, pytest, cryptography), then runs every Rust test and the Python API tests.
+# mosquitto-clients, openssl, nats-server, boto3, pytest, cryptography), checks for module cycles, then runs every Rust test and the Python API tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,7 @@ if ! python3 -c "import boto3, pytest, cryptography" >/dev/null 2>&1; then
   python3 -m pip install --quiet boto3 pytest cryptography
 fi
 
+python3 scripts/module-cycles.py   # no module imports itself through others (docs/ARCHITECTURE.md)
 cargo build --bin thingward
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
