@@ -167,6 +167,25 @@ impl QueryMap {
             .transpose()
     }
 
+    /// The required `startTime` and `endTime` parameters, `endTime` not before `startTime`.
+    ///
+    /// # Errors
+    /// When either is absent or not a timestamp, or the range is reversed.
+    pub(crate) fn time_range(&self) -> Result<(EpochMillis, EpochMillis), ApiError> {
+        let required = |name: &str| {
+            self.time(name)?.ok_or_else(|| {
+                ApiError::InvalidRequest(format!("Query parameter {name} is required"))
+            })
+        };
+        let (start, end) = (required("startTime")?, required("endTime")?);
+        if end < start {
+            return Err(ApiError::InvalidRequest(
+                "endTime is before startTime".into(),
+            ));
+        }
+        Ok((start, end))
+    }
+
     /// The paging parameters `nextToken` and `maxResults` (`max` is the shape's upper bound).
     ///
     /// # Errors
@@ -177,7 +196,9 @@ impl QueryMap {
     }
 }
 
-/// One page of a listing.
+/// One page of a listing. The offset is at most `u32::MAX` (a token we never issue is refused as
+/// malformed), so `offset + limit + 1` neither overflows nor leaves SQLite's signed 64-bit
+/// integers (issue 14: a token above `i64::MAX` was a 500).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Page {
     pub(crate) offset: usize,
@@ -211,7 +232,8 @@ impl Page {
             None | Some("") => 0,
             Some(t) => t
                 .strip_prefix('o')
-                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.parse::<u32>().ok())
+                .map(|n| n as usize)
                 .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid nextToken '{t}'")))?,
         };
         Ok(Page { offset, limit })
