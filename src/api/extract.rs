@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use thingward_models::time::{EpochMillis, parse_query_timestamp};
 
-/// A JSON body; a missing or malformed body is an `InvalidRequestException` naming the problem.
+/// A JSON body; a missing or malformed body (or one that is not UTF-8 anywhere) is an
+/// `InvalidRequestException` naming the problem.
 /// An empty body is read as `{}` (botocore sends none when no member is set).
 #[derive(Debug)]
 pub(crate) struct ApiJson<T>(pub(crate) T);
@@ -23,7 +24,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(bytes)
+        // serde_json checks UTF-8 only in the strings it keeps: invalid bytes inside an unknown
+        // member would be skipped, so the whole body is checked first (issue 14).
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            ApiError::InvalidRequest(format!("Malformed request body: not UTF-8 ({e})"))
+        })?;
+        serde_json::from_str(text)
             .map(ApiJson)
             .map_err(|e| ApiError::InvalidRequest(format!("Malformed request body: {e}")))
     }

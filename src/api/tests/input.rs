@@ -43,3 +43,55 @@ async fn r14_metric_values_end_before_start_is_invalid_request() {
     .await
     .invalid("endTime is before startTime");
 }
+
+/// serde_json skips unknown members without checking their UTF-8: such a body created a
+/// security profile.
+#[tokio::test]
+async fn r14_json_body_with_invalid_utf8_in_an_unknown_member_is_refused() {
+    let t = TestApp::new();
+    let mut body = br#"{"behaviors": [], "junk": ""#.to_vec();
+    body.extend_from_slice(&[0xff, 0xfe]);
+    body.extend_from_slice(br#""}"#);
+    for (method, uri) in [
+        (Method::POST, "/security-profiles/p1"),
+        (Method::POST, "/policies/p1"),
+        (Method::POST, "/things/t1"),
+    ] {
+        t.send_raw(method, uri, Some("application/json"), body.clone())
+            .await
+            .invalid("not UTF-8");
+    }
+    t.get("/security-profiles/p1")
+        .await
+        .error(404, "ResourceNotFoundException");
+}
+
+/// A 1 MB policy document was stored; AWS allows 2048 characters excluding whitespace.
+#[tokio::test]
+async fn r14_policy_document_over_2048_characters_is_malformed_policy() {
+    let t = TestApp::new();
+    let statement = r#"{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}"#;
+    let doc = |n: usize| {
+        let statements = vec![statement; n].join(",");
+        format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
+    };
+    let big = doc(1_000);
+    t.post("/policies/big", json!({ "policyDocument": big }))
+        .await
+        .error(400, "MalformedPolicyException");
+    t.get("/policies/big")
+        .await
+        .error(404, "ResourceNotFoundException");
+    // Whitespace does not count: a document of 2048 characters padded with spaces is accepted.
+    let small = doc(1);
+    let padded = format!("{small}{}", " ".repeat(5000));
+    t.post("/policies/p1", json!({ "policyDocument": padded }))
+        .await
+        .ok();
+    t.post("/policies/p1/version", json!({ "policyDocument": big }))
+        .await
+        .error(400, "MalformedPolicyException");
+    t.post("/policies/p1", json!({ "policyDocument": "   " }))
+        .await
+        .error(400, "MalformedPolicyException");
+}
