@@ -341,12 +341,7 @@ async fn tasks_list(
 ) -> Result<Json<JsonValue>, ApiError> {
     state
         .blocking(move |state| {
-            let start = q
-                .time("startTime")?
-                .ok_or_else(|| ApiError::InvalidRequest("Query parameter startTime is required".into()))?;
-            let end = q
-                .time("endTime")?
-                .ok_or_else(|| ApiError::InvalidRequest("Query parameter endTime is required".into()))?;
+            let (start, end) = q.time_range()?;
             let task_type = q.str("taskType");
             if let Some(t) = task_type
                 && t != ON_DEMAND

@@ -50,6 +50,9 @@ pub(crate) enum ApiError {
     /// 413 `PayloadTooLargeException`: the body is over the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 400 `MalformedPolicyException`: an IoT policy document breaks AWS's rules (its length).
+    #[error("{0}")]
+    MalformedPolicy(String),
     /// 503 `ServiceUnavailableException`: shutting down or overloaded; retry.
     #[error("{0}")]
     Unavailable(String),
@@ -99,6 +102,7 @@ impl ApiError {
             Self::RegistryConflict { error_type, .. } => (StatusCode::CONFLICT, error_type),
             Self::CertificateState(_) => (StatusCode::NOT_ACCEPTABLE, "CertificateStateException"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException"),
+            Self::MalformedPolicy(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyException"),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailableException",

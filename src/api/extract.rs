@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use thingward_models::time::{EpochMillis, parse_query_timestamp};
 
-/// A JSON body; a missing or malformed body is an `InvalidRequestException` naming the problem.
+/// A JSON body; a missing or malformed body (or one that is not UTF-8 anywhere) is an
+/// `InvalidRequestException` naming the problem.
 /// An empty body is read as `{}` (botocore sends none when no member is set).
 #[derive(Debug)]
 pub(crate) struct ApiJson<T>(pub(crate) T);
@@ -23,7 +24,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(bytes)
+        // serde_json checks UTF-8 only in the strings it keeps: invalid bytes inside an unknown
+        // member would be skipped, so the whole body is checked first (issue 14).
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            ApiError::InvalidRequest(format!("Malformed request body: not UTF-8 ({e})"))
+        })?;
+        serde_json::from_str(text)
             .map(ApiJson)
             .map_err(|e| ApiError::InvalidRequest(format!("Malformed request body: {e}")))
     }
@@ -167,6 +173,25 @@ impl QueryMap {
             .transpose()
     }
 
+    /// The required `startTime` and `endTime` parameters, `endTime` not before `startTime`.
+    ///
+    /// # Errors
+    /// When either is absent or not a timestamp, or the range is reversed.
+    pub(crate) fn time_range(&self) -> Result<(EpochMillis, EpochMillis), ApiError> {
+        let required = |name: &str| {
+            self.time(name)?.ok_or_else(|| {
+                ApiError::InvalidRequest(format!("Query parameter {name} is required"))
+            })
+        };
+        let (start, end) = (required("startTime")?, required("endTime")?);
+        if end < start {
+            return Err(ApiError::InvalidRequest(
+                "endTime is before startTime".into(),
+            ));
+        }
+        Ok((start, end))
+    }
+
     /// The paging parameters `nextToken` and `maxResults` (`max` is the shape's upper bound).
     ///
     /// # Errors
@@ -177,7 +202,9 @@ impl QueryMap {
     }
 }
 
-/// One page of a listing.
+/// One page of a listing. The offset is at most `u32::MAX` (a token we never issue is refused as
+/// malformed), so `offset + limit + 1` neither overflows nor leaves SQLite's signed 64-bit
+/// integers (issue 14: a token above `i64::MAX` was a 500).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Page {
     pub(crate) offset: usize,
@@ -211,7 +238,8 @@ impl Page {
             None | Some("") => 0,
             Some(t) => t
                 .strip_prefix('o')
-                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.parse::<u32>().ok())
+                .map(|n| n as usize)
                 .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid nextToken '{t}'")))?,
         };
         Ok(Page { offset, limit })

@@ -85,17 +85,7 @@ async fn events_list(
     state
         .blocking(move |state| {
             let page = q.page(100, 250)?;
-            let start_ms = q
-                .time("startTime")?
-                .ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
-            let end_ms = q
-                .time("endTime")?
-                .ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
-            if end_ms < start_ms {
-                return Err(ApiError::InvalidRequest(
-                    "endTime is before startTime".into(),
-                ));
-            }
+            let (start_ms, end_ms) = q.time_range()?;
             let f = EventFilter {
                 common: filter(&q)?,
                 start_ms,
@@ -168,12 +158,7 @@ async fn metric_values_list(
             let metric: Metric = q.required("metricName")?.parse().map_err(
                 |e: thingward_models::metric::MetricParseError| ApiError::InvalidRequest(e.to_string()),
             )?;
-            let start = q
-                .time("startTime")?
-                .ok_or_else(|| ApiError::InvalidRequest("startTime is required".into()))?;
-            let end = q
-                .time("endTime")?
-                .ok_or_else(|| ApiError::InvalidRequest("endTime is required".into()))?;
+            let (start, end) = q.time_range()?;
             let retained = state
                 .store
                 .profiles_all()?

@@ -42,8 +42,18 @@ pub(super) fn check_policy_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A policy document must be a JSON object (AWS answers MalformedPolicyException otherwise).
+/// AWS's limit on a policy document: characters, whitespace not counted.
+const POLICY_DOCUMENT_MAX_CHARS: usize = 2048;
+
+/// A policy document is 1..=2048 characters excluding whitespace (else
+/// `MalformedPolicyException`, as AWS answers) and a JSON object.
 pub(super) fn check_document(doc: &str) -> Result<(), ApiError> {
+    let chars = doc.chars().filter(|c| !c.is_whitespace()).count();
+    if chars == 0 || chars > POLICY_DOCUMENT_MAX_CHARS {
+        return Err(ApiError::MalformedPolicy(format!(
+            "policyDocument must be 1..{POLICY_DOCUMENT_MAX_CHARS} characters excluding whitespace, got {chars}"
+        )));
+    }
     match serde_json::from_str::<JsonValue>(doc) {
         Ok(JsonValue::Object(_)) => Ok(()),
         Ok(_) => Err(ApiError::InvalidRequest(

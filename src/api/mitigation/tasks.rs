@@ -167,7 +167,7 @@ async fn tasks_list<F: TaskFamily>(
     q: QueryMap,
 ) -> Result<Json<JsonValue>, ApiError> {
     let page = q.page(25, 250)?;
-    let (start, end) = required_range(&q)?;
+    let (start, end) = q.time_range()?;
     state
         .blocking(move |state| {
             let tasks = state.store.mitigation_tasks(F::KIND, start, end)?;
@@ -240,17 +240,6 @@ pub(super) fn task_executions(
         ..ExecutionFilter::default()
     };
     Ok(state.store.mitigation_executions(kind, &f, 0, 1 << 40)?)
-}
-
-/// The required `startTime`/`endTime` of the task listings.
-fn required_range(q: &QueryMap) -> Result<(EpochMillis, EpochMillis), ApiError> {
-    let start = q
-        .time("startTime")?
-        .ok_or_else(|| invalid("Query parameter startTime is required".into()))?;
-    let end = q
-        .time("endTime")?
-        .ok_or_else(|| invalid("Query parameter endTime is required".into()))?;
-    Ok((start, end))
 }
 
 /// The stored request's object with its null members left out.

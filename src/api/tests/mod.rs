@@ -460,6 +460,7 @@ mod audit;
 mod detect;
 mod envelope;
 mod feed;
+mod input;
 mod invalidation;
 mod metric_values;
 mod mitigation;
