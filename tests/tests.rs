@@ -8,3 +8,4 @@ mod eval;
 mod feed;
 mod mitigation;
 mod ml;
+mod mqtt_limits;

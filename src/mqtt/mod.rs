@@ -25,6 +25,28 @@ const MAX_IN_FLIGHT: usize = 4096;
 /// report in flight, plus room for subscriptions.
 const REQUEST_CHANNEL_CAPACITY: usize = 2 * MAX_IN_FLIGHT + 64;
 
+/// The largest incoming MQTT packet thingward reads, unless the report cap is larger (see
+/// [`max_incoming_packet_bytes`]). The MQTT client drops the whole broker connection on a packet
+/// above its limit (every device's reports stop until it reconnects), so the limit sits far
+/// above the report cap: an oversized report still arrives and is rejected by the report parser
+/// with `PayloadTooLarge`, costing only that report. Above this ceiling the broker must refuse
+/// the packet itself (Mosquitto `max_packet_size`, docs/specs/ingest.md §1.2).
+pub(crate) const MAX_INCOMING_PACKET_CEILING_BYTES: usize = 16 * 1024 * 1024;
+
+/// Room in an incoming PUBLISH besides the report: topic (with its length) and packet id.
+const PUBLISH_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// The largest outgoing packet: replies and subscriptions are small.
+const MAX_OUTGOING_PACKET_BYTES: usize = 1024 * 1024;
+
+/// The MQTT client's limit on an incoming packet's remaining length: the ceiling, or the report
+/// cap plus room for the topic if that is larger, so a report up to the cap always fits.
+fn max_incoming_packet_bytes(max_report_bytes: usize) -> usize {
+    max_report_bytes
+        .saturating_add(PUBLISH_OVERHEAD_BYTES)
+        .max(MAX_INCOMING_PACKET_CEILING_BYTES)
+}
+
 /// Why the MQTT URL was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid MQTT URL '{0}': expected mqtt://[user[:password]@]host[:port]")]
@@ -59,7 +81,7 @@ pub(crate) fn options(url: &str, client_id: &str) -> Result<MqttOptions, MqttUrl
     );
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_manual_acks(true);
-    opts.set_max_packet_size(1 << 20, 1 << 20);
+    opts.set_max_packet_size(MAX_INCOMING_PACKET_CEILING_BYTES, MAX_OUTGOING_PACKET_BYTES);
     if let Some(auth) = auth {
         let (user, pass) = auth.split_once(':').unwrap_or((auth, ""));
         opts.set_credentials(user, pass);
@@ -69,11 +91,15 @@ pub(crate) fn options(url: &str, client_id: &str) -> Result<MqttOptions, MqttUrl
 
 /// Runs the MQTT ingestion loop until `shutdown` flips to true.
 pub(crate) async fn run(
-    opts: MqttOptions,
+    mut opts: MqttOptions,
     detect: Arc<Detect>,
     max_report_bytes: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    opts.set_max_packet_size(
+        max_incoming_packet_bytes(max_report_bytes),
+        MAX_OUTGOING_PACKET_BYTES,
+    );
     // Room for every handler's reply and ack at once: a handler then never waits to send.
     // (Waiting senders are kept in a queue that is scanned on every wake-up; with thousands of
     // them that scan took a quarter of the CPU under load.)
@@ -212,4 +238,20 @@ pub(crate) fn client_id() -> String {
         "thingward-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incoming_packet_limit_is_far_above_the_report_cap_and_fits_any_cap() {
+        assert_eq!(
+            max_incoming_packet_bytes(128 * 1024),
+            MAX_INCOMING_PACKET_CEILING_BYTES
+        );
+        let big = 64 * 1024 * 1024;
+        assert!(max_incoming_packet_bytes(big) > big);
+        assert_eq!(max_incoming_packet_bytes(usize::MAX), usize::MAX);
+    }
 }

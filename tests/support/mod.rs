@@ -46,17 +46,27 @@ fn mosquitto_binary() -> PathBuf {
 pub(crate) struct Mosquitto {
     child: Child,
     pub(crate) port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
     pub(crate) fn start() -> Self {
+        Self::start_with_conf("")
+    }
+
+    /// Starts with `extra` appended to the configuration; the broker logs connections to
+    /// [`Mosquitto::log`].
+    pub(crate) fn start_with_conf(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
+        let log = dir.path().join("mosquitto.log");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlog_dest file {}\nlog_type notice\n{extra}",
+                log.display()
+            ),
         )
         .expect("write mosquitto.conf");
         let child = Command::new(mosquitto_binary())
@@ -67,11 +77,14 @@ impl Mosquitto {
             .spawn()
             .expect("start mosquitto (scripts/test.sh installs it)");
         wait_for_port(port, "mosquitto");
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
+        Self { child, port, dir }
+    }
+}
+
+impl Mosquitto {
+    /// The broker's log so far (connections and disconnections).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
 }
 
