@@ -124,15 +124,10 @@ impl Server {
     /// # Errors
     /// Start-up failures: data dir, credentials, store, history, port in use, bad MQTT URL.
     pub(crate) async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
-        std::fs::create_dir_all(&args.data_dir).with_context(|| {
-            format!(
-                "Cannot create the data directory {}",
-                args.data_dir.display()
-            )
-        })?;
+        crate::data_dir::create_private(&args.data_dir)?;
         let (creds, created) =
             Credentials::load_or_create(&args.data_dir).context("Cannot load credentials")?;
-        let creds = creds.with_env(|k| std::env::var(k).ok());
+        let creds = creds.with_env(|k| std::env::var(k).ok())?;
         let mqtt_opts = args
             .mqtt_url
             .as_deref()
@@ -172,7 +167,7 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = background(&service, args, mqtt_opts, &stop_rx);
 
-        tracing::info!(%endpoint, data_dir = %args.data_dir.display(), mqtt = ?args.mqtt_url, "thingward is serving");
+        tracing::info!(%endpoint, data_dir = %args.data_dir.display(), mqtt = ?args.mqtt_url.as_deref().map(crate::redaction::urls), "thingward is serving");
         let mut http_stop = stop_rx;
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = http_stop.changed().await;

@@ -27,6 +27,10 @@ const ACCESS_KEY_ID_PREFIX: &str = "TW";
 const ACCESS_KEY_ID_LEN: usize = 20;
 /// Length of a generated secret access key (AWS's are 40 characters).
 const SECRET_LEN: usize = 40;
+
+/// The fewest characters an API token or secret access key given in the environment may have:
+/// 20 random characters are beyond guessing; a shorter value refuses the start.
+pub(crate) const MIN_ENV_SECRET_CHARS: usize = 20;
 /// Random bytes in a generated bearer token (hex-encoded, so 64 characters).
 const TOKEN_BYTES: usize = 32;
 
@@ -138,8 +142,23 @@ impl Credentials {
     /// and `THINGWARD_API_TOKEN` adds a token. `env` is the lookup (`|k| std::env::var(k).ok()`
     /// in production), so tests need not touch the process environment. Empty values are
     /// ignored; a key id without its secret (or the reverse) is ignored with a warning.
-    pub(crate) fn with_env(mut self, env: impl Fn(&str) -> Option<String>) -> Self {
+    ///
+    /// # Errors
+    /// [`AuthError::WeakEnvSecret`] when the token or the secret access key has fewer than
+    /// [`MIN_ENV_SECRET_CHARS`] characters.
+    pub(crate) fn with_env(
+        mut self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, AuthError> {
         let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        for variable in [ENV_SECRET_ACCESS_KEY, ENV_API_TOKEN] {
+            if get(variable).is_some_and(|v| v.chars().count() < MIN_ENV_SECRET_CHARS) {
+                return Err(AuthError::WeakEnvSecret {
+                    variable,
+                    min: MIN_ENV_SECRET_CHARS,
+                });
+            }
+        }
         match (get(ENV_ACCESS_KEY_ID), get(ENV_SECRET_ACCESS_KEY)) {
             (Some(id), Some(secret)) => {
                 let id = id.trim().to_owned();
@@ -166,7 +185,7 @@ impl Credentials {
         {
             self.tokens.push(token);
         }
-        self
+        Ok(self)
     }
 
     /// The key pair with this access key id, if any.
@@ -377,13 +396,18 @@ mod tests {
 
     #[test]
     fn env_adds_key_pair_and_token() {
-        let creds = Credentials::default().with_env(env_of(&[
-            (ENV_ACCESS_KEY_ID, "ENVKEY1"),
-            (ENV_SECRET_ACCESS_KEY, "envsecret"),
-            (ENV_API_TOKEN, "envtoken"),
-        ]));
-        assert_eq!(creds.access_key("ENVKEY1").unwrap().secret, "envsecret");
-        assert_eq!(creds.tokens, vec!["envtoken".to_owned()]);
+        let creds = Credentials::default()
+            .with_env(env_of(&[
+                (ENV_ACCESS_KEY_ID, "ENVKEY1"),
+                (ENV_SECRET_ACCESS_KEY, "envsecret-0123456789abcdef"),
+                (ENV_API_TOKEN, "envtoken-0123456789abcdef"),
+            ]))
+            .expect("env");
+        assert_eq!(
+            creds.access_key("ENVKEY1").unwrap().secret,
+            "envsecret-0123456789abcdef"
+        );
+        assert_eq!(creds.tokens, vec!["envtoken-0123456789abcdef".to_owned()]);
     }
 
     #[test]
@@ -395,17 +419,51 @@ mod tests {
             }],
             tokens: vec![],
         };
-        let creds = base.clone().with_env(env_of(&[
-            (ENV_ACCESS_KEY_ID, "K1"),
-            (ENV_SECRET_ACCESS_KEY, "new"),
-        ]));
+        let creds = base
+            .clone()
+            .with_env(env_of(&[
+                (ENV_ACCESS_KEY_ID, "K1"),
+                (ENV_SECRET_ACCESS_KEY, "new-0123456789abcdefghij"),
+            ]))
+            .expect("env");
         assert_eq!(creds.access_keys.len(), 1);
-        assert_eq!(creds.access_key("K1").unwrap().secret, "new");
+        assert_eq!(
+            creds.access_key("K1").unwrap().secret,
+            "new-0123456789abcdefghij"
+        );
 
-        let creds = base.clone().with_env(env_of(&[(ENV_ACCESS_KEY_ID, "K2")]));
+        let creds = base
+            .clone()
+            .with_env(env_of(&[(ENV_ACCESS_KEY_ID, "K2")]))
+            .expect("env");
         assert_eq!(creds, base);
-        let creds = base.clone().with_env(env_of(&[(ENV_API_TOKEN, "  ")]));
+        let creds = base
+            .clone()
+            .with_env(env_of(&[(ENV_API_TOKEN, "  ")]))
+            .expect("env");
         assert_eq!(creds, base);
+    }
+
+    #[test]
+    fn short_env_token_or_secret_refuses_start_naming_the_variable() {
+        for (variable, others) in [
+            (ENV_API_TOKEN, vec![]),
+            (ENV_SECRET_ACCESS_KEY, vec![(ENV_ACCESS_KEY_ID, "ENVKEY1")]),
+        ] {
+            let mut pairs = others;
+            pairs.push((variable, "x"));
+            let err = Credentials::default()
+                .with_env(env_of(&pairs))
+                .expect_err("a one-character secret is refused");
+            let text = err.to_string();
+            assert!(text.contains(variable), "{text}");
+            assert!(text.contains(&MIN_ENV_SECRET_CHARS.to_string()), "{text}");
+        }
+        let at_minimum = "a".repeat(MIN_ENV_SECRET_CHARS);
+        let creds = Credentials::default()
+            .with_env(env_of(&[(ENV_API_TOKEN, &at_minimum)]))
+            .expect("the minimum is enough");
+        assert_eq!(creds.tokens, vec![at_minimum]);
     }
 
     #[test]

@@ -119,6 +119,18 @@ pub(crate) enum AuthError {
          Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
     )]
     SignatureMismatch,
+    /// A secret given in the environment is shorter than [`credentials::MIN_ENV_SECRET_CHARS`]
+    /// (the value is never printed).
+    #[error(
+        "{variable} is too short: a secret given in the environment must have at least {min} \
+         characters (generate one with `openssl rand -hex 20`)"
+    )]
+    WeakEnvSecret {
+        /// The environment variable.
+        variable: &'static str,
+        /// The minimum length in characters.
+        min: usize,
+    },
     /// Reading or writing the credentials file failed.
     #[error("failed to {action} {}: {source}", path.display())]
     CredentialsIo {

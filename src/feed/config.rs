@@ -148,7 +148,11 @@ pub(crate) fn validate_name(name: &str) -> Result<(), String> {
 /// business: an unresolvable host is accepted and shows as failing).
 fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("url '{url}' must start with {}://", schemes[0]));
+        return Err(format!(
+            "url '{}' must start with {}://",
+            crate::redaction::urls(url),
+            schemes[0]
+        ));
     };
     if !schemes.contains(&scheme) {
         return Err(format!(
@@ -163,7 +167,10 @@ fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
         || url.len() > 2048
         || url.contains(char::is_whitespace)
     {
-        return Err(format!("url '{url}' is not a valid URL"));
+        return Err(format!(
+            "url '{}' is not a valid URL",
+            crate::redaction::urls(url)
+        ));
     }
     Ok(())
 }

@@ -109,7 +109,10 @@ impl Sink {
                     if !status.is_success() {
                         let text = response.text().await.unwrap_or_default();
                         let text: String = text.chars().take(200).collect();
-                        return Err(format!("HTTP {status} from {url}: {text}"));
+                        return Err(format!(
+                            "HTTP {status} from {}: {text}",
+                            crate::redaction::urls(url.as_str())
+                        ));
                     }
                 }
                 Ok(())
@@ -162,7 +165,7 @@ fn http_error(e: &reqwest::Error) -> String {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    text
+    crate::redaction::urls(&text)
 }
 
 async fn mqtt_send(
@@ -214,7 +217,7 @@ async fn nats_send(
             .connection_timeout(Duration::from_secs(5))
             .connect(url)
             .await
-            .map_err(|e| format!("NATS connect to {url}: {e}"))?;
+            .map_err(|e| crate::redaction::urls(&format!("NATS connect to {url}: {e}")))?;
         *client = Some(c);
     }
     let Some(c) = client.as_ref() else {

@@ -463,6 +463,7 @@ fn check_broker_url(kind: BrokerKind, url: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
+        let url = crate::redaction::urls(url);
         Err(match kind {
             BrokerKind::Emqx => format!("connection.url must be an http(s) URL; got '{url}'"),
             BrokerKind::MosquittoDynsec => {

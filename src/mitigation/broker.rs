@@ -141,10 +141,11 @@ async fn emqx_ban(
     if let Some(key) = &c.username {
         request = request.basic_auth(key, c.password.as_deref());
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| unreachable(format!("EMQX at {url} did not answer: {e}")))?;
+    let response = request.send().await.map_err(|e| {
+        unreachable(crate::redaction::urls(&format!(
+            "EMQX at {url} did not answer: {e}"
+        )))
+    })?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     let body: String = body.chars().take(512).collect();
@@ -175,7 +176,7 @@ async fn dynsec_disable(c: &BrokerConnection, username: &str) -> Result<String, 
         "correlationData": correlation,
     }]});
     let (client, mut eventloop) = AsyncClient::new(opts, 16);
-    let url = c.url.clone();
+    let url = crate::redaction::urls(&c.url);
     let exchange = async {
         client
             .subscribe(DYNSEC_RESPONSE_TOPIC, QoS::AtLeastOnce)
@@ -220,7 +221,7 @@ async fn dynsec_disable(c: &BrokerConnection, username: &str) -> Result<String, 
         .unwrap_or_else(|_| {
             Err(unreachable(format!(
                 "Mosquitto at {} gave no dynamic-security reply within {} s",
-                c.url,
+                crate::redaction::urls(&c.url),
                 BROKER_TIMEOUT.as_secs()
             )))
         });

@@ -57,7 +57,7 @@ pub(crate) struct MqttUrlError(String);
 /// # Errors
 /// A malformed URL.
 pub(crate) fn options(url: &str, client_id: &str) -> Result<MqttOptions, MqttUrlError> {
-    let err = || MqttUrlError(url.to_owned());
+    let err = || MqttUrlError(crate::redaction::urls(url));
     let rest = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))

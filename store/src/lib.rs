@@ -75,6 +75,18 @@ pub enum StoreError {
     /// A previous panic poisoned the connection mutex.
     #[error("store connection poisoned by an earlier panic")]
     Poisoned,
+    /// The database file (or its `-wal` / `-shm` companion) could not be created or made
+    /// private.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`create`, `restrict permissions of`).
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The whole store interface: what the service holds (`Arc<dyn Store>`). A backend implements

@@ -244,6 +244,7 @@ impl SqliteStore {
     /// # Errors
     /// When the file cannot be opened or the schema cannot be applied.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        make_private(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a violation that was recorded survives power loss, not just a process crash.
@@ -258,6 +259,13 @@ impl SqliteStore {
         let reader = Connection::open(path)?;
         reader.pragma_update(None, "query_only", true)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        // SQLite gives `-wal` and `-shm` the database file's mode; an older version may have
+        // left them readable by others, so they are checked too (they exist once WAL is on).
+        for companion in [WAL_SUFFIX, SHM_SUFFIX] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(companion);
+            restrict_if_present(Path::new(&name))?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             reader: Mutex::new(reader),
@@ -282,6 +290,59 @@ impl SqliteStore {
         let conn = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
         f(&conn)
     }
+}
+
+/// The database file's companions in WAL mode.
+const WAL_SUFFIX: &str = "-wal";
+const SHM_SUFFIX: &str = "-shm";
+
+/// The mode of the database file and its companions: they hold every secret destination
+/// header and the whole fleet's metadata, so only the service's user may read them.
+const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Creates the database file with mode 0600 if it does not exist (before SQLite creates it with
+/// the umask's mode), else restricts an existing one (an older version created it 0644).
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => restrict_if_present(path),
+        Err(source) => Err(StoreError::Io {
+            action: "create",
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Sets mode 0600 on `path` if it exists with any group or other permission bit, with a warning.
+fn restrict_if_present(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |action, source| StoreError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    let mode = match std::fs::metadata(path) {
+        Ok(meta) => meta.permissions().mode() & 0o777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("read the permissions of", e)),
+    };
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(PRIVATE_FILE_MODE))
+            .map_err(|e| io("restrict the permissions of", e))?;
+        tracing::warn!(
+            path = %path.display(),
+            was = format!("{mode:o}"),
+            "Restricted the metadata store file to mode 600: it was readable by others"
+        );
+    }
+    Ok(())
 }
 
 /// Every area trait is implemented in this module's children.
@@ -441,5 +502,61 @@ INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behav
                 .len(),
             1
         );
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    fn companions(db: &Path) -> Vec<std::path::PathBuf> {
+        [WAL_SUFFIX, SHM_SUFFIX]
+            .iter()
+            .map(|s| {
+                let mut name = db.as_os_str().to_owned();
+                name.push(s);
+                std::path::PathBuf::from(name)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn database_files_are_private_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("thingward.db");
+        let store = SqliteStore::open(&db).expect("open");
+        assert_eq!(mode_of(&db), 0o600);
+        for f in companions(&db) {
+            assert_eq!(mode_of(&f), 0o600, "{}", f.display());
+        }
+        drop(store);
+    }
+
+    #[test]
+    fn database_files_of_an_older_version_are_restricted_at_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("thingward.db");
+        drop(SqliteStore::open(&db).expect("first open"));
+        // Leave the files as an older version did (0644), with the companions present.
+        let keep = Connection::open(&db).expect("keep open");
+        keep.pragma_update(None, "journal_mode", "WAL")
+            .expect("wal");
+        keep.execute_batch("CREATE TABLE IF NOT EXISTS probe (x); INSERT INTO probe VALUES (1);")
+            .expect("write");
+        let mut files = vec![db.clone()];
+        files.extend(companions(&db).into_iter().filter(|f| f.exists()));
+        for f in &files {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        let store = SqliteStore::open(&db).expect("reopen");
+        for f in files.iter().chain(companions(&db).iter()) {
+            assert_eq!(mode_of(f), 0o600, "{}", f.display());
+        }
+        drop((store, keep));
     }
 }
