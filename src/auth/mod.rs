@@ -181,7 +181,8 @@ impl AuthError {
             Self::CredentialsIo { .. }
             | Self::CredentialsParse { .. }
             | Self::CredentialsInvalid { .. }
-            | Self::Random(_) => "InternalFailureException",
+            | Self::Random(_)
+            | Self::WeakEnvSecret { .. } => "InternalFailureException",
         }
     }
 
@@ -193,6 +194,7 @@ impl AuthError {
                 | Self::CredentialsParse { .. }
                 | Self::CredentialsInvalid { .. }
                 | Self::Random(_)
+                | Self::WeakEnvSecret { .. }
         )
     }
 }
