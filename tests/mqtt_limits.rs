@@ -3,7 +3,7 @@
 use crate::e2e::report;
 use crate::support::{Mosquitto, Thingward, http};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -63,6 +63,14 @@ async fn r14_oversized_mqtt_report_is_rejected_and_other_things_reports_still_ac
     let broker = Mosquitto::start_with_conf(BROKER_CONF);
     let dir = tempfile::tempdir().expect("tempdir");
     let tw = Thingward::start(dir.path(), Some(broker.port));
+    // A profile that retains the metric the good reports carry, so their datapoints can be read.
+    let r = http()
+        .post(tw.url("/security-profiles/retain"))
+        .json(&json!({"behaviors": [], "additionalMetricsToRetainV2": [{"metric": "aws:num-listening-tcp-ports"}]}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 200);
     // thingward subscribes after its CONNACK; wait for it, bounded.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while thingward_connections(&broker) == 0 {
@@ -163,7 +171,9 @@ async fn r14_oversized_mqtt_report_is_rejected_and_other_things_reports_still_ac
             .json()
             .await
             .expect("json");
-        let values = r["metricDatumList"].as_array().expect("list");
+        let values = r["metricDatumList"]
+            .as_array()
+            .unwrap_or_else(|| panic!("good-{i}: {r}"));
         assert_eq!(values.len(), 1, "good-{i}: {r}");
     }
     assert_eq!(

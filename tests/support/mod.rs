@@ -64,8 +64,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlog_dest file {}\nlog_type notice\n{extra}",
-                log.display()
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\nlog_type notice\n{extra}"
             ),
         )
         .expect("write mosquitto.conf");
@@ -73,7 +72,9 @@ impl Mosquitto {
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Logged to stderr into a file the test owns: started as root, Mosquitto drops to
+            // its own user and could not open a `log_dest file` in the test's directory.
+            .stderr(std::fs::File::create(&log).expect("create mosquitto.log"))
             .spawn()
             .expect("start mosquitto (scripts/test.sh installs it)");
         wait_for_port(port, "mosquitto");
