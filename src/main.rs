@@ -37,6 +37,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service: HTTP API, MQTT ingestion, Rules and ML Detect, Audit, the alarm feed, embedded storage.
+    ///
+    /// Credentials are generated on first start (`<data-dir>/credentials.json`, mode 0600);
+    /// THINGWARD_ACCESS_KEY_ID with THINGWARD_SECRET_ACCESS_KEY, and THINGWARD_API_TOKEN, add
+    /// more from the environment. A secret or token given there must be at least 20 characters.
     Serve(serve::ServeArgs),
     /// Benchmarks: ingestion, the alarm feed and audits against an in-process service on loopback; training fits.
     Bench(bench::BenchArgs),
