@@ -528,7 +528,7 @@ impl Detector for RulesDetector {
 #[derive(Debug, Default)]
 struct MlDetector {
     model: Option<thingward_scorer::CompiledModel>,
-    drift: f32,
+    drift: thingward_scorer::Drift,
     excursion: bool,
     /// Rows in a row back within the range, since the last anomalous one.
     calm: u32,

@@ -19,8 +19,14 @@ use crate::ml::BehaviorModel;
 
 /// The first eight bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"TWMODEL\0";
-/// The payload format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The payload format this build writes.
+///
+/// - 2: the alarm budget, the drift test's fast mean, expected episodes per 1,000
+///   device-days;
+/// - 1: still read (converted: no budget, no fast mean, so it judges exactly as before).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format this build still reads.
+pub const OLDEST_READABLE: u16 = 1;
 /// The kind tag of a [`BehaviorModel`].
 pub const KIND_BEHAVIOR_MODEL: u16 = 1;
 /// Header length in bytes.
@@ -118,7 +124,7 @@ pub fn decode(bytes: &[u8]) -> Result<BehaviorModel, Error> {
     }
     let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
     let version = u16_at(8);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,
@@ -153,15 +159,84 @@ pub fn decode(bytes: &[u8]) -> Result<BehaviorModel, Error> {
     if computed != stored {
         return Err(Error::Checksum { stored, computed });
     }
-    let (model, used): (BehaviorModel, usize) =
+    let (model, used): (BehaviorModel, usize) = if version == 1 {
+        let (old, used): (v1::BehaviorModel, usize) =
+            bincode::serde::decode_from_slice(body, bincode::config::standard())
+                .map_err(Error::Decode)?;
+        (old.into(), used)
+    } else {
         bincode::serde::decode_from_slice(body, bincode::config::standard())
-            .map_err(Error::Decode)?;
+            .map_err(Error::Decode)?
+    };
     if used != body.len() {
         return Err(Error::TrailingBytes {
             extra: body.len() - used,
         });
     }
     Ok(model)
+}
+
+/// Format 1's payload, read and converted.
+mod v1 {
+    use crate::ml::{CohortModel, DeviceModel, LevelTargets, Transform};
+    use crate::time::EpochMillis;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub(super) struct ExpectedRates {
+        datapoint: [f64; 3],
+        calibration_datapoints: u64,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct BehaviorModel {
+        profile: String,
+        behavior: String,
+        metric: String,
+        version: u64,
+        trained_at: EpochMillis,
+        window_start: EpochMillis,
+        window_end: EpochMillis,
+        datapoints: u64,
+        excluded_datapoints: u64,
+        transform: Transform,
+        targets: LevelTargets,
+        drift_lambda: f32,
+        residual_clip: f32,
+        cohorts: Vec<CohortModel>,
+        devices: Vec<DeviceModel>,
+        expected: ExpectedRates,
+    }
+
+    impl From<BehaviorModel> for crate::ml::BehaviorModel {
+        fn from(m: BehaviorModel) -> Self {
+            Self {
+                profile: m.profile,
+                behavior: m.behavior,
+                metric: m.metric,
+                version: m.version,
+                trained_at: m.trained_at,
+                window_start: m.window_start,
+                window_end: m.window_end,
+                datapoints: m.datapoints,
+                excluded_datapoints: m.excluded_datapoints,
+                transform: m.transform,
+                targets: m.targets,
+                drift_lambda: m.drift_lambda,
+                residual_clip: m.residual_clip,
+                drift_fast_lambda: 0.0,
+                budget: None,
+                cohorts: m.cohorts,
+                devices: m.devices,
+                expected: crate::ml::ExpectedRates {
+                    datapoint: m.expected.datapoint,
+                    calibration_datapoints: m.expected.calibration_datapoints,
+                    episodes_per_1000_device_days: None,
+                    datapoints_per_device_day: 0.0,
+                },
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +260,8 @@ mod tests {
             targets: LevelTargets::default(),
             drift_lambda: 1.0 / 144.0,
             residual_clip: 4.0,
+            drift_fast_lambda: 1.0 / 12.0,
+            budget: Some(crate::ml::AlarmBudget::shared([20.0, 2.0, 0.2], 13)),
             cohorts: vec![CohortModel {
                 name: "fleet".into(),
                 devices: devices.len() as u32,
@@ -199,6 +276,8 @@ mod tests {
             expected: ExpectedRates {
                 datapoint: [1e-3, 1e-4, 1e-5],
                 calibration_datapoints: 25_000,
+                episodes_per_1000_device_days: Some([1.5, 0.15, 0.015]),
+                datapoints_per_device_day: 288.0,
             },
         }
     }
@@ -265,12 +344,12 @@ mod tests {
             Err(Error::BadMagic)
         ));
         let mut newer = bytes.clone();
-        newer[8] = 2;
+        newer[8] = 3;
         assert!(matches!(
             decode(&newer),
             Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
         ));
         let mut other = bytes.clone();

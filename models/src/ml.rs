@@ -132,6 +132,38 @@ pub struct ExpectedRates {
     pub datapoint: [f64; 3],
     /// Held-out datapoints calibration used.
     pub calibration_datapoints: u64,
+    /// Alarm episodes per 1,000 device-days this behavior is expected to raise on clean
+    /// devices, per level (None: a format-1 model, calibrated per datapoint only).
+    pub episodes_per_1000_device_days: Option<[f64; 3]>,
+    /// Datapoints per device-day in the training window (0 when unknown).
+    pub datapoints_per_device_day: f64,
+}
+
+/// The false-alarm budget a model was calibrated to, in the unit people read: alarm episodes
+/// per 1,000 device-days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlarmBudget {
+    /// The whole profile's budget per level (LOW, MEDIUM, HIGH), shared by its ML behaviors.
+    pub profile: [f64; 3],
+    /// How many ML behaviors share it.
+    pub behaviors: u32,
+    /// This behavior's share per level.
+    pub behavior: [f64; 3],
+}
+
+impl AlarmBudget {
+    /// The default profile budget: LOW 20, MEDIUM 2, HIGH 0.2 episodes per 1,000 device-days.
+    pub const DEFAULT_PROFILE: [f64; 3] = [20.0, 2.0, 0.2];
+
+    /// `profile` shared equally by `behaviors` ML behaviors.
+    pub fn shared(profile: [f64; 3], behaviors: u32) -> Self {
+        let n = f64::from(behaviors.max(1));
+        Self {
+            profile,
+            behaviors: behaviors.max(1),
+            behavior: profile.map(|b| b / n),
+        }
+    }
 }
 
 /// The fitted model of one (security profile, ML behavior).
@@ -163,6 +195,13 @@ pub struct BehaviorModel {
     pub drift_lambda: f32,
     /// Residuals are clipped to ±this before entering the drift mean.
     pub residual_clip: f32,
+    /// Smoothing factor of the drift test's fast mean: the drift test fires only while the
+    /// slow mean *and* this recent one are high, so a shift that is over (a fleet-wide hour
+    /// of reconnects) stops alarming within hours. 0: no fast mean (format-1 models).
+    pub drift_fast_lambda: f32,
+    /// The alarm budget the thresholds were calibrated to (None: a format-1 model, calibrated
+    /// per datapoint to `targets`).
+    pub budget: Option<AlarmBudget>,
     /// The fleet (entry 0) and the cohorts.
     pub cohorts: Vec<CohortModel>,
     /// The devices, sorted by thing name.

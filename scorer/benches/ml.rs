@@ -94,6 +94,8 @@ fn model(rng: &mut Rng) -> BehaviorModel {
         targets: LevelTargets::default(),
         drift_lambda: 1.0 / 144.0,
         residual_clip: 4.0,
+        drift_fast_lambda: 0.0,
+        budget: None,
         cohorts: ["fleet", "cohort-1", "cohort-2", "cohort-3", "cohort-4"]
             .into_iter()
             .map(cohort)
@@ -150,7 +152,7 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("ml");
     group.throughput(Throughput::Elements(THINGS as u64));
-    let mut drift = vec![0f32; THINGS];
+    let mut drift = vec![thingward_scorer::Drift::default(); THINGS];
     group.bench_function(BenchmarkId::new("judge/batch", THINGS), |b| {
         b.iter(|| {
             let mut flagged = 0usize;

@@ -55,6 +55,22 @@ pub struct Transition {
     /// For ML behaviors going into or staying in alarm: why (expected range, baseline, level,
     /// model version). Boxed so that rule transitions stay small.
     pub explanation: Option<Box<MlExplanation>>,
+    /// Set when the change is recorded but not notified because something bigger explains it.
+    pub cause: Option<Cause>,
+    /// The device incident the alarm belongs to: one id for the alarms of one thing in one
+    /// profile that overlap (or follow within the incident linger). None for invalidations of
+    /// alarms restored from the store.
+    pub incident: Option<u64>,
+}
+
+/// Why an alarm change is recorded without a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// A fleet event (pending or open) covers the behavior: one event, not one alarm per
+    /// device ([`crate::fleet`]).
+    FleetEvent(crate::fleet::FleetEventId),
+    /// The datapoint fell in an operator's maintenance window.
+    Maintenance,
 }
 
 /// The state of one (thing, profile, behavior).

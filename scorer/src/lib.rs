@@ -53,7 +53,9 @@
 
 pub mod alarm;
 pub mod dimension;
+pub mod fleet;
 mod hash;
+mod incident;
 pub mod ml;
 pub mod profile;
 pub mod rules;
@@ -61,11 +63,13 @@ mod scorer;
 pub mod statistical;
 pub mod window;
 
-pub use alarm::{Change, Transition};
-pub use ml::{CompiledModel, Judgement, LiveModels, ModelError, ModelSet};
+pub use alarm::{Cause, Change, Transition};
+pub use fleet::{FleetChange, FleetEvent, FleetEventId, FleetParams, FleetPhase, Released};
+pub use incident::INCIDENT_LINGER_MS;
+pub use ml::{CompiledModel, Drift, Judgement, LiveModels, ModelError, ModelSet};
 pub use profile::{CompiledBehavior, CompiledProfile};
 pub use rules::Rule;
-pub use scorer::Scorer;
+pub use scorer::{Scorer, ScorerParams};
 
 /// What the scorer needs to know about the account's registry when compiling a profile (the
 /// one registry interface, defined in `thingward-models`).

@@ -77,11 +77,46 @@ impl Judgement {
     }
 }
 
+/// The drift test's state for one (thing, behavior): the slow mean of the clipped residuals
+/// and, for format-2 models, a fast one (8 bytes; start at the default, zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Drift {
+    /// The slow mean (`drift_lambda`).
+    pub slow: f32,
+    /// The fast mean (`drift_fast_lambda`; unused when that is 0).
+    pub fast: f32,
+}
+
+impl Drift {
+    /// The statistic the drift thresholds apply to: the slow mean, capped by the fast one
+    /// when the model has it — a sustained shift raises both, a shift that is over lets the
+    /// fast mean fall back within hours.
+    #[inline]
+    pub fn statistic(self, fast_lambda: f32) -> f32 {
+        if fast_lambda > 0.0 {
+            self.slow.min(self.fast)
+        } else {
+            self.slow
+        }
+    }
+
+    /// Adds a clipped residual.
+    #[inline]
+    pub fn update(&mut self, r: f32, lambda: f32, fast_lambda: f32) {
+        self.slow += lambda * (r - self.slow);
+        if fast_lambda > 0.0 {
+            self.fast += fast_lambda * (r - self.fast);
+        }
+    }
+}
+
 /// A checked, indexed model ready to judge datapoints.
 #[derive(Debug)]
 pub struct CompiledModel {
     model: BehaviorModel,
     index: HashMap<Box<str>, u32>,
+    /// Cohort names by model cohort index (entry 0: the fleet), shared with fleet tracking.
+    cohort_names: Arc<[Arc<str>]>,
     /// Distinguishes compiled models (a retrained model gets a new one), so callers may cache
     /// a thing's device index per model.
     id: u32,
@@ -158,9 +193,18 @@ impl CompiledModel {
                 return Err(invalid("a device appears twice"));
             }
         }
+        if !(model.drift_fast_lambda >= 0.0 && model.drift_fast_lambda <= 1.0) {
+            return Err(invalid("drift parameters out of range"));
+        }
+        let cohort_names = model
+            .cohorts
+            .iter()
+            .map(|c| Arc::from(c.name.as_str()))
+            .collect();
         Ok(Self {
             model,
             index,
+            cohort_names,
             id: next_id(),
         })
     }
@@ -194,9 +238,29 @@ impl CompiledModel {
         self.model.version
     }
 
-    /// Judges `x` of `thing` at `ts`, advancing the thing's drift mean `drift` (start at 0).
+    /// Cohort names by cohort index (entry 0: the fleet).
+    pub fn cohort_names(&self) -> &Arc<[Arc<str>]> {
+        &self.cohort_names
+    }
+
+    /// The cohort index a device is judged in (0 for a thing the model was not trained on,
+    /// and for every device of a one-cohort model).
     #[inline]
-    pub fn judge(&self, thing: &str, ts: EpochMillis, x: f64, drift: &mut f32) -> Judgement {
+    pub fn cohort_slot(&self, device: Option<u32>) -> usize {
+        device
+            .and_then(|i| self.model.devices.get(i as usize))
+            .map_or(0, |d| usize::from(d.cohort))
+    }
+
+    /// The per-datapoint rate at which a clean device reaches LOW, as calibration measured it.
+    pub fn low_rate(&self) -> f64 {
+        self.model.expected.datapoint[0].max(self.model.targets.0[0] * 1e-3)
+    }
+
+    /// Judges `x` of `thing` at `ts`, advancing the thing's drift means `drift` (start at the
+    /// default).
+    #[inline]
+    pub fn judge(&self, thing: &str, ts: EpochMillis, x: f64, drift: &mut Drift) -> Judgement {
         self.judge_at(self.device_index(thing), ts, x, drift)
     }
 
@@ -208,7 +272,7 @@ impl CompiledModel {
         device: Option<u32>,
         ts: EpochMillis,
         x: f64,
-        drift: &mut f32,
+        drift: &mut Drift,
     ) -> Judgement {
         let m = &self.model;
         let bucket = hour_of_week(ts);
@@ -221,10 +285,11 @@ impl CompiledModel {
                 // unremarkable datapoints, where a slow ramp hides.
                 if r <= c.point[0] {
                     let clip = m.residual_clip;
-                    *drift += m.drift_lambda * (r.clamp(-clip, clip) - *drift);
+                    drift.update(r.clamp(-clip, clip), m.drift_lambda, m.drift_fast_lambda);
                 }
+                let statistic = drift.statistic(m.drift_fast_lambda);
                 let point = level_of(r, &c.point);
-                let slow = level_of(*drift, &c.drift);
+                let slow = level_of(statistic, &c.drift);
                 let (level, test) = match (point, slow) {
                     (Some(p), Some(s)) if s > p => (Some(s), AnomalyTest::Drift),
                     (None, Some(s)) => (Some(s), AnomalyTest::Drift),
@@ -234,7 +299,7 @@ impl CompiledModel {
                     level,
                     test,
                     residual: r,
-                    drift: *drift,
+                    drift: statistic,
                     baseline: BaselineKind::Device,
                 }
             }
@@ -245,7 +310,7 @@ impl CompiledModel {
                     level: level_of(r, &c.cohort_point),
                     test: AnomalyTest::Point,
                     residual: r,
-                    drift: *drift,
+                    drift: drift.statistic(m.drift_fast_lambda),
                     baseline: BaselineKind::Cohort,
                 }
             }

@@ -18,8 +18,13 @@
 //!
 //! Per thing: a 32-byte slot plus its name twice (slot and index map).
 
-use crate::alarm::{AlarmState, Change, Transition};
+use crate::alarm::{AlarmState, Cause, Change, Transition};
+use crate::fleet::{
+    DeviceMarks, FleetChange, FleetEvent, FleetEventId, FleetParams, FleetPhase, FleetTracker,
+    Released,
+};
 use crate::hash::{IdMap, key_behavior, key_thing, pair_key};
+use crate::incident::Incidents;
 use crate::ml::{CompiledModel, ModelSet};
 use crate::profile::CompiledProfile;
 use crate::statistical::Pool;
@@ -34,7 +39,7 @@ use thingward_models::{Datapoint, ThingName, Value, ViolationEventType};
 ///
 /// One `Scorer` serves every profile; it is `Send`, so a scoring task can own it (or shard
 /// things over several scorers).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Scorer {
     things: Things,
     behaviors: Behaviors,
@@ -46,7 +51,33 @@ pub struct Scorer {
     drifts: IdMap<u64, MlState>,
     /// Per profile compilation: the models of its behaviors in the model set with that id.
     ml_models: IdMap<u64, ResolvedModels>,
+    /// Fleet events over the ML behaviors.
+    fleet: FleetTracker,
+    /// Device incidents per (thing, profile).
+    incidents: Incidents,
 }
+
+/// How a [`Scorer`] groups alarms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScorerParams {
+    /// Fleet event detection.
+    pub fleet: FleetParams,
+    /// Fleet event and incident ids count up from here; give each run a different seed (the
+    /// service uses its start time in seconds × 2³², so ids never repeat across restarts).
+    pub id_seed: u64,
+}
+
+impl Default for ScorerParams {
+    fn default() -> Self {
+        Self {
+            fleet: FleetParams::default(),
+            id_seed: 1 << 32,
+        }
+    }
+}
+
+/// The link of an alarm raised inside a maintenance window.
+const MAINTENANCE_LINK: u32 = u32::MAX;
 
 /// A model set's id and, parallel to a compiled profile's behaviors, their models in it.
 type ResolvedModels = (u32, Vec<Option<Arc<CompiledModel>>>);
@@ -83,23 +114,53 @@ fn step_alarm(
     }
 }
 
-/// ML state of one (thing, behavior): 12 bytes (24 with its key in the map).
+/// ML state of one (thing, behavior): 28 bytes (40 with its key in the map).
 #[derive(Debug, Clone, Copy)]
 struct MlState {
-    drift: f32,
+    drift: crate::ml::Drift,
     /// `CompiledModel::id` of the model `device` belongs to (0: none yet).
     model: u32,
     /// The thing's device index in that model (`u32::MAX`: not in it).
     device: u32,
+    /// The latest window bins the device was seen and hot in (fleet events).
+    marks: DeviceMarks,
+    /// While in alarm: what explains it (a fleet event slot + 1, [`MAINTENANCE_LINK`], or 0).
+    link: u32,
 }
 
 impl Default for MlState {
     fn default() -> Self {
         Self {
-            drift: 0.0,
+            drift: crate::ml::Drift::default(),
             model: 0,
             device: u32::MAX,
+            marks: DeviceMarks::default(),
+            link: 0,
         }
+    }
+}
+
+/// The incident of an alarm change of (thing, profile) `key`: opened at in-alarm, closed at
+/// a clear or invalidation.
+fn incident_of(
+    incidents: &mut Incidents,
+    change: Change,
+    key: u64,
+    at: EpochMillis,
+) -> Option<u64> {
+    match change {
+        Change::Event(ViolationEventType::InAlarm) => Some(incidents.open(key, at)),
+        Change::StillInAlarm => incidents.current(key),
+        Change::Event(_) => incidents.close(key, at),
+    }
+}
+
+/// What a link says about notifying an alarm change.
+fn cause_of(fleet: &FleetTracker, link: u32) -> Option<Cause> {
+    match link {
+        0 => None,
+        MAINTENANCE_LINK => Some(Cause::Maintenance),
+        slot => fleet.suppressing(slot).map(Cause::FleetEvent),
     }
 }
 
@@ -183,17 +244,22 @@ struct Behaviors {
     free: Vec<u32>,
     /// Per compilation (`CompiledProfile::generation`), the behavior ids parallel to its
     /// behaviors: one integer-keyed lookup per datapoint instead of hashing names.
-    compiled: IdMap<u64, Vec<u32>>,
+    compiled: IdMap<u64, (u32, Vec<u32>)>,
+    /// The next profile id.
+    next_profile: u32,
 }
 
 #[derive(Debug, Default)]
 struct ProfileSlot {
     by_name: HashMap<Arc<str>, u32>,
+    /// Dense id of the profile (incidents and fleet events are kept per profile).
+    id: u32,
 }
 
 #[derive(Debug)]
 struct BehaviorSlot {
     profile: Arc<str>,
+    profile_id: u32,
     name: Arc<str>,
     suppressed: bool,
 }
@@ -207,10 +273,18 @@ impl Behaviors {
         {
             return id;
         }
-        let profile_slot = self.profiles.entry(profile.into()).or_default();
+        let next_profile = &mut self.next_profile;
+        let profile_slot = self.profiles.entry(profile.into()).or_insert_with(|| {
+            *next_profile += 1;
+            ProfileSlot {
+                by_name: HashMap::new(),
+                id: *next_profile,
+            }
+        });
         let name: Arc<str> = behavior.into();
         let slot = BehaviorSlot {
             profile: profile.into(),
+            profile_id: profile_slot.id,
             name: name.clone(),
             suppressed: false,
         };
@@ -228,8 +302,9 @@ impl Behaviors {
         id
     }
 
-    /// The behavior ids of `profile`'s behaviors, in its order; cached per compilation.
-    fn ids_for(&mut self, profile: &CompiledProfile) -> &[u32] {
+    /// The profile's id and the behavior ids of its behaviors, in its order; cached per
+    /// compilation.
+    fn ids_for(&mut self, profile: &CompiledProfile) -> (u32, &[u32]) {
         let generation = profile.generation();
         if !self.compiled.contains_key(&generation) {
             let ids: Vec<u32> = profile
@@ -243,14 +318,17 @@ impl Behaviors {
                     id
                 })
                 .collect();
+            let profile_id = self.profiles.get(profile.name()).map_or(0, |p| p.id);
             // Compilations the binary dropped without invalidate_profile would pile up: bound
             // the cache; anything evicted is rebuilt on its next datapoint.
             if self.compiled.len() > 4 * self.profiles.len() + 16 {
                 self.compiled.clear();
             }
-            self.compiled.insert(generation, ids);
+            self.compiled.insert(generation, (profile_id, ids));
         }
-        self.compiled.get(&generation).map_or(&[], Vec::as_slice)
+        self.compiled
+            .get(&generation)
+            .map_or((0, &[][..]), |(p, ids)| (*p, ids.as_slice()))
     }
 
     fn get(&self, id: u32) -> Option<&BehaviorSlot> {
@@ -258,10 +336,80 @@ impl Behaviors {
     }
 }
 
+impl Default for Scorer {
+    fn default() -> Self {
+        Self::with_params(ScorerParams::default())
+    }
+}
+
 impl Scorer {
     /// An empty scorer.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty scorer grouping alarms with `params`.
+    pub fn with_params(params: ScorerParams) -> Self {
+        Self {
+            things: Things::default(),
+            behaviors: Behaviors::default(),
+            alarms: IdMap::default(),
+            windows: IdMap::default(),
+            pools: IdMap::default(),
+            drifts: IdMap::default(),
+            ml_models: IdMap::default(),
+            fleet: FleetTracker::new(params.fleet, params.id_seed),
+            incidents: Incidents::new(params.id_seed),
+        }
+    }
+
+    /// Moves the fleet event changes since the last call to `out`.
+    pub fn drain_fleet_changes(&mut self, out: &mut Vec<FleetChange>) {
+        self.fleet.drain(out);
+    }
+
+    /// The pending and open fleet events.
+    pub fn fleet_events(&self) -> Vec<FleetEvent> {
+        self.fleet.active()
+    }
+
+    /// An operator verified fleet event `id` as TRUE_POSITIVE: the alarms it explained are
+    /// to be notified (returned), and so are its later alarms and their changes. None when
+    /// this scorer has no event with that id (it ended before a restart).
+    pub fn release_fleet_event(&mut self, id: FleetEventId) -> Option<Vec<Released>> {
+        let members = self.fleet.release(id)?;
+        Some(self.released(&members, FleetPhase::Dissolved))
+    }
+
+    /// The alarms behind `members`; for a closed event only those still in alarm.
+    fn released(&self, members: &[u64], phase: FleetPhase) -> Vec<Released> {
+        members
+            .iter()
+            .filter_map(|&key| {
+                let in_alarm = self.alarms.get(&key).is_some_and(|s| s.is_in_alarm());
+                if phase == FleetPhase::Closed && !in_alarm {
+                    return None;
+                }
+                Some(Released {
+                    thing: self.things.name(key_thing(key))?.clone(),
+                    behavior: self.behaviors.get(key_behavior(key))?.name.clone(),
+                    in_alarm,
+                })
+            })
+            .collect()
+    }
+
+    /// Turns the events that ended into Closed / Dissolved changes with their released alarms.
+    fn resolve_finished(&mut self) {
+        for (event, members) in self.fleet.take_finished() {
+            let released = self.released(&members, event.phase);
+            let change = if event.phase == FleetPhase::Closed {
+                FleetChange::Closed { event, released }
+            } else {
+                FleetChange::Dissolved { event, released }
+            };
+            self.fleet.push(change);
+        }
     }
 
     /// Evaluates `dp` against every rule behavior of `profile` that watches its metric and
@@ -286,10 +434,11 @@ impl Scorer {
             alarms,
             windows,
             pools,
+            incidents,
             ..
         } = self;
         let thing = things.intern(&dp.thing, dp.timestamp);
-        let ids = behaviors.ids_for(profile);
+        let (profile_id, ids) = behaviors.ids_for(profile);
         for (b, &bid) in profile.behaviors().iter().zip(ids) {
             if b.metric() != &dp.metric
                 || b.rule().is_machine_learning()
@@ -323,6 +472,8 @@ impl Scorer {
             let Some(violating) = verdict else { continue };
             let change = step_alarm(alarms, key, violating, b);
             if let Some(change) = change {
+                let incident =
+                    incident_of(incidents, change, pair_key(thing, profile_id), dp.timestamp);
                 out.push(Transition {
                     thing: dp.thing.clone(),
                     profile: profile.name_arc().clone(),
@@ -332,6 +483,8 @@ impl Scorer {
                     at: dp.timestamp,
                     suppressed: b.suppressed(),
                     explanation: None,
+                    cause: None,
+                    incident,
                 });
             }
         }
@@ -352,6 +505,22 @@ impl Scorer {
         dp: &Datapoint,
         out: &mut Vec<Transition>,
     ) {
+        self.observe_ml_covered(profile, models, dp, false, out);
+    }
+
+    /// [`Scorer::observe_ml`] for a datapoint an operator's maintenance window may cover
+    /// (`covered`): a covered datapoint is judged and its alarms recorded as usual, but they
+    /// carry [`Cause::Maintenance`] (not notified) and it does not count toward fleet events.
+    /// Uncovered alarms of a behavior the profile's fleet event covers carry
+    /// [`Cause::FleetEvent`]; every alarm change carries its device incident.
+    pub fn observe_ml_covered(
+        &mut self,
+        profile: &CompiledProfile,
+        models: &ModelSet,
+        dp: &Datapoint,
+        covered: bool,
+        out: &mut Vec<Transition>,
+    ) {
         let Some(x) = dp.value.as_number().filter(|x| x.is_finite()) else {
             self.things.touch(&dp.thing, dp.timestamp);
             return;
@@ -366,10 +535,12 @@ impl Scorer {
             alarms,
             drifts,
             ml_models,
+            fleet,
+            incidents,
             ..
         } = self;
         let thing = things.intern(&dp.thing, dp.timestamp);
-        let ids = behaviors.ids_for(profile);
+        let (profile_id, ids) = behaviors.ids_for(profile);
         let generation = profile.generation();
         if ml_models
             .get(&generation)
@@ -407,8 +578,33 @@ impl Scorer {
             let device = (state.device != u32::MAX).then_some(state.device);
             let judgement = model.judge_at(device, dp.timestamp, x, &mut state.drift);
             let violating = judgement.reaches(level);
+            if !covered {
+                fleet.behavior(bid, profile_id, profile.name_arc(), b, model);
+                fleet.observe(
+                    bid,
+                    model.cohort_slot(device),
+                    &mut state.marks,
+                    dp.timestamp,
+                    judgement.level.is_some(),
+                );
+            }
             let change = step_alarm(alarms, key, violating, b);
             if let Some(change) = change {
+                if change == Change::Event(ViolationEventType::InAlarm) {
+                    state.link = if covered {
+                        MAINTENANCE_LINK
+                    } else {
+                        fleet.explain(profile_id, bid, key).unwrap_or(0)
+                    };
+                }
+                let cause = cause_of(fleet, state.link);
+                if matches!(change, Change::Event(_))
+                    && change != Change::Event(ViolationEventType::InAlarm)
+                {
+                    state.link = 0;
+                }
+                let incident =
+                    incident_of(incidents, change, pair_key(thing, profile_id), dp.timestamp);
                 let explanation = matches!(
                     change,
                     Change::StillInAlarm | Change::Event(ViolationEventType::InAlarm)
@@ -423,9 +619,12 @@ impl Scorer {
                     at: dp.timestamp,
                     suppressed: b.suppressed(),
                     explanation,
+                    cause,
+                    incident,
                 });
             }
         }
+        self.resolve_finished();
     }
 
     /// Marks (`thing`, `profile`, `behavior`) as already in alarm, as restored from the store
@@ -463,6 +662,7 @@ impl Scorer {
             })
             .map(|(id, _)| id as u32)
             .collect();
+        self.incidents.sweep(now);
         if silent.is_empty() {
             return;
         }
@@ -594,22 +794,34 @@ impl Scorer {
         }
     }
 
-    fn push_invalidation(&self, key: u64, now: EpochMillis, out: &mut Vec<Transition>) {
+    fn push_invalidation(&mut self, key: u64, now: EpochMillis, out: &mut Vec<Transition>) {
         let (Some(thing), Some(behavior)) = (
             self.things.name(key_thing(key)),
             self.behaviors.get(key_behavior(key)),
         ) else {
             return;
         };
+        let (thing, profile, name, suppressed, profile_id) = (
+            thing.clone(),
+            behavior.profile.clone(),
+            behavior.name.clone(),
+            behavior.suppressed,
+            behavior.profile_id,
+        );
+        let incident = self
+            .incidents
+            .close(pair_key(key_thing(key), profile_id), now);
         out.push(Transition {
-            thing: thing.clone(),
-            profile: behavior.profile.clone(),
-            behavior: behavior.name.clone(),
+            thing,
+            profile,
+            behavior: name,
             change: Change::Event(ViolationEventType::AlarmInvalidated),
             value: None,
             at: now,
-            suppressed: behavior.suppressed,
+            suppressed,
             explanation: None,
+            cause: None,
+            incident,
         });
     }
 }
@@ -626,6 +838,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<ThingSlot>(), 32);
         // ML: 24 bytes per (thing, ML behavior) always, plus the 16-byte alarm entry while in
         // alarm or on a streak: at most 40 bytes (+ 2 hashbrown control bytes) of the 64 budgeted.
-        assert_eq!(std::mem::size_of::<(u64, MlState)>(), 24);
+        assert_eq!(std::mem::size_of::<(u64, MlState)>(), 40);
     }
 }

@@ -9,7 +9,7 @@ use thingward_models::ml::{
     LevelTargets, Transform,
 };
 use thingward_models::{ConfidenceLevel, Metric, Value};
-use thingward_scorer::{CompiledModel, LiveModels, ModelSet, Scorer};
+use thingward_scorer::{CompiledModel, Drift, LiveModels, ModelSet, Scorer};
 
 /// A flat model of `aws:all-bytes-out` for profile `p` / behavior `ml`: device `known` expects
 /// ln(1 + x) = 10 (x ≈ 22,025) with scale 0.5; the fleet expects 8 with scale 1.
@@ -28,6 +28,8 @@ fn model(version: u64) -> BehaviorModel {
         targets: LevelTargets::default(),
         drift_lambda: 0.5,
         residual_clip: 4.0,
+        drift_fast_lambda: 0.0,
+        budget: None,
         cohorts: vec![CohortModel {
             name: "fleet".into(),
             devices: 1,
@@ -62,7 +64,7 @@ fn compiled(version: u64) -> CompiledModel {
 #[test]
 fn each_datapoint_gets_the_highest_level_it_reaches() {
     let m = compiled(1);
-    let mut drift = 0.0;
+    let mut drift = Drift::default();
     let levels: Vec<Option<ConfidenceLevel>> = [0.0, 3.5, 4.5, 6.0]
         .iter()
         .map(|&r| m.judge("known", 0, at(r), &mut drift).confidence_level())
@@ -76,7 +78,7 @@ fn each_datapoint_gets_the_highest_level_it_reaches() {
             Some(ConfidenceLevel::High)
         ]
     );
-    let j = m.judge("known", 0, at(4.5), &mut 0.0);
+    let j = m.judge("known", 0, at(4.5), &mut Drift::default());
     assert!(j.reaches(ConfidenceLevel::Low) && j.reaches(ConfidenceLevel::Medium));
     assert!(!j.reaches(ConfidenceLevel::High));
     assert_eq!(j.baseline, BaselineKind::Device);
@@ -85,7 +87,7 @@ fn each_datapoint_gets_the_highest_level_it_reaches() {
 #[test]
 fn a_slow_shift_trips_the_drift_test_and_spikes_stay_out_of_it() {
     let m = compiled(1);
-    let mut drift = 0.0;
+    let mut drift = Drift::default();
     // Residual 2.5: below every point threshold, but a sustained shift.
     let mut last = None;
     for _ in 0..20 {
@@ -95,22 +97,22 @@ fn a_slow_shift_trips_the_drift_test_and_spikes_stay_out_of_it() {
     assert_eq!(j.test, AnomalyTest::Drift);
     assert_eq!(j.confidence_level(), Some(ConfidenceLevel::High));
     // A spike is a point anomaly and does not move the drift mean.
-    let mut drift = 0.0;
+    let mut drift = Drift::default();
     for _ in 0..20 {
         let j = m.judge("known", 0, at(50.0), &mut drift);
         assert_eq!(j.test, AnomalyTest::Point);
     }
-    assert_eq!(drift, 0.0);
+    assert_eq!(drift, Drift::default());
 }
 
 #[test]
 fn an_unknown_device_is_judged_against_the_fleet() {
     let m = compiled(1);
     let fleet = |r: f64| (8.0 + r).exp_m1();
-    let j = m.judge("new-device", 0, fleet(3.0), &mut 0.0);
+    let j = m.judge("new-device", 0, fleet(3.0), &mut Drift::default());
     assert_eq!(j.baseline, BaselineKind::Cohort);
     assert_eq!(j.level, None, "3.0 is under the fleet's LOW threshold 3.5");
-    let j = m.judge("new-device", 0, fleet(6.0), &mut 0.0);
+    let j = m.judge("new-device", 0, fleet(6.0), &mut Drift::default());
     assert_eq!(j.confidence_level(), Some(ConfidenceLevel::High));
     let e = m.explain("new-device", 0, fleet(6.0), &j);
     assert_eq!(e.baseline_name, "fleet");

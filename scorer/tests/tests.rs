@@ -1,5 +1,6 @@
 //! The scorer's one integration-test binary: end-to-end scoring through the public API.
 
+mod fleet;
 mod golden;
 mod invalidation;
 mod ml;

@@ -606,6 +606,8 @@ pub fn fit(
     let expected = ExpectedRates {
         datapoint: flagged.map(|f| f as f64 / total.max(1) as f64),
         calibration_datapoints: total,
+        episodes_per_1000_device_days: None,
+        datapoints_per_device_day: 0.0,
     };
 
     // 5. Cohort (and fleet) baselines for devices the model has not seen.
@@ -698,6 +700,8 @@ pub fn fit(
         targets: params.targets,
         drift_lambda: lambda,
         residual_clip: clip,
+        drift_fast_lambda: 0.0,
+        budget: None,
         cohorts: cohort_models,
         devices,
         expected,

@@ -301,6 +301,8 @@ fn hand_model(version: u64, things: &[&str]) -> BehaviorModel {
         targets: LevelTargets::default(),
         drift_lambda: 0.01,
         residual_clip: 4.0,
+        drift_fast_lambda: 0.0,
+        budget: None,
         cohorts: vec![CohortModel {
             name: "fleet".into(),
             devices: things.len() as u32,
@@ -325,6 +327,8 @@ fn hand_model(version: u64, things: &[&str]) -> BehaviorModel {
         expected: ExpectedRates {
             datapoint: [1e-3, 1e-4, 1e-5],
             calibration_datapoints: 1_000,
+            episodes_per_1000_device_days: None,
+            datapoints_per_device_day: 0.0,
         },
     }
 }
