@@ -139,6 +139,7 @@ fn parquet_tables_match_eval_json(dir: &Path, json: &Value) {
                         assert!(same_float(*got, want), "{name}: {got:?} vs {want}");
                     }
                 }
+                other => panic!("{name}: results tables hold no {other:?} columns"),
             }
         }
     };

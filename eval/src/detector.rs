@@ -37,6 +37,48 @@ pub struct Verdict {
     /// The anomaly score of the datapoint in `[0, 1]`, for runners that sweep a threshold
     /// over it (NAB); detectors without a graded score answer 1 when flagged, else 0.
     pub score: f64,
+    /// The alarm that started here is recorded but not notified: a fleet event (or a
+    /// maintenance window) explains it. A later [`Note::Released`] may notify it.
+    pub held: bool,
+    /// The fleet event explaining the alarm, if any.
+    pub fleet_event: Option<u64>,
+    /// The device incident the alarm belongs to, if the detector groups alarms.
+    pub incident: Option<u64>,
+}
+
+/// What a detector says outside one datapoint's verdict (ML Detect's fleet events).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// A held alarm of (thing, metric) is notified now.
+    Released {
+        /// The thing.
+        thing: String,
+        /// The metric.
+        metric: Metric,
+        /// When.
+        at: EpochMillis,
+    },
+    /// A fleet event was notified (opened), or ended.
+    FleetEvent(FleetNote),
+}
+
+/// A fleet event as the evaluation sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetNote {
+    /// Its id.
+    pub id: u64,
+    /// Whether it opened (was notified); a dissolved pending event did not.
+    pub opened: bool,
+    /// First hot device.
+    pub start: EpochMillis,
+    /// When it closed or dissolved (None: still open at the end of data).
+    pub end: Option<EpochMillis>,
+    /// Its metrics.
+    pub metrics: Vec<Metric>,
+    /// The highest share of devices on any metric.
+    pub peak_share: f64,
+    /// Device alarms it explained.
+    pub explained: u32,
 }
 
 impl Verdict {
@@ -55,6 +97,16 @@ impl Verdict {
             }
         }
         v.score = if v.flagged { 1.0 } else { 0.0 };
+        for t in transitions {
+            if t.change == Change::Event(ViolationEventType::InAlarm) {
+                v.held = t.cause.is_some();
+                v.fleet_event = match t.cause {
+                    Some(thingward_scorer::Cause::FleetEvent(id)) => Some(id),
+                    _ => None,
+                };
+                v.incident = t.incident;
+            }
+        }
         v
     }
 }
@@ -67,6 +119,8 @@ pub struct Level {
     pub name: String,
     /// The per-datapoint false-positive target, when the level has one.
     pub target_fpr: Option<f64>,
+    /// The level's false-alarm budget in alarm episodes per 1,000 device-days, when it has one.
+    pub budget: Option<f64>,
 }
 
 impl Level {
@@ -75,6 +129,7 @@ impl Level {
         vec![Self {
             name: "rule".into(),
             target_fpr: None,
+            budget: None,
         }]
     }
 }
@@ -109,6 +164,9 @@ pub trait Detector {
     /// level, in [`Detector::levels`] order. An untrained detector flags nothing. (NAB's runner
     /// replays the probation rows too, as NAB does, and does not count their verdicts.)
     fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]);
+    /// Moves what the detector noted at level `level` since the last call to `out` (fleet
+    /// events, released alarms); most detectors note nothing.
+    fn drain_notes(&mut self, _level: usize, _out: &mut Vec<Note>) {}
     /// The upper edge of the normal range of `thing`'s `metric` at `at` for level `level`,
     /// where the detector has one (plots).
     fn upper_bound(

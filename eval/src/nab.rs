@@ -327,6 +327,7 @@ impl Detector for PerfectDetector {
                 alarm: true,
                 clear: false,
                 score: 1.0,
+                ..Verdict::default()
             }
         } else {
             Verdict::default()
@@ -508,6 +509,7 @@ impl Detector for RulesDetector {
             alarm: onset,
             clear: was_in_alarm && !in_alarm,
             score: if detected { 1.0 } else { 0.0 },
+            ..Verdict::default()
         };
     }
 }
@@ -674,6 +676,7 @@ impl MlDetector {
             } else {
                 x / (1.0 + x)
             },
+            ..Verdict::default()
         }
     }
 }

@@ -19,6 +19,12 @@ pub enum TableColumn {
     Floats(Vec<Option<f64>>),
     /// Parquet `INT64` with the unsigned 64-bit logical type, never null.
     Counts(Vec<u64>),
+    /// Parquet `BYTE_ARRAY` (UTF-8 string), nullable.
+    OptStrings(Vec<Option<String>>),
+    /// Parquet `BOOLEAN`, never null.
+    Flags(Vec<bool>),
+    /// Parquet `INT64` (signed: epoch milliseconds), nullable.
+    Millis(Vec<Option<i64>>),
 }
 
 impl TableColumn {
@@ -28,6 +34,9 @@ impl TableColumn {
             Self::Strings(v) => v.len(),
             Self::Floats(v) => v.len(),
             Self::Counts(v) => v.len(),
+            Self::OptStrings(v) => v.len(),
+            Self::Flags(v) => v.len(),
+            Self::Millis(v) => v.len(),
         }
     }
 
@@ -46,6 +55,15 @@ impl TableColumn {
                 Float64Chunked::from_iter_options(name, v.iter().copied()).into_column()
             }
             Self::Counts(v) => UInt64Chunked::from_vec(name, v.clone()).into_column(),
+            Self::OptStrings(v) => {
+                StringChunked::from_iter_options(name, v.iter().map(Option::as_deref)).into_column()
+            }
+            Self::Flags(v) => {
+                BooleanChunked::from_iter_values(name, v.iter().copied()).into_column()
+            }
+            Self::Millis(v) => {
+                Int64Chunked::from_iter_options(name, v.iter().copied()).into_column()
+            }
         }
     }
 }
@@ -114,12 +132,22 @@ pub fn read_table(path: &Path) -> Result<Table, Error> {
         .iter()
         .map(|c| {
             let values = match c.dtype() {
+                DataType::String if c.null_count() > 0 => {
+                    TableColumn::OptStrings(c.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+                }
                 DataType::String => TableColumn::Strings(
                     c.str()?
                         .iter()
                         .map(|v| v.map(str::to_owned).ok_or_else(|| invalid("null string")))
                         .collect::<Result<_, _>>()?,
                 ),
+                DataType::Boolean => TableColumn::Flags(
+                    c.bool()?
+                        .iter()
+                        .map(|v| v.ok_or_else(|| invalid("null flag")))
+                        .collect::<Result<_, _>>()?,
+                ),
+                DataType::Int64 => TableColumn::Millis(c.i64()?.iter().collect()),
                 DataType::Float64 => TableColumn::Floats(c.f64()?.iter().collect()),
                 DataType::UInt64 => TableColumn::Counts(
                     c.u64()?
@@ -127,7 +155,11 @@ pub fn read_table(path: &Path) -> Result<Table, Error> {
                         .map(|v| v.ok_or_else(|| invalid("null count")))
                         .collect::<Result<_, _>>()?,
                 ),
-                _ => return Err(invalid("a column is not a string, float or count")),
+                _ => {
+                    return Err(invalid(
+                        "a column is not a string, float, count, flag or millisecond time",
+                    ));
+                }
             };
             Ok((c.name().to_string(), values))
         })
@@ -152,11 +184,23 @@ mod tests {
                 TableColumn::Floats(vec![Some(1.5), None, Some(f64::NAN)]),
             ),
             ("n", TableColumn::Counts(vec![0, 7, u64::MAX])),
+            (
+                "id",
+                TableColumn::OptStrings(vec![None, Some("e1".into()), None]),
+            ),
+            ("ok", TableColumn::Flags(vec![true, false, true])),
+            (
+                "at",
+                TableColumn::Millis(vec![Some(-5), None, Some(i64::MAX)]),
+            ),
         ];
         write_table(&path, &columns).expect("writes");
         write_table(&path, &columns).expect("replaces");
         let back = read_table(&path).expect("reads");
-        assert_eq!(back.len(), 3);
+        assert_eq!(back.len(), 6);
+        for i in 3..6 {
+            assert_eq!(back[i], (columns[i].0.to_owned(), columns[i].1.clone()));
+        }
         assert_eq!(back[0], ("name".to_owned(), columns[0].1.clone()));
         assert_eq!(back[2], ("n".to_owned(), columns[2].1.clone()));
         let TableColumn::Floats(x) = &back[1].1 else {

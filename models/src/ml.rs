@@ -85,6 +85,39 @@ impl LevelTargets {
     }
 }
 
+/// The drift test's state for one (thing, behavior): the slow mean of the clipped residuals
+/// and, for format-2 models, a fast one (8 bytes; start at the default, zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Drift {
+    /// The slow mean (`drift_lambda`).
+    pub slow: f32,
+    /// The fast mean (`drift_fast_lambda`; unused when that is 0).
+    pub fast: f32,
+}
+
+impl Drift {
+    /// The statistic the drift thresholds apply to: the slow mean, capped by the fast one
+    /// when the model has it — a sustained shift raises both, a shift that is over lets the
+    /// fast mean fall back within hours.
+    #[inline]
+    pub fn statistic(self, fast_lambda: f32) -> f32 {
+        if fast_lambda > 0.0 {
+            self.slow.min(self.fast)
+        } else {
+            self.slow
+        }
+    }
+
+    /// Adds a clipped residual.
+    #[inline]
+    pub fn update(&mut self, r: f32, lambda: f32, fast_lambda: f32) {
+        self.slow += lambda * (r - self.slow);
+        if fast_lambda > 0.0 {
+            self.fast += fast_lambda * (r - self.fast);
+        }
+    }
+}
+
 /// A cohort's (or the whole fleet's) baseline and the thresholds its devices are judged by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CohortModel {

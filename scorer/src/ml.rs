@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use thingward_models::ConfidenceLevel;
 use thingward_models::codec;
+pub use thingward_models::ml::Drift;
 use thingward_models::ml::{
     AnomalyTest, BaselineKind, BehaviorModel, LEVELS, LevelRange, MlExplanation, WEEK_BUCKETS,
     hour_of_week,
@@ -74,39 +75,6 @@ impl Judgement {
     /// The level reached.
     pub fn confidence_level(&self) -> Option<ConfidenceLevel> {
         self.level.map(|l| LEVELS[usize::from(l)])
-    }
-}
-
-/// The drift test's state for one (thing, behavior): the slow mean of the clipped residuals
-/// and, for format-2 models, a fast one (8 bytes; start at the default, zero).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Drift {
-    /// The slow mean (`drift_lambda`).
-    pub slow: f32,
-    /// The fast mean (`drift_fast_lambda`; unused when that is 0).
-    pub fast: f32,
-}
-
-impl Drift {
-    /// The statistic the drift thresholds apply to: the slow mean, capped by the fast one
-    /// when the model has it — a sustained shift raises both, a shift that is over lets the
-    /// fast mean fall back within hours.
-    #[inline]
-    pub fn statistic(self, fast_lambda: f32) -> f32 {
-        if fast_lambda > 0.0 {
-            self.slow.min(self.fast)
-        } else {
-            self.slow
-        }
-    }
-
-    /// Adds a clipped residual.
-    #[inline]
-    pub fn update(&mut self, r: f32, lambda: f32, fast_lambda: f32) {
-        self.slow += lambda * (r - self.slow);
-        if fast_lambda > 0.0 {
-            self.fast += fast_lambda * (r - self.fast);
-        }
     }
 }
 

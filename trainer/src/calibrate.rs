@@ -171,6 +171,67 @@ pub fn upper_threshold(tail: &Tail, p: f64) -> Option<f32> {
     }
 }
 
+/// The probability that a value of the sample's population exceeds `t`: the share of the
+/// sample above it where at least [`MIN_TAIL_POINTS`] lie beyond, else the generalised Pareto
+/// tail [`upper_threshold`] extrapolates with (the inverse of that function, so a threshold
+/// set for `p` reads back about `p`). 0 for an empty sample.
+pub fn tail_probability(tail: &Tail, t: f32) -> f64 {
+    let n = tail.n;
+    if n == 0 {
+        return 0.0;
+    }
+    let nf = n as f64;
+    let empirical = exceedance(tail, t);
+    if empirical * nf >= MIN_TAIL_POINTS {
+        return empirical;
+    }
+    let k = ((nf * 0.02) as usize).clamp(50.min(n / 2), n / 2);
+    if k < 10 {
+        return empirical;
+    }
+    let u = tail.rank(n - k);
+    if t <= u {
+        return empirical;
+    }
+    let excesses: Vec<f64> = (n - k + 1..=n)
+        .map(|r| f64::from(tail.rank(r)) - f64::from(u))
+        .collect();
+    match gpd_pwm(&excesses) {
+        Some((xi, sigma)) => {
+            let y = f64::from(t) - f64::from(u);
+            let base = k as f64 / nf;
+            let p = if xi.abs() < 1e-6 {
+                base * (-y / sigma).exp()
+            } else {
+                let z = 1.0 + xi * y / sigma;
+                if z <= 0.0 {
+                    0.0
+                } else {
+                    base * z.powf(-1.0 / xi)
+                }
+            };
+            p
+        }
+        None => empirical,
+    }
+}
+
+/// The probability a roughly Gaussian statistic exceeds `t` ([`gaussian_threshold`]'s
+/// inverse), or the sample's own share above `t` where that is larger and well estimated.
+pub fn gaussian_probability(tail: &Tail, t: f32) -> f64 {
+    if tail.n == 0 {
+        return 0.0;
+    }
+    let z = (f64::from(t) - f64::from(tail.median)) / tail.sigma.max(1e-4);
+    let g = 1.0 - Normal::standard().cdf(z);
+    let e = exceedance(tail, t);
+    if e * tail.n as f64 >= MIN_TAIL_POINTS {
+        g.max(e)
+    } else {
+        g
+    }
+}
+
 /// Generalised Pareto shape ξ and scale σ of `excesses` (ascending, ≥ 0) by probability
 /// weighted moments; None when the excesses are degenerate (mostly ties).
 fn gpd_pwm(excesses: &[f64]) -> Option<(f64, f64)> {
@@ -300,6 +361,26 @@ mod tests {
         assert_eq!(upper_threshold(&s, 1e-6), Some(3.0));
         assert_eq!(upper_threshold(&s, 1e-3), Some(0.0));
         assert_eq!(upper_threshold(&Tail::new(Vec::new()), 1e-3), None);
+    }
+
+    #[test]
+    fn tail_probability_inverts_the_threshold() {
+        let s = exponential(100_000);
+        for p in [1e-3, 1e-5, 1e-7] {
+            let t = upper_threshold(&s, p).unwrap();
+            let back = tail_probability(&s, t);
+            assert!(
+                (back / p).ln().abs() < 0.05,
+                "p {p}: threshold {t} reads back {back}"
+            );
+        }
+        let n = Normal::new(0.0, 1.0).unwrap();
+        let g: Vec<f32> = (0..10_000)
+            .map(|i| n.inverse_cdf((f64::from(i) + 0.5) / 10_000.0) as f32)
+            .collect();
+        let g = Tail::new(g);
+        let t = gaussian_threshold(&g, 1e-6).unwrap();
+        assert!((gaussian_probability(&g, t) / 1e-6 - 1.0).abs() < 0.1);
     }
 
     #[test]

@@ -20,15 +20,16 @@
 //! held-out data shows at those thresholds is recorded as [`ExpectedRates`].
 
 use crate::calibrate::{
-    Tail, empirical_threshold, exceedance, gaussian_threshold, upper_threshold,
+    MIN_TAIL_POINTS, Tail, empirical_threshold, exceedance, gaussian_probability,
+    gaussian_threshold, tail_probability, upper_threshold,
 };
 use crate::{Error, TrainingData};
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
 use ndarray::Array2;
 use thingward_models::ml::{
-    BehaviorModel, CohortModel, DeviceModel, ExpectedRates, LevelTargets, Transform, WEEK_BUCKETS,
-    hour_of_week,
+    AlarmBudget, BehaviorModel, CohortModel, DeviceModel, Drift, ExpectedRates, LevelTargets,
+    Transform, WEEK_BUCKETS, hour_of_week,
 };
 use thingward_models::time::EpochMillis;
 
@@ -45,8 +46,9 @@ const MIN_DEVICE_DATAPOINTS: usize = 24;
 /// Unchecked fit parameters (see [`FitParams::check`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitParams {
-    /// Per-datapoint false-positive targets per level (LOW, MEDIUM, HIGH).
-    pub targets: LevelTargets,
+    /// The false-alarm budget per level in alarm episodes per 1,000 device-days: the whole
+    /// profile's, and this behavior's share of it ([`AlarmBudget::shared`]).
+    pub budget: AlarmBudget,
     /// κ of the location and scale shrinkage toward the cohort, in datapoints.
     pub shrinkage: f64,
     /// κ of the seasonal offsets' shrinkage toward zero, in datapoints per bucket.
@@ -59,6 +61,9 @@ pub struct FitParams {
     pub min_cohort_devices: usize,
     /// Smoothing of the drift mean per datapoint (1/144: a half-day memory at 5 minutes).
     pub drift_lambda: f64,
+    /// Smoothing of the drift test's fast mean (1/12: an hour at 5 minutes); the drift test
+    /// needs both means high. 0 turns the fast mean off.
+    pub drift_fast_lambda: f64,
     /// Residual clip before the drift mean.
     pub residual_clip: f64,
     /// Share of each level's target given to the drift test.
@@ -68,13 +73,14 @@ pub struct FitParams {
 impl Default for FitParams {
     fn default() -> Self {
         Self {
-            targets: LevelTargets::default(),
+            budget: AlarmBudget::shared(AlarmBudget::DEFAULT_PROFILE, 1),
             shrinkage: 30.0,
             seasonal_shrinkage: 4.0,
             min_scale: 0.05,
             max_cohorts: 4,
             min_cohort_devices: 15,
             drift_lambda: 1.0 / 144.0,
+            drift_fast_lambda: 1.0 / 12.0,
             residual_clip: 4.0,
             drift_share: 0.1,
         }
@@ -84,9 +90,11 @@ impl Default for FitParams {
 /// Why fit parameters were refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FitParamsError {
-    /// Targets must lie in (0, 0.5) and decrease from LOW to HIGH.
-    #[error("targets must lie in (0, 0.5) and decrease from LOW to HIGH, got {0:?}")]
-    Targets([f64; 3]),
+    /// Budgets must be positive and not increase from LOW to HIGH.
+    #[error(
+        "alarm budgets must be positive and must not increase from LOW to HIGH, got {0:?} episodes per 1,000 device-days"
+    )]
+    Budget([f64; 3]),
     /// A parameter is out of its range.
     #[error("{name} must be in {range}, got {value}")]
     OutOfRange {
@@ -116,11 +124,22 @@ impl FitParams {
     /// # Errors
     /// [`FitParamsError`] naming the first bad parameter.
     pub fn check(self) -> Result<FitValidParams, FitParamsError> {
-        let t = self.targets.0;
-        if !(t.iter().all(|&a| a > 0.0 && a < 0.5) && t[0] >= t[1] && t[1] >= t[2]) {
-            return Err(FitParamsError::Targets(t));
+        let b = self.budget.behavior;
+        if !(b.iter().all(|&a| a.is_finite() && a > 0.0 && a <= 1e6)
+            && b[0] >= b[1]
+            && b[1] >= b[2])
+        {
+            return Err(FitParamsError::Budget(b));
         }
-        let ranges: [(&'static str, &'static str, f64, bool); 7] = [
+        let ranges: [(&'static str, &'static str, f64, bool); 8] = [
+            (
+                "drift_fast_lambda",
+                "0 or [drift_lambda, 1]",
+                self.drift_fast_lambda,
+                self.drift_fast_lambda == 0.0
+                    || (self.drift_fast_lambda >= self.drift_lambda
+                        && self.drift_fast_lambda <= 1.0),
+            ),
             (
                 "shrinkage",
                 "[0, 1e6]",
@@ -322,12 +341,27 @@ struct Prior {
     scale: f32,
 }
 
+/// Share of the log step of one unit that the residual scale is at least.
+const RESOLUTION_SHARE: f32 = 0.5;
+
+/// The smallest scale at transformed location `location` (`y = ln(1 + x)`): half the step one
+/// more unit makes there, so that on small counts (disconnects, connection attempts of a
+/// quiet device) one event more than usual is never more than two scale units — a single
+/// reconnect is not a 14σ anomaly — while for volumes (thousands of bytes) it is negligible.
+fn resolution(location: f32) -> f32 {
+    let x = location.exp_m1().max(0.0);
+    RESOLUTION_SHARE * ((2.0 + x) / (1.0 + x)).ln()
+}
+
 fn shrink(b: &Baseline, prior: Prior, kappa: f32, min_scale: f32) -> Baseline {
     let n = b.n as f32;
     let w = n / (n + kappa);
+    let location = w * b.location + (1.0 - w) * prior.location;
     Baseline {
-        location: w * b.location + (1.0 - w) * prior.location,
-        scale: (w * b.scale + (1.0 - w) * prior.scale).max(min_scale),
+        location,
+        scale: (w * b.scale + (1.0 - w) * prior.scale)
+            .max(min_scale)
+            .max(resolution(location)),
         seasonal: b.seasonal.clone(),
         n: b.n,
     }
@@ -410,6 +444,27 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> 
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
+}
+
+/// Episodes per exceeding datapoint of `sequences` (each in time order) above `t`: an
+/// episode starts at an exceedance that follows a datapoint at or below `t`. 1 when nothing
+/// exceeds.
+fn episode_ratio<'a>(sequences: impl Iterator<Item = &'a [f32]>, t: f32) -> f64 {
+    let (mut exceed, mut starts) = (0u64, 0u64);
+    for seq in sequences {
+        let mut before = false;
+        for &x in seq {
+            let above = x > t;
+            exceed += u64::from(above);
+            starts += u64::from(above && !before);
+            before = above;
+        }
+    }
+    if exceed == 0 {
+        1.0
+    } else {
+        starts as f64 / exceed as f64
+    }
 }
 
 fn monotone(mut t: [f32; 3]) -> [f32; 3] {
@@ -495,8 +550,6 @@ pub fn fit(
         .collect();
 
     // 2. Held-out residuals: fit on one day parity, judge the other.
-    let point_targets = params.targets.0.map(|a| a * (1.0 - params.drift_share));
-    let drift_targets = params.targets.0.map(|a| a * params.drift_share.max(1e-9));
     let held_out: Vec<Vec<f32>> = par_map(&prepared, |i, p| {
         let (c, full) = (labels[i], &finals[i]);
         let halves: Vec<Option<Baseline>> = (0..2u8)
@@ -516,6 +569,15 @@ pub fn fit(
             })
             .collect()
     });
+    // The budget is in alarm episodes per 1,000 device-days; a device sends `per_day`
+    // datapoints a day. An episode starts at an exceedance that follows a normal datapoint, so
+    // the point test may exceed with probability budget / (per_day × θ), θ = episodes per
+    // exceeding datapoint (1 for isolated spikes, less when exceedances come in runs), and the
+    // drift test — whose exceedances last `run` datapoints — with budget × run / per_day.
+    let window_days = ((data.window_end - data.window_start) as f64 / DAY_MS as f64).max(1.0);
+    let per_day = prepared.iter().map(|p| p.y.len()).sum::<usize>() as f64
+        / (prepared.len() as f64 * window_days);
+    let budget = params.budget.behavior.map(|b| b / 1000.0);
     // Held-out residuals come from baselines fitted on half the window, whose hour-of-week
     // offsets rest on half the points: their spread is wider than the final model's by the
     // offsets' estimation noise (variance ≈ 1.5 σ²/n per bucket for an interquartile mean).
@@ -526,6 +588,8 @@ pub fn fit(
         / (1.0 + 1.5 / (per_bucket / 2.0).max(0.5)))
     .sqrt()) as f32;
     let mut point = vec![[f32::MAX; 3]; k];
+    let mut point_tails = Vec::with_capacity(k);
+    let mut thetas = vec![1.0f64; k];
     // The factor each point threshold was corrected by (1: not corrected).
     let mut corrections = vec![[1.0f32; 3]; k];
     for (c, t) in point.iter_mut().enumerate() {
@@ -533,82 +597,112 @@ pub fn fit(
             .flat_map(|i| held_out[i].iter().copied())
             .collect();
         let pooled = Tail::new(pooled);
-        let q = thresholds(&pooled, point_targets, upper_threshold);
+        // θ where the data still shows runs: at the empirical 1e-3 quantile (or the top 25).
+        let probe = ((MIN_TAIL_POINTS / pooled.len().max(1) as f64).max(1e-3)).min(0.5);
+        let theta = empirical_threshold(&pooled, probe).map_or(1.0, |at| {
+            episode_ratio(members(c).map(|i| held_out[i].as_slice()), at)
+        });
+        thetas[c] = theta;
+        let targets = budget.map(|b| {
+            ((1.0 - params.drift_share) * b / (per_day * theta).max(1e-9)).clamp(1e-12, 0.25)
+        });
+        let q = thresholds(&pooled, targets, upper_threshold);
         *t = monotone([0, 1, 2].map(|l| {
             // Not across an atom: on small-integer metrics the threshold sits just below a
             // count (every device's "one event" residual), which has no estimation noise to
             // correct for, and moving it would flag the whole atom.
             let corrected = q[l] * half_window_correction;
-            let keep = exceedance(&pooled, corrected)
-                <= 2.0 * point_targets[l].max(exceedance(&pooled, q[l]));
+            let keep =
+                exceedance(&pooled, corrected) <= 2.0 * targets[l].max(exceedance(&pooled, q[l]));
             if keep {
                 corrections[c][l] = half_window_correction;
             }
             (if keep { corrected } else { q[l] }).max(POINT_FLOOR[l])
         }));
+        point_tails.push(pooled);
     }
 
-    // 3. The drift mean over the held-out residuals (skipping point anomalies, as the scorer
+    // 3. The drift means over the held-out residuals (skipping point anomalies, as the scorer
     //    does), after a warm-up of 1/λ datapoints.
     let lambda = params.drift_lambda as f32;
+    let fast = params.drift_fast_lambda as f32;
     let clip = params.residual_clip as f32;
     let warmup = (1.0 / params.drift_lambda).ceil() as usize;
-    // Per device, the drift mean after each held-out datapoint, as the scorer would run it.
-    let drift_means: Vec<Vec<f32>> = held_out
+    // Per device, the drift statistic after each held-out datapoint, as the scorer runs it.
+    let drift_stats: Vec<Vec<f32>> = held_out
         .iter()
         .zip(&labels)
         .map(|(res, &c)| {
-            let mut e = 0.0f32;
+            let mut d = Drift::default();
             res.iter()
                 .map(|&r| {
                     if r <= point[c][0] {
-                        e += lambda * (r.clamp(-clip, clip) - e);
+                        d.update(r.clamp(-clip, clip), lambda, fast);
                     }
-                    e
+                    d.statistic(fast)
                 })
                 .collect()
         })
         .collect();
     let mut drift = vec![[f32::MAX; 3]; k];
+    let mut drift_tails = Vec::with_capacity(k);
+    let mut runs = vec![1.0f64; k];
     for (c, t) in drift.iter_mut().enumerate() {
         let pooled: Vec<f32> = members(c)
-            .flat_map(|i| drift_means[i].iter().skip(warmup).copied())
+            .flat_map(|i| drift_stats[i].iter().skip(warmup).copied())
             .collect();
         let pooled = Tail::new(pooled);
+        // How long a drift exceedance lasts, where the data shows some.
+        let run = empirical_threshold(&pooled, 1e-2).map_or(1.0, |at| {
+            1.0 / episode_ratio(
+                members(c).map(|i| drift_stats[i].get(warmup..).unwrap_or(&[])),
+                at,
+            )
+        });
+        runs[c] = run;
         if params.drift_share > 0.0 {
+            let targets =
+                budget.map(|b| (params.drift_share * b * run / per_day).clamp(1e-12, 0.25));
             // The drift mean is near-Gaussian for busy metrics but has a point mass at 0 and a
             // long tail for sparse counts (one rare event moves it for hours): take the larger
             // of the Gaussian tail and the empirical quantile where the data reaches it (its
             // neighbours are too correlated for a Pareto fit), and never less than a shift the
             // baseline can resolve.
-            let gaussian = thresholds(&pooled, drift_targets, gaussian_threshold);
+            let gaussian = thresholds(&pooled, targets, gaussian_threshold);
             let empirical =
-                drift_targets.map(|p| empirical_threshold(&pooled, p).unwrap_or(f32::NEG_INFINITY));
+                targets.map(|p| empirical_threshold(&pooled, p).unwrap_or(f32::NEG_INFINITY));
             *t = monotone([0, 1, 2].map(|l| gaussian[l].max(empirical[l]).max(DRIFT_FLOOR[l])));
         }
+        drift_tails.push(pooled);
     }
 
-    // 4. What the held-out data shows at these thresholds: residuals scaled by the same
-    //    correction, so that the rate estimates the final model's rather than the half-window
-    //    baselines'.
-    let mut flagged = [0u64; 3];
-    let mut total = 0u64;
-    for (i, &c) in labels.iter().enumerate() {
-        for (j, (&r, &e)) in held_out[i].iter().zip(&drift_means[i]).enumerate() {
-            total += 1;
-            for l in 0..3 {
-                if r * corrections[c][l] > point[c][l] || (j >= warmup && e > drift[c][l]) {
-                    flagged[l] += 1;
-                }
-            }
+    // 4. What calibration expects at these thresholds, tails included: per datapoint, and in
+    //    episodes per 1,000 device-days. Held-out residuals are wider than the final model's
+    //    by the correction, so a final threshold t reads the held-out tail at t / correction.
+    let total: usize = prepared.iter().map(|p| p.y.len()).sum();
+    let mut datapoint = [0.0f64; 3];
+    let mut episodes = [0.0f64; 3];
+    for c in 0..k {
+        let weight =
+            members(c).map(|i| prepared[i].y.len()).sum::<usize>() as f64 / total.max(1) as f64;
+        for l in 0..3 {
+            let p_point = tail_probability(&point_tails[c], point[c][l] / corrections[c][l]);
+            let p_drift = if params.drift_share > 0.0 {
+                gaussian_probability(&drift_tails[c], drift[c][l])
+            } else {
+                0.0
+            };
+            datapoint[l] += weight * (p_point + p_drift);
+            episodes[l] += weight * per_day * (thetas[c] * p_point + p_drift / runs[c]) * 1000.0;
         }
     }
     let expected = ExpectedRates {
-        datapoint: flagged.map(|f| f as f64 / total.max(1) as f64),
-        calibration_datapoints: total,
-        episodes_per_1000_device_days: None,
-        datapoints_per_device_day: 0.0,
+        datapoint,
+        calibration_datapoints: total as u64,
+        episodes_per_1000_device_days: Some(episodes),
+        datapoints_per_device_day: per_day,
     };
+    let per_datapoint_targets = LevelTargets(budget.map(|b| (b / per_day).clamp(1e-12, 0.25)));
 
     // 5. Cohort (and fleet) baselines for devices the model has not seen.
     let group_model = |name: String, idx: &[usize]| -> CohortModel {
@@ -631,7 +725,7 @@ pub fn fit(
             })
             .collect();
         let (centre, spread) = median_scale(&mut res.clone());
-        let scale = spread.max(min_scale);
+        let scale = spread.max(min_scale).max(resolution(location + centre));
         for r in res.iter_mut() {
             *r = (*r - centre) / scale;
         }
@@ -645,7 +739,7 @@ pub fn fit(
             point: [f32::MAX; 3],
             drift: [f32::MAX; 3],
             cohort_point: {
-                let q = thresholds(&res, params.targets.0, upper_threshold);
+                let q = thresholds(&res, per_datapoint_targets.0, upper_threshold);
                 monotone([0, 1, 2].map(|l| q[l].max(POINT_FLOOR[l])))
             },
         }
@@ -697,11 +791,11 @@ pub fn fit(
         datapoints: data.datapoints(),
         excluded_datapoints: data.excluded,
         transform,
-        targets: params.targets,
+        targets: per_datapoint_targets,
         drift_lambda: lambda,
         residual_clip: clip,
-        drift_fast_lambda: 0.0,
-        budget: None,
+        drift_fast_lambda: fast,
+        budget: Some(params.budget),
         cohorts: cohort_models,
         devices,
         expected,

@@ -207,6 +207,7 @@ impl Detector for External {
                 Some(Change::Event(ViolationEventType::AlarmCleared))
             ),
             score: if flagged { 1.0 } else { 0.0 },
+            ..Verdict::default()
         };
     }
 }

@@ -1,14 +1,18 @@
 //! ML Detect as an evaluation detector: the trainer's `fit` on the training span, then the
 //! scorer's `observe_ml` — the code path `thingward serve` runs — at LOW, MEDIUM and HIGH.
 
-use crate::detector::{Detector, FitError, Level, NoRegistry, Span, TrainingSet, Verdict};
+use crate::detector::{
+    Detector, FitError, FleetNote, Level, NoRegistry, Note, Span, TrainingSet, Verdict,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
-use thingward_models::ml::LEVELS;
+use thingward_models::ml::{AlarmBudget, LEVELS};
 use thingward_models::profile::SecurityProfile;
 use thingward_models::time::EpochMillis;
 use thingward_models::{Datapoint, Metric};
-use thingward_scorer::{CompiledModel, CompiledProfile, ModelSet, Scorer, Transition};
+use thingward_scorer::{
+    CompiledModel, CompiledProfile, FleetChange, FleetPhase, ModelSet, Scorer, Transition,
+};
 use thingward_trainer::{DeviceSeries, FitParams, FitValidParams, ModelIdentity, TrainingData};
 
 /// The evaluation profile's name.
@@ -22,6 +26,9 @@ pub(crate) struct MlDetector {
     /// Per level: the profile whose behaviors alarm at that level, and its own alarm state.
     levels: Vec<(CompiledProfile, Scorer)>,
     transitions: Vec<Transition>,
+    changes: Vec<FleetChange>,
+    /// Per level: fleet events and released alarms not yet drained.
+    notes: Vec<Vec<Note>>,
 }
 
 impl MlDetector {
@@ -36,6 +43,8 @@ impl MlDetector {
             models: ModelSet::default(),
             levels: Vec::new(),
             transitions: Vec::new(),
+            changes: Vec::new(),
+            notes: Vec::new(),
         })
     }
 }
@@ -69,12 +78,25 @@ impl Detector for MlDetector {
     }
 
     fn levels(&self) -> Vec<Level> {
-        let targets = self.params.params().targets;
+        let budget = self.params.params().budget;
+        // Once trained, the per-datapoint equivalent the models derived (mean over metrics).
+        let per_datapoint = |l: usize| {
+            let n = self.models.len();
+            (n > 0).then(|| {
+                self.models
+                    .iter()
+                    .map(|m| m.model().targets.0[l])
+                    .sum::<f64>()
+                    / n as f64
+            })
+        };
         LEVELS
             .iter()
-            .map(|&l| Level {
+            .enumerate()
+            .map(|(i, &l)| Level {
                 name: format!("{l:?}").to_uppercase(),
-                target_fpr: Some(targets.of(l)),
+                target_fpr: per_datapoint(i),
+                budget: Some(budget.profile[i]),
             })
             .collect()
     }
@@ -111,6 +133,10 @@ impl Detector for MlDetector {
         jobs.sort_by(|a, b| a.0.cmp(&b.0));
         let metrics: Vec<Metric> = jobs.iter().map(|(m, _)| m.clone()).collect();
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        // The profile's budget is shared by its ML behaviors, one per metric.
+        let mut shared = self.params.params().clone();
+        shared.budget = AlarmBudget::shared(shared.budget.profile, metrics.len() as u32);
+        self.params = shared.check().map_err(FitError::MlParams)?;
         let params = &self.params;
         let fitted: Vec<Result<CompiledModel, FitError>> = std::thread::scope(|scope| {
             let chunks: Vec<_> = jobs
@@ -154,14 +180,30 @@ impl Detector for MlDetector {
             .iter()
             .map(|l| Ok((profile_at(&l.name, &metrics)?, Scorer::new())))
             .collect::<Result<_, FitError>>()?;
+        self.notes = vec![Vec::new(); self.levels.len()];
         Ok(())
     }
 
     fn observe(&mut self, dp: &Datapoint, out: &mut [Verdict]) {
-        for ((profile, scorer), verdict) in self.levels.iter_mut().zip(out.iter_mut()) {
+        for (((profile, scorer), verdict), notes) in self
+            .levels
+            .iter_mut()
+            .zip(out.iter_mut())
+            .zip(self.notes.iter_mut())
+        {
             self.transitions.clear();
             scorer.observe_ml(profile, &self.models, dp, &mut self.transitions);
             *verdict = Verdict::of_transitions(&self.transitions);
+            scorer.drain_fleet_changes(&mut self.changes);
+            for change in self.changes.drain(..) {
+                notes.extend(notes_of(&change, dp.timestamp));
+            }
+        }
+    }
+
+    fn drain_notes(&mut self, level: usize, out: &mut Vec<Note>) {
+        if let Some(notes) = self.notes.get_mut(level) {
+            out.append(notes);
         }
     }
 
@@ -175,4 +217,45 @@ impl Detector for MlDetector {
         let model = self.models.get(PROFILE, metric.as_str())?;
         Some(model.expected_range(thing, at).1[level.min(2)])
     }
+}
+
+/// What the evaluation needs of a fleet change: the event when it opened or ended, and the
+/// alarms it released (behaviors are named after their metric here).
+fn notes_of(change: &FleetChange, at: EpochMillis) -> Vec<Note> {
+    let e = change.event();
+    let mut notes = Vec::new();
+    let released = match change {
+        FleetChange::Closed { released, .. } | FleetChange::Dissolved { released, .. } => {
+            released.as_slice()
+        }
+        _ => &[],
+    };
+    for r in released {
+        if let Ok(metric) = r.behavior.parse::<Metric>() {
+            notes.push(Note::Released {
+                thing: r.thing.as_str().to_owned(),
+                metric,
+                at,
+            });
+        }
+    }
+    if matches!(
+        change,
+        FleetChange::Opened(_) | FleetChange::Closed { .. } | FleetChange::Dissolved { .. }
+    ) {
+        notes.push(Note::FleetEvent(FleetNote {
+            id: e.id,
+            opened: e.phase != FleetPhase::Dissolved,
+            start: e.start,
+            end: e.end,
+            metrics: e
+                .behaviors
+                .iter()
+                .filter_map(|b| b.metric.parse().ok())
+                .collect(),
+            peak_share: e.behaviors.iter().map(|b| b.peak_share).fold(0.0, f64::max),
+            explained: e.explained_alarms,
+        }));
+    }
+    notes
 }

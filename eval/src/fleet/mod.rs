@@ -13,9 +13,11 @@ mod ml;
 mod plot;
 mod score;
 
-use crate::detector::{Detector, Level, Span, TrainingSet, Verdict};
+use crate::detector::{Detector, FleetNote, Level, Note, Span, TrainingSet, Verdict};
 use anyhow::{Context, bail};
-use score::{CleanTally, EpisodeBuilder, Judge, LabelledEvent, Report};
+use score::{
+    AlarmStart, CleanTally, Episode, EpisodeBuilder, Judge, LabelledEvent, Report, ScoredFleetEvent,
+};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use thingward_datasets::{Fleet, Labels, Scenario};
@@ -39,7 +41,8 @@ pub struct EvalArgs {
     /// notebooks/baselines.py). Repeatable; default: ml and both rules.
     #[arg(long = "detector")]
     detectors: Vec<String>,
-    /// Where to write eval.json, results.parquet, classes.csv, classes.parquet and the plots.
+    /// Where to write eval.json, results.parquet, classes.csv, classes.parquet,
+    /// episodes.parquet and the plots.
     #[arg(long, default_value = "eval-out")]
     out: PathBuf,
     /// An alarm this many minutes after an attack's end still detects it.
@@ -58,6 +61,10 @@ struct DetectorResult {
     level: String,
     /// The per-datapoint false-positive target of the level, when it has one.
     target_fpr: Option<f64>,
+    /// The level's false-alarm budget (episodes per 1,000 device-days), when it has one.
+    budget: Option<f64>,
+    /// Observed notified false alarms per 1,000 clean device-days ÷ the budget.
+    budget_ratio: Option<f64>,
     #[serde(flatten)]
     report: Report,
     /// False-positive rate per datapoint on clean devices, per metric.
@@ -131,6 +138,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut bounds = Vec::new();
     let mut last_ts = training_end;
     let mut scored = 0u64;
+    let mut notes = Vec::new();
     source.for_each_day(&mut |batch: &[Datapoint]| {
         for dp in batch {
             let Some(x) = numeric_ml(dp) else { continue };
@@ -167,12 +175,30 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         m.flagged += u64::from(verdict.flagged);
                     }
                     if verdict.alarm {
+                        let how = AlarmStart {
+                            held: verdict.held,
+                            fleet_event: verdict.fleet_event,
+                            incident: verdict.incident,
+                        };
                         run.episodes
-                            .alarm(dp.thing.as_str(), &dp.metric, dp.timestamp);
+                            .alarm(dp.thing.as_str(), &dp.metric, dp.timestamp, how);
                     }
                     if verdict.clear {
                         run.episodes
                             .clear(dp.thing.as_str(), &dp.metric, dp.timestamp);
+                    }
+                }
+                for (l, run) in det_runs.iter_mut().enumerate() {
+                    d.drain_notes(l, &mut notes);
+                    for note in notes.drain(..) {
+                        match note {
+                            Note::Released { thing, metric, at } => {
+                                run.episodes.release(&thing, &metric, at);
+                            }
+                            Note::FleetEvent(f) => {
+                                run.fleet.insert(f.id, f);
+                            }
+                        }
                     }
                 }
             }
@@ -203,10 +229,26 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let scored_days = (last_ts - training_end + slot_ms) as f64 / 86_400_000.0;
     let clean_device_days = clean_devices as f64 * scored_days;
     let mut results = Vec::new();
-    for ((d, det_runs), det_levels) in detectors.iter().zip(runs).zip(&levels) {
-        for (run, level) in det_runs.into_iter().zip(det_levels) {
+    let mut episode_rows = Vec::new();
+    for (d, det_runs) in detectors.iter().zip(runs) {
+        // Trained detectors know their levels' per-datapoint equivalents now.
+        let det_levels = d.levels();
+        for (run, level) in det_runs.into_iter().zip(&det_levels) {
             let episodes = run.episodes.finish(last_ts);
-            let report = judge.score(&episodes, run.clean, clean_device_days);
+            let fleet_events: Vec<ScoredFleetEvent> = run
+                .fleet
+                .values()
+                .filter(|f| f.opened)
+                .map(|f| ScoredFleetEvent {
+                    id: f.id,
+                    start: f.start,
+                    end: f.end.unwrap_or(last_ts),
+                    metrics: f.metrics.clone(),
+                    peak_share: f.peak_share,
+                    explained: f.explained,
+                })
+                .collect();
+            let report = judge.score(&episodes, &fleet_events, run.clean, clean_device_days);
             let fpr_by_metric = run
                 .by_metric
                 .iter()
@@ -215,10 +257,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     (m.as_str().to_owned(), rate)
                 })
                 .collect();
+            episode_rows.extend(
+                episodes
+                    .into_iter()
+                    .map(|e| (d.name(), level.name.clone(), e)),
+            );
             results.push(DetectorResult {
                 detector: d.name(),
                 level: level.name.clone(),
                 target_fpr: level.target_fpr,
+                budget: level.budget,
+                budget_ratio: level.budget.map(|b| report.alarms_per_1000_device_days / b),
                 report,
                 fpr_by_metric,
             });
@@ -242,17 +291,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     )?;
     write_classes_csv(&args.out.join("classes.csv"), &results)?;
     write_parquet_tables(&args.out, &results)?;
+    write_episodes(&args.out.join("episodes.parquet"), &episode_rows, &judge)?;
     let plots = samples.render(&args.out, &columns)?;
 
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
         "{}",
-        markdown(&results, scored, devices.len(), clean_devices, scored_days)
+        markdown(
+            &results,
+            scored,
+            devices.len(),
+            clean_devices,
+            scored_days,
+            labels.start_ms
+        )
     )?;
     writeln!(
         stdout,
-        "Wrote {}/eval.json, results.parquet, classes.csv, classes.parquet and {} plot(s).",
+        "Wrote {}/eval.json, results.parquet, classes.csv, classes.parquet, episodes.parquet and {} plot(s).",
         args.out.display(),
         plots
     )?;
@@ -264,6 +321,81 @@ struct Run {
     clean: CleanTally,
     by_metric: std::collections::BTreeMap<thingward_models::Metric, CleanTally>,
     episodes: EpisodeBuilder,
+    /// Fleet events by id, in their latest state.
+    fleet: std::collections::BTreeMap<u64, FleetNote>,
+}
+
+/// `episodes.parquet`: every alarm episode of every detector and level, so a run can be
+/// re-scored with other rules (docs/specs/evaluation.md).
+fn write_episodes(
+    path: &Path,
+    rows: &[(String, String, Episode)],
+    judge: &Judge,
+) -> anyhow::Result<()> {
+    use thingward_history::tables::{TableColumn, write_table};
+    let hex = |id: Option<u64>| id.map(|i| format!("{i:016x}"));
+    write_table(
+        path,
+        &[
+            (
+                "detector",
+                TableColumn::Strings(rows.iter().map(|r| r.0.clone()).collect()),
+            ),
+            (
+                "level",
+                TableColumn::Strings(rows.iter().map(|r| r.1.clone()).collect()),
+            ),
+            (
+                "thing",
+                TableColumn::Strings(rows.iter().map(|r| r.2.device.clone()).collect()),
+            ),
+            (
+                "metric",
+                TableColumn::Strings(
+                    rows.iter()
+                        .map(|r| r.2.metric.as_str().to_owned())
+                        .collect(),
+                ),
+            ),
+            (
+                "start_ms",
+                TableColumn::Millis(rows.iter().map(|r| Some(r.2.start)).collect()),
+            ),
+            (
+                "end_ms",
+                TableColumn::Millis(rows.iter().map(|r| Some(r.2.end)).collect()),
+            ),
+            (
+                "notified",
+                TableColumn::Flags(rows.iter().map(|r| r.2.notified_at.is_some()).collect()),
+            ),
+            (
+                "notified_ms",
+                TableColumn::Millis(rows.iter().map(|r| r.2.notified_at).collect()),
+            ),
+            (
+                "fleet_event",
+                TableColumn::OptStrings(rows.iter().map(|r| hex(r.2.fleet_event)).collect()),
+            ),
+            (
+                "incident",
+                TableColumn::OptStrings(rows.iter().map(|r| hex(r.2.incident)).collect()),
+            ),
+            (
+                "overlaps",
+                TableColumn::OptStrings(rows.iter().map(|r| judge.label(&r.2)).collect()),
+            ),
+            (
+                "clean_device",
+                TableColumn::Flags(
+                    rows.iter()
+                        .map(|r| judge.is_clean_device(&r.2.device))
+                        .collect(),
+                ),
+            ),
+        ],
+    )
+    .with_context(|| format!("Cannot write {}", path.display()))
 }
 
 /// The number of an ML-capable built-in metric's datapoint (what the detectors score).
@@ -367,26 +499,49 @@ fn markdown(
     devices: usize,
     clean: usize,
     days: f64,
+    start_ms: i64,
 ) -> String {
     let mut s = format!(
         "Scored {scored} datapoints of {devices} devices ({clean} never attacked) over {days:.1} days.\n\n"
     );
-    s.push_str("| detector | level | FPR/datapoint (clean) | target | precision | recall | F1 | alarms / 1,000 device-days | benign-event false alarms |\n");
-    s.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    s.push_str("| detector | level | FPR/datapoint (clean) | target | precision | recall | F1 | false alarms / 1,000 device-days | budget | ratio | benign-event notifications | fleet events | held alarms |\n");
+    s.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for r in results {
         s.push_str(&format!(
-            "| {} | {} | {:.2e} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {} |\n",
+            "| {} | {} | {:.2e} | {} | {:.3} | {:.3} | {:.3} | {:.2} | {} | {} | {} | {} | {} |\n",
             r.detector,
             r.level,
             r.report.fpr,
             r.target_fpr
-                .map_or_else(|| "–".into(), |t| format!("{t:.0e}")),
+                .map_or_else(|| "–".into(), |t| format!("{t:.1e}")),
             r.report.precision,
             r.report.recall,
             r.report.f1,
             r.report.alarms_per_1000_device_days,
+            r.budget.map_or_else(|| "–".into(), |b| format!("{b}")),
+            r.budget_ratio
+                .map_or_else(|| "–".into(), |x| format!("{x:.2}")),
             r.report.benign_false_alarms,
+            r.report.fleet_events,
+            r.report.held_episodes,
         ));
+    }
+    s.push_str("\n| benign event | start (h) | devices | detector | level | fleet events | device notifications | held alarms |\n");
+    s.push_str("| --- | ---: | ---: | --- | --- | ---: | ---: | ---: |\n");
+    for r in results.iter().filter(|r| r.budget.is_some()) {
+        for b in &r.report.benign_events {
+            s.push_str(&format!(
+                "| {} | {:.1} | {} | {} | {} | {} | {} | {} |\n",
+                b.kind,
+                (b.start - start_ms) as f64 / 3_600_000.0,
+                b.devices,
+                r.detector,
+                r.level,
+                b.fleet_events,
+                b.device_notifications,
+                b.held_alarms,
+            ));
+        }
     }
     s.push_str("\n| attack class | detector | level | detected / events | recall | F1 | TTD median | TTD p90 |\n");
     s.push_str("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
@@ -436,7 +591,7 @@ fn markdown(
         }
         s.push('\n');
     }
-    s.push_str("\nTTD: datapoints (5-minute slots) from attack onset to the first alarm.");
+    s.push_str("\nTTD: datapoints (5-minute slots) from attack onset to the first notified alarm. False alarms: notified episodes on clean devices outside benign windows; the budget is the level's, for the whole profile.");
     s
 }
 

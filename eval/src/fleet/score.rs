@@ -51,6 +51,38 @@ pub(crate) struct Episode {
     pub(crate) metric: Metric,
     pub(crate) start: EpochMillis,
     pub(crate) end: EpochMillis,
+    /// When a person was notified: at the start, later (a held alarm released), or never
+    /// (a fleet event explained it).
+    pub(crate) notified_at: Option<EpochMillis>,
+    /// The fleet event that explained it.
+    pub(crate) fleet_event: Option<u64>,
+    /// The device incident it belongs to.
+    pub(crate) incident: Option<u64>,
+}
+
+/// A fleet event as scored: notified once when it opened.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScoredFleetEvent {
+    pub(crate) id: u64,
+    pub(crate) start: EpochMillis,
+    pub(crate) end: EpochMillis,
+    pub(crate) metrics: Vec<Metric>,
+    pub(crate) peak_share: f64,
+    pub(crate) explained: u32,
+}
+
+/// What one benign fleet-wide event cost the people reading alarms.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct BenignScore {
+    pub(crate) kind: String,
+    pub(crate) start: EpochMillis,
+    pub(crate) devices: usize,
+    /// Fleet events (opened) overlapping it in time and metrics.
+    pub(crate) fleet_events: usize,
+    /// Device alarms notified on its devices and metrics during it (not overlapping an attack).
+    pub(crate) device_notifications: usize,
+    /// Device alarms recorded there but held (explained by a fleet event).
+    pub(crate) held_alarms: usize,
 }
 
 /// Per-datapoint flags counted on clean datapoints.
@@ -97,6 +129,16 @@ pub(crate) struct Report {
     pub(crate) alarms_per_1000_device_days: f64,
     pub(crate) benign_false_alarms: usize,
     pub(crate) classes: Vec<ClassScore>,
+    /// Alarm episodes recorded (notified or not).
+    pub(crate) recorded_episodes: usize,
+    /// Recorded episodes never notified (explained by a fleet event).
+    pub(crate) held_episodes: usize,
+    /// Fleet events notified.
+    pub(crate) fleet_events: usize,
+    /// Fleet events overlapping no benign event.
+    pub(crate) unexplained_fleet_events: usize,
+    /// Per benign event.
+    pub(crate) benign_events: Vec<BenignScore>,
 }
 
 fn f1(p: f64, r: f64) -> f64 {
@@ -147,6 +189,21 @@ impl Judge {
         !self.attacked.contains(device)
     }
 
+    /// What an episode overlaps: the attack class (within its grace), else `benign:<kind>`,
+    /// else None (a false alarm on a clean device, or off-target on an attacked one).
+    pub(crate) fn label(&self, ep: &Episode) -> Option<String> {
+        self.events
+            .iter()
+            .find(|e| !e.benign && self.overlaps(e, ep, self.grace_ms))
+            .map(|e| e.class.clone())
+            .or_else(|| {
+                self.events
+                    .iter()
+                    .find(|e| e.benign && self.overlaps(e, ep, 0))
+                    .map(|e| format!("benign:{}", e.class))
+            })
+    }
+
     fn overlaps(&self, e: &LabelledEvent, ep: &Episode, grace: i64) -> bool {
         e.touches(&ep.device, &ep.metric) && ep.start <= e.end + grace && ep.end >= e.start
     }
@@ -155,10 +212,53 @@ impl Judge {
     /// number of clean-device days in the scored span.
     pub(crate) fn score(
         &self,
-        episodes: &[Episode],
+        recorded: &[Episode],
+        fleet_events: &[ScoredFleetEvent],
         clean: CleanTally,
         clean_device_days: f64,
     ) -> Report {
+        // People read notified alarms: held ones are judged through their fleet event.
+        let episodes: Vec<Episode> = recorded
+            .iter()
+            .filter(|e| e.notified_at.is_some())
+            .cloned()
+            .collect();
+        let episodes = episodes.as_slice();
+        let fleet_touches = |e: &LabelledEvent, f: &ScoredFleetEvent| {
+            f.start <= e.end + self.grace_ms
+                && f.end >= e.start
+                && (e.metrics.is_empty() || f.metrics.iter().any(|m| e.metrics.contains(m)))
+        };
+        let benign_events: Vec<BenignScore> = self
+            .events
+            .iter()
+            .filter(|e| e.benign)
+            .map(|e| {
+                let on_it = |ep: &&Episode| {
+                    self.overlaps(e, ep, 0)
+                        && !self
+                            .events
+                            .iter()
+                            .any(|a| !a.benign && self.overlaps(a, ep, self.grace_ms))
+                };
+                BenignScore {
+                    kind: e.class.clone(),
+                    start: e.start,
+                    devices: e.devices.len(),
+                    fleet_events: fleet_events.iter().filter(|f| fleet_touches(e, f)).count(),
+                    device_notifications: episodes.iter().filter(on_it).count(),
+                    held_alarms: recorded
+                        .iter()
+                        .filter(|ep| ep.notified_at.is_none())
+                        .filter(on_it)
+                        .count(),
+                }
+            })
+            .collect();
+        let unexplained_fleet_events = fleet_events
+            .iter()
+            .filter(|f| !self.events.iter().any(|e| e.benign && fleet_touches(e, f)))
+            .count();
         let true_episodes = episodes
             .iter()
             .filter(|ep| {
@@ -193,13 +293,15 @@ impl Judge {
         for e in self.events.iter().filter(|e| !e.benign) {
             let entry = by_class.entry(e.class.as_str()).or_default();
             entry.0 += 1;
+            // Detected when a notified alarm started inside the attack (or its grace); the
+            // time to detect runs to the notification.
             let first = episodes
                 .iter()
                 .filter(|ep| {
                     e.touches(&ep.device, &ep.metric)
                         && (e.start..=e.end + self.grace_ms).contains(&ep.start)
                 })
-                .map(|ep| ep.start)
+                .filter_map(|ep| ep.notified_at)
                 .min();
             if let Some(t) = first {
                 entry.1 += 1;
@@ -248,6 +350,11 @@ impl Judge {
             },
             benign_false_alarms,
             classes,
+            recorded_episodes: recorded.len(),
+            held_episodes: recorded.len() - episodes.len(),
+            fleet_events: fleet_events.len(),
+            unexplained_fleet_events,
+            benign_events,
         }
     }
 }
@@ -256,39 +363,73 @@ impl Judge {
 /// episode still open at the end of data ends at `data_end`.
 #[derive(Debug, Default)]
 pub(crate) struct EpisodeBuilder {
-    open: HashMap<(String, Metric), EpochMillis>,
+    open: HashMap<(String, Metric), Episode>,
     done: Vec<Episode>,
+}
+
+/// How an alarm started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AlarmStart {
+    /// Recorded but not notified.
+    pub(crate) held: bool,
+    pub(crate) fleet_event: Option<u64>,
+    pub(crate) incident: Option<u64>,
 }
 
 impl EpisodeBuilder {
     /// The (device, metric) went into alarm at `at`.
-    pub(crate) fn alarm(&mut self, device: &str, metric: &Metric, at: EpochMillis) {
+    pub(crate) fn alarm(
+        &mut self,
+        device: &str,
+        metric: &Metric,
+        at: EpochMillis,
+        how: AlarmStart,
+    ) {
         self.open
             .entry((device.to_owned(), metric.clone()))
-            .or_insert(at);
+            .or_insert_with(|| Episode {
+                device: device.to_owned(),
+                metric: metric.clone(),
+                start: at,
+                end: at,
+                notified_at: (!how.held).then_some(at),
+                fleet_event: how.fleet_event,
+                incident: how.incident,
+            });
     }
 
     /// The (device, metric) cleared at `at`.
     pub(crate) fn clear(&mut self, device: &str, metric: &Metric, at: EpochMillis) {
-        if let Some(start) = self.open.remove(&(device.to_owned(), metric.clone())) {
-            self.done.push(Episode {
-                device: device.to_owned(),
-                metric: metric.clone(),
-                start,
-                end: at,
-            });
+        if let Some(mut ep) = self.open.remove(&(device.to_owned(), metric.clone())) {
+            ep.end = at;
+            self.done.push(ep);
+        }
+    }
+
+    /// A held alarm of (device, metric) is notified at `at`: the open episode, or else the
+    /// latest one that ended unnotified.
+    pub(crate) fn release(&mut self, device: &str, metric: &Metric, at: EpochMillis) {
+        let key = (device.to_owned(), metric.clone());
+        let ep = match self.open.get_mut(&key) {
+            Some(ep) => Some(ep),
+            None => self
+                .done
+                .iter_mut()
+                .rev()
+                .find(|e| e.device == device && &e.metric == metric),
+        };
+        if let Some(ep) = ep
+            && ep.notified_at.is_none()
+        {
+            ep.notified_at = Some(at);
         }
     }
 
     /// Every episode, closing open ones at `data_end`, ordered by start.
     pub(crate) fn finish(mut self, data_end: EpochMillis) -> Vec<Episode> {
-        for ((device, metric), start) in self.open.drain() {
-            self.done.push(Episode {
-                device,
-                metric,
-                start,
-                end: data_end,
-            });
+        for (_, mut ep) in self.open.drain() {
+            ep.end = data_end;
+            self.done.push(ep);
         }
         self.done.sort_by(|a, b| {
             (a.start, &a.device, a.metric.as_str()).cmp(&(b.start, &b.device, b.metric.as_str()))
@@ -320,6 +461,9 @@ mod tests {
             metric,
             start,
             end,
+            notified_at: Some(start),
+            fleet_event: None,
+            incident: None,
         }
     }
 
@@ -338,6 +482,7 @@ mod tests {
         );
         let r = judge.score(
             &[ep("d1", Metric::AllBytesOut, 10 * MIN5, 20 * MIN5)],
+            &[],
             CleanTally::default(),
             10.0,
         );
@@ -371,6 +516,7 @@ mod tests {
         ];
         let r = judge.score(
             &episodes,
+            &[],
             CleanTally {
                 datapoints: 1000,
                 flagged: 4,
@@ -404,6 +550,7 @@ mod tests {
         );
         let r = judge.score(
             &[ep("d1", Metric::NumMessagesSent, 12 * MIN5, 13 * MIN5)],
+            &[],
             CleanTally::default(),
             1.0,
         );
@@ -426,6 +573,7 @@ mod tests {
         assert!(judge.is_clean_device("d1"));
         let r = judge.score(
             &[ep("d2", Metric::AllBytesIn, 2 * MIN5, 3 * MIN5)],
+            &[],
             CleanTally::default(),
             1.0,
         );
@@ -438,11 +586,12 @@ mod tests {
     #[test]
     fn episodes_are_built_from_transitions() {
         let mut b = EpisodeBuilder::default();
-        b.alarm("d", &Metric::AllBytesOut, 10);
-        b.alarm("d", &Metric::AllBytesOut, 20);
+        let notified = AlarmStart::default();
+        b.alarm("d", &Metric::AllBytesOut, 10, notified);
+        b.alarm("d", &Metric::AllBytesOut, 20, notified);
         b.clear("d", &Metric::AllBytesOut, 30);
         b.clear("d", &Metric::AllBytesOut, 40);
-        b.alarm("e", &Metric::AllBytesIn, 35);
+        b.alarm("e", &Metric::AllBytesIn, 35, notified);
         let eps = b.finish(100);
         assert_eq!(
             eps,
@@ -450,6 +599,53 @@ mod tests {
                 ep("d", Metric::AllBytesOut, 10, 30),
                 ep("e", Metric::AllBytesIn, 35, 100)
             ]
+        );
+    }
+
+    #[test]
+    fn held_alarms_count_only_once_released_and_benign_events_are_scored() {
+        let held = AlarmStart {
+            held: true,
+            fleet_event: Some(7),
+            incident: None,
+        };
+        let mut b = EpisodeBuilder::default();
+        b.alarm("d1", &Metric::AllBytesIn, 2 * MIN5, held);
+        b.alarm("d2", &Metric::AllBytesIn, 2 * MIN5, held);
+        b.clear("d1", &Metric::AllBytesIn, 3 * MIN5);
+        // d1's alarm ended while held and is released later; d2's never is.
+        b.release("d1", &Metric::AllBytesIn, 5 * MIN5);
+        let eps = b.finish(10 * MIN5);
+        assert_eq!(eps[0].notified_at, Some(5 * MIN5));
+        assert_eq!(eps[1].notified_at, None);
+        let rollout = LabelledEvent {
+            class: "firmware-update".into(),
+            benign: true,
+            devices: ["d1".to_owned(), "d2".to_owned()].into(),
+            metrics: vec![Metric::AllBytesIn],
+            start: MIN5,
+            end: 4 * MIN5,
+        };
+        let judge = Judge::new(vec![rollout], 0, MIN5);
+        let fleet = ScoredFleetEvent {
+            id: 7,
+            start: MIN5,
+            end: 6 * MIN5,
+            metrics: vec![Metric::AllBytesIn],
+            peak_share: 1.0,
+            explained: 2,
+        };
+        let r = judge.score(&eps, &[fleet], CleanTally::default(), 1.0);
+        assert_eq!(
+            (r.recorded_episodes, r.held_episodes, r.episodes),
+            (2, 1, 1)
+        );
+        assert_eq!(r.fleet_events, 1);
+        assert_eq!(r.unexplained_fleet_events, 0);
+        let b = &r.benign_events[0];
+        assert_eq!(
+            (b.fleet_events, b.device_notifications, b.held_alarms),
+            (1, 1, 1)
         );
     }
 }
