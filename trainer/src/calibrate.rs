@@ -255,9 +255,13 @@ fn gpd_pwm(excesses: &[f64]) -> Option<(f64, f64)> {
     if !(denom > 0.0 && a0 > 0.0) {
         return None;
     }
-    // Hosking's shape k = a0/(a0 − 2a1) − 2; ξ = −k.
-    let xi = (2.0 - a0 / denom).clamp(-0.5, 0.9);
-    let sigma = 2.0 * a0 * a1 / denom;
+    // Hosking's shape k = a0/(a0 − 2a1) − 2; ξ = −k. A bounded tail (ξ < 0) fitted to the
+    // top 2 % says nothing trustworthy about where the population ends — pooled devices'
+    // residuals mix several tails, the heaviest of which sets the far quantiles — so beyond
+    // the data the tail is taken as at least exponential (ξ ≥ 0).
+    let xi = (2.0 - a0 / denom).clamp(0.0, 0.9);
+    // Refit the scale for the clamped shape (PWM: σ = a0 (1 − ξ)).
+    let sigma = if xi == 0.0 { a0 } else { 2.0 * a0 * a1 / denom };
     (sigma > 0.0 && sigma.is_finite()).then_some((xi, sigma))
 }
 

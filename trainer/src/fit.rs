@@ -602,18 +602,33 @@ pub fn fit(
         let theta = empirical_threshold(&pooled, probe).map_or(1.0, |at| {
             episode_ratio(members(c).map(|i| held_out[i].as_slice()), at)
         });
+        // Runs of exceedances shorten as the threshold rises: beyond the data every
+        // exceedance is taken as its own episode (θ = 1, the conservative bound); the θ the
+        // data shows is used only where the target is within the data.
+        let theta_at = |p: f64| {
+            if p * pooled.len() as f64 >= MIN_TAIL_POINTS {
+                theta
+            } else {
+                1.0
+            }
+        };
         thetas[c] = theta;
         let targets = budget.map(|b| {
-            ((1.0 - params.drift_share) * b / (per_day * theta).max(1e-9)).clamp(1e-12, 0.25)
+            let p = (1.0 - params.drift_share) * b / per_day.max(1e-9);
+            (p / theta_at(p / theta.max(1e-3)).max(1e-3)).clamp(1e-12, 0.25)
         });
         let q = thresholds(&pooled, targets, upper_threshold);
         *t = monotone([0, 1, 2].map(|l| {
             // Not across an atom: on small-integer metrics the threshold sits just below a
             // count (every device's "one event" residual), which has no estimation noise to
             // correct for, and moving it would flag the whole atom.
+            // Nor beyond the data, where the Pareto tail's own uncertainty is larger than
+            // the half-window noise it would correct for.
             let corrected = q[l] * half_window_correction;
-            let keep =
-                exceedance(&pooled, corrected) <= 2.0 * targets[l].max(exceedance(&pooled, q[l]));
+            let within = targets[l] * pooled.len() as f64 >= MIN_TAIL_POINTS;
+            let keep = within
+                && exceedance(&pooled, corrected)
+                    <= 2.0 * targets[l].max(exceedance(&pooled, q[l]));
             if keep {
                 corrections[c][l] = half_window_correction;
             }
@@ -693,7 +708,12 @@ pub fn fit(
                 0.0
             };
             datapoint[l] += weight * (p_point + p_drift);
-            episodes[l] += weight * per_day * (thetas[c] * p_point + p_drift / runs[c]) * 1000.0;
+            let theta = if p_point * point_tails[c].len() as f64 >= MIN_TAIL_POINTS {
+                thetas[c]
+            } else {
+                1.0
+            };
+            episodes[l] += weight * per_day * (theta * p_point + p_drift / runs[c]) * 1000.0;
         }
     }
     let expected = ExpectedRates {
