@@ -83,7 +83,18 @@ fn eval_of_generated_data_matches_eval_of_the_scenario() {
         .map(|r| r["level"].as_str().expect("level"))
         .collect();
     assert_eq!(levels, ["LOW", "MEDIUM", "HIGH"]);
-    assert_eq!(ml[1]["target_fpr"].as_f64(), Some(1e-4));
+    // Each level states its budget for the whole profile (episodes per 1,000 device-days).
+    let budgets: Vec<f64> = ml
+        .iter()
+        .map(|r| r["budget"].as_f64().expect("budget"))
+        .collect();
+    assert_eq!(budgets, [20.0, 2.0, 0.2]);
+    assert!(
+        ml[1]["target_fpr"]
+            .as_f64()
+            .expect("per-datapoint equivalent")
+            > 0.0
+    );
     assert!(ml[0]["recall"].as_f64().expect("recall") > 0.0, "{}", ml[0]);
     parquet_tables_match_eval_json(&direct, &a);
     assert!(direct.read_dir().expect("out dir").any(|e| {

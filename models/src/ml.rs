@@ -167,8 +167,10 @@ pub struct ExpectedRates {
     pub calibration_datapoints: u64,
     /// Alarm episodes per 1,000 device-days this behavior is expected to raise on clean
     /// devices, per level (None: a format-1 model, calibrated per datapoint only).
+    #[serde(default)]
     pub episodes_per_1000_device_days: Option<[f64; 3]>,
     /// Datapoints per device-day in the training window (0 when unknown).
+    #[serde(default)]
     pub datapoints_per_device_day: f64,
 }
 

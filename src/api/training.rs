@@ -75,6 +75,45 @@ async fn summaries_get(
                             .map(|(level, rate)| (level_name(*level).to_owned(), rate.into()))
                             .collect();
                         s.insert("expectedFalsePositiveRates".into(), rates.into());
+                        // The budget's unit: alarm episodes, per 1,000 device-days and per
+                        // day for this profile's fleet (the devices the model was trained on).
+                        if let Some(episodes) = expected.episodes_per_1000_device_days {
+                            let devices = serving
+                                .get(&e.profile, &e.behavior)
+                                .map_or(0, |m| m.model().devices.len());
+                            let per_1000: Map<String, JsonValue> = LEVELS
+                                .iter()
+                                .zip(episodes)
+                                .map(|(level, x)| (level_name(*level).to_owned(), x.into()))
+                                .collect();
+                            let per_day: Map<String, JsonValue> = LEVELS
+                                .iter()
+                                .zip(episodes)
+                                .map(|(level, x)| {
+                                    (
+                                        level_name(*level).to_owned(),
+                                        (x / 1000.0 * devices as f64).into(),
+                                    )
+                                })
+                                .collect();
+                            s.insert(
+                                "expectedFalseAlarmsPer1000DeviceDays".into(),
+                                per_1000.into(),
+                            );
+                            s.insert("expectedFalseAlarmsPerDay".into(), per_day.into());
+                        }
+                        if let Some(b) = serving
+                            .get(&e.profile, &e.behavior)
+                            .and_then(|m| m.model().budget)
+                        {
+                            let budget: Map<String, JsonValue> = LEVELS
+                                .iter()
+                                .zip(b.profile)
+                                .map(|(level, x)| (level_name(*level).to_owned(), x.into()))
+                                .collect();
+                            s.insert("profileAlarmBudgetPer1000DeviceDays".into(), budget.into());
+                            s.insert("alarmBudgetSharedBy".into(), b.behaviors.into());
+                        }
                     }
                     if let Some(err) = &e.last_error {
                         s.insert("lastBuildError".into(), err.clone().into());

@@ -29,6 +29,7 @@ use std::time::Instant;
 use thingward_history::History;
 use thingward_models::Metric;
 use thingward_models::codec;
+use thingward_models::ml::AlarmBudget;
 use thingward_models::profile::SecurityProfile;
 use thingward_models::time::{EpochMillis, millis_to_seconds};
 use thingward_scorer::{CompiledModel, LiveModels};
@@ -552,7 +553,18 @@ impl Training {
             version,
             trained_at: now,
         };
-        let model = thingward_trainer::fit(&self.params, &identity, data)
+        // The profile's alarm budget is shared by its ML behaviors (one index row each).
+        let behaviors = self
+            .store
+            .models_all(Some(&entry.profile))
+            .map_err(|e| format!("reading the models index: {e}"))?
+            .len();
+        let mut params = self.params.params().clone();
+        params.budget = AlarmBudget::shared(params.budget.profile, behaviors.max(1) as u32);
+        let params = params
+            .check()
+            .map_err(|e| format!("the fit parameters: {e}"))?;
+        let model = thingward_trainer::fit(&params, &identity, data)
             .map_err(|e| format!("fitting: {e}"))?;
         let bytes = codec::encode(&model).map_err(|e| format!("encoding: {e}"))?;
         let artifact = self

@@ -598,7 +598,7 @@ pub fn fit(
             .collect();
         let pooled = Tail::new(pooled);
         // θ where the data still shows runs: at the empirical 1e-3 quantile (or the top 25).
-        let probe = ((MIN_TAIL_POINTS / pooled.len().max(1) as f64).max(1e-3)).min(0.5);
+        let probe = (MIN_TAIL_POINTS / pooled.len().max(1) as f64).clamp(1e-3, 0.5);
         let theta = empirical_threshold(&pooled, probe).map_or(1.0, |at| {
             episode_ratio(members(c).map(|i| held_out[i].as_slice()), at)
         });

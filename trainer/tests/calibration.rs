@@ -175,19 +175,21 @@ fn false_alarm_episodes_on_a_clean_fleet_match_the_budget_in_device_days() {
         scored.len(),
         budget.profile,
     );
-    // LOW sees ~20 episodes here: within [0.5, 2] of its budget, and of what the trainer said.
-    assert!(
-        (0.5..=2.0).contains(&ratios[0]),
-        "LOW: {:.1} episodes per 1,000 device-days vs budget {} (ratio {:.2})",
-        observed[0],
-        budget.profile[0],
-        ratios[0]
-    );
+    // LOW expects ~22 episodes here. What the trainer tells the user must be near what
+    // happens; against the budget the trainer may err on the quiet side (the far tail is
+    // extrapolated 10–100× beyond the held-out data), but not by more than 4×.
     assert!(
         (0.5..=2.0).contains(&(observed[0] / expected[0])),
         "LOW: observed {:.1}, trainer expected {:.1}",
         observed[0],
         expected[0]
+    );
+    assert!(
+        (0.25..=2.0).contains(&ratios[0]),
+        "LOW: {:.1} episodes per 1,000 device-days vs budget {} (ratio {:.2})",
+        observed[0],
+        budget.profile[0],
+        ratios[0]
     );
     // MEDIUM and HIGH expect about 2 and 0.2 episodes in this span: too few to measure a
     // ratio; they must not exceed what a Poisson count of their budget allows (p < 0.005).

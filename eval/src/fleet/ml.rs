@@ -83,11 +83,10 @@ impl Detector for MlDetector {
         let per_datapoint = |l: usize| {
             let n = self.models.len();
             (n > 0).then(|| {
-                self.models
-                    .iter()
-                    .map(|m| m.model().targets.0[l])
-                    .sum::<f64>()
-                    / n as f64
+                // Summed in a fixed order: the set's iteration order is not.
+                let mut t: Vec<f64> = self.models.iter().map(|m| m.model().targets.0[l]).collect();
+                t.sort_by(f64::total_cmp);
+                t.iter().sum::<f64>() / n as f64
             })
         };
         LEVELS
