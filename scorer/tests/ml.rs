@@ -227,3 +227,43 @@ fn models_that_cannot_serve_are_refused_with_a_reason() {
     m.cohorts.clear();
     assert!(CompiledModel::new(m).is_err());
 }
+
+/// Issue 12, item 6: a one-hour shift the whole fleet shares (reconnects after an outage) must
+/// not leave the drift test alarming for a day. The slow mean alone (format-1 models) stays
+/// above its LOW threshold for hours; with the fast mean the drift test stops within ~2 hours.
+#[test]
+fn a_shift_that_is_over_stops_the_drift_test_within_hours() {
+    let hours_in_drift = |fast: f32| {
+        let mut m = model(1);
+        m.drift_lambda = 1.0 / 144.0;
+        m.drift_fast_lambda = fast;
+        m.cohorts[0].point = [3.0, 4.0, 5.0];
+        m.cohorts[0].drift = [0.15, 0.25, 0.35];
+        let m = CompiledModel::new(m).expect("valid model");
+        let mut drift = Drift::default();
+        // A day of normal data, one hour at residual 2.9 (under the point threshold, so it
+        // enters the drift means), then normal again.
+        let rs = std::iter::repeat_n(0.0, 288)
+            .chain(std::iter::repeat_n(2.9, 12))
+            .chain(std::iter::repeat_n(0.0, 288));
+        let flagged: Vec<bool> = rs
+            .map(|r| {
+                let j = m.judge("known", 0, at(r), &mut drift);
+                j.test == AnomalyTest::Drift && j.level.is_some()
+            })
+            .collect();
+        // Hours after the shift ended during which the drift test still fired.
+        let after = flagged[300..].iter().rposition(|&f| f).map_or(0, |i| i + 1);
+        after as f64 / 12.0
+    };
+    let slow_only = hours_in_drift(0.0);
+    let with_fast = hours_in_drift(1.0 / 12.0);
+    assert!(
+        slow_only > 4.0,
+        "the slow mean alone alarms {slow_only:.1} h after"
+    );
+    assert!(
+        with_fast < 2.5,
+        "with the fast mean it stops {with_fast:.1} h after"
+    );
+}
