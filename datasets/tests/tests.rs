@@ -188,6 +188,101 @@ mod labels {
     }
 }
 
+/// Pinned fingerprints of bundled scenarios: a change to the generator that alters any
+/// existing kind's output (or its RNG draw order) changes them. Update them only on purpose,
+/// and say why in the commit.
+mod fingerprint {
+    use super::*;
+    use std::net::IpAddr;
+    use thingward_datasets::ValueRef;
+
+    /// FNV-1a, 64 bit: stable across Rust releases (unlike `DefaultHasher`).
+    struct Fnv(u64);
+
+    impl Fnv {
+        fn new() -> Self {
+            Self(0xcbf2_9ce4_8422_2325)
+        }
+        fn bytes(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 ^= u64::from(*b);
+                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        fn reading(&mut self, r: &Reading) {
+            self.bytes(&[u8::from(r.online)]);
+            for m in &METRICS {
+                match r.value_ref(m) {
+                    None => self.bytes(&[0]),
+                    Some(ValueRef::Number(x)) => self.bytes(&x.to_bits().to_le_bytes()),
+                    Some(ValueRef::Ports(ports)) => {
+                        self.bytes(&(ports.len() as u64).to_le_bytes());
+                        for p in ports {
+                            self.bytes(&p.to_le_bytes());
+                        }
+                    }
+                    Some(ValueRef::Ips(ips)) => {
+                        self.bytes(&(ips.len() as u64).to_le_bytes());
+                        for ip in ips {
+                            match ip {
+                                IpAddr::V4(v4) => self.bytes(&v4.octets()),
+                                IpAddr::V6(v6) => self.bytes(&v6.octets()),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// (labels JSON, clean and observed readings of every slot of the first `devices` devices).
+    fn fingerprint(fleet: &Fleet, devices: usize) -> (u64, u64) {
+        let mut labels = Fnv::new();
+        labels.bytes(
+            serde_json::to_string(fleet.labels())
+                .expect("json")
+                .as_bytes(),
+        );
+        let mut readings = Fnv::new();
+        let mut clean = Reading::default();
+        let mut observed = Reading::default();
+        for i in 0..fleet.len().min(devices) {
+            readings.bytes(fleet.thing(i).as_str().as_bytes());
+            let mut stream = fleet.device(i);
+            while stream.step(&mut clean, &mut observed).is_some() {
+                readings.reading(&clean);
+                readings.reading(&observed);
+            }
+        }
+        (labels.0, readings.0)
+    }
+
+    #[test]
+    fn bundled_scenarios_keep_their_output() {
+        // The large fleet: its whole plan, and the readings of a few hundred devices.
+        for (name, devices, want) in [
+            (
+                "tiny",
+                usize::MAX,
+                (0xf934_4db4_b723_0ec5, 0xa9f0_7d9b_f145_8236),
+            ),
+            (
+                "default",
+                usize::MAX,
+                (0x86d3_f114_ddcc_9654, 0xd5fc_2a86_5a05_d2c9),
+            ),
+            ("large", 300, (0x35e5_eaf8_17fd_37a6, 0x3de0_1f0c_f0cb_6039)),
+        ] {
+            let got = fingerprint(&Fleet::new(&scenario(name)).expect("fleet"), devices);
+            assert_eq!(
+                got, want,
+                "{name}: fingerprint {:#018x}, {:#018x}",
+                got.0, got.1
+            );
+        }
+    }
+}
+
 mod statistics {
     use super::*;
 
