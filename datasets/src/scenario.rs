@@ -596,6 +596,18 @@ mod tests {
                 "devices = 5\n[[events]]\nkind = \"ddos\"\nduration_minutes = 30\nduration_hours = 1",
                 "at most one",
             ),
+            (
+                "devices = 5\n[[events]]\nkind = \"dst-shift\"\nmagnitude = [-1, 1]",
+                "one sign",
+            ),
+            (
+                "devices = 5\n[[events]]\nkind = \"dst-shift\"\nmagnitude = -4",
+                "magnitude",
+            ),
+            (
+                "devices = 5\n[[events]]\nkind = \"ddos\"\nmagnitude = -1",
+                "magnitude",
+            ),
         ];
         for (extra, needle) in cases {
             let err = Scenario::parse(&format!("{base}{extra}")).expect_err(extra);

@@ -375,11 +375,15 @@ pub(crate) fn dst_shift(chosen: &[usize], at: u32, end: u32, hours: f64, slots: 
         plan.add_persistent(i, at, slots, Benign::ClockShift { hours });
     }
     plan.label_end = end.clamp(at + 1, slots);
+    let (clocks, cycle) = if hours > 0.0 {
+        ("forward", "earlier")
+    } else {
+        ("back", "later")
+    };
     plan.note = format!(
-        "clocks {} {:.1} h: daily cycle {:.1} h earlier in UTC from then on, persistently",
-        if hours > 0.0 { "forward" } else { "back" },
+        "clocks {clocks} {:.1} h: daily cycle {:.1} h {cycle} in UTC from then on, persistently",
         hours.abs(),
-        hours
+        hours.abs()
     );
     plan
 }
