@@ -34,6 +34,25 @@ pub(crate) enum Benign {
     Offline,
     /// First slot after an outage: reconnect and flush the backlog.
     Reconnect { offline_slots: u32 },
+    /// New firmware runs: messages sent ×`factor` (persistent once started).
+    RateShift { factor: f64 },
+    /// The device's local clock moved (daylight saving): its daily and weekly cycles run
+    /// `hours` earlier in UTC (persistent once started).
+    ClockShift { hours: f64 },
+    /// Session churn counted by the broker in this slot, on top of the clean counts.
+    Session {
+        disconnects: f64,
+        attempts: f64,
+        authorization_failures: f64,
+        received: f64,
+    },
+    /// This share of the slot's messages is held back (no session) and sent later.
+    Hold { share: f64 },
+    /// Held messages go out: `slots` slots' worth of the current message rate, extra.
+    Flush { slots: f64 },
+    /// The device reaches the broker but holds no session: no metrics report, no messages,
+    /// only the broker's counts of its attempts and disconnects.
+    Unreachable { attempts: f64, disconnects: f64 },
 }
 
 /// An attack on one device, applied on top of its clean reading.
@@ -51,6 +70,17 @@ pub(crate) enum Attack {
     Exfiltration { rate: f64 },
     /// `low..=high` disconnects and reconnects per slot.
     ReconnectLoop { low: f64, high: f64 },
+}
+
+impl Attack {
+    /// Whether the broker still sees this attack while the device holds no session: login
+    /// attempts from elsewhere and connection churn do, traffic from the device does not.
+    fn seen_without_session(&self) -> bool {
+        matches!(
+            self,
+            Self::CredentialStuffing { .. } | Self::ReconnectLoop { .. }
+        )
+    }
 }
 
 /// Something happening to a device in slots `[start, end)`.
@@ -155,8 +185,13 @@ impl Device {
     /// The activity multiplier (daily and weekly cycles in the device's local time) at `slot`
     /// of a scenario starting at `start_hours` (hours since the Unix epoch).
     pub(crate) fn activity(&self, start_hours: f64, slot: u32) -> f64 {
-        let a = self.archetype;
         let local = start_hours + f64::from(slot) / SLOTS_PER_HOUR + self.utc_offset_hours;
+        self.activity_local(local)
+    }
+
+    /// The activity multiplier at local time `local` (hours since the Unix epoch, local).
+    fn activity_local(&self, local: f64) -> f64 {
+        let a = self.archetype;
         let hour = local.rem_euclid(24.0);
         // 1970-01-01 was a Thursday: day 0 → weekday 3 with Monday = 0.
         let weekday = ((local / 24.0).floor() as i64 + 3).rem_euclid(7);
@@ -174,21 +209,62 @@ impl Device {
         let mut reboot = false;
         let mut download = 0.0;
         let mut backlog_slots = None;
+        // Effects of the newer benign kinds; `None` leaves the older kinds' arithmetic (and
+        // draws) exactly as they were.
+        let mut rate_shift: Option<f64> = None;
+        let mut clock_shift: Option<f64> = None;
+        let mut session: Option<[f64; 4]> = None;
+        let mut hold: Option<f64> = None;
+        let mut flush: Option<f64> = None;
+        out.cloud_only = false;
         for e in self.benign.iter().filter(|e| e.active(slot)) {
             match e.what {
                 Benign::Offline => {
                     out.online = false;
                     return;
                 }
+                Benign::Unreachable {
+                    attempts,
+                    disconnects,
+                } => {
+                    self.unreachable(attempts, disconnects, out);
+                    return;
+                }
                 Benign::Reboot => reboot = true,
                 Benign::Download { bytes } => download += bytes,
                 Benign::Reconnect { offline_slots } => backlog_slots = Some(offline_slots),
+                Benign::RateShift { factor } => {
+                    rate_shift = Some(rate_shift.unwrap_or(1.0) * factor);
+                }
+                Benign::ClockShift { hours } => {
+                    clock_shift = Some(clock_shift.unwrap_or(0.0) + hours);
+                }
+                Benign::Session {
+                    disconnects,
+                    attempts,
+                    authorization_failures,
+                    received,
+                } => {
+                    let s = session.get_or_insert([0.0; 4]);
+                    s[0] += disconnects;
+                    s[1] += attempts;
+                    s[2] += authorization_failures;
+                    s[3] += received;
+                }
+                Benign::Hold { share } => hold = Some((hold.unwrap_or(0.0) + share).min(1.0)),
+                Benign::Flush { slots } => flush = Some(flush.unwrap_or(0.0) + slots),
             }
         }
         out.online = true;
 
-        let act = self.activity(start_hours, slot);
+        let act = match clock_shift {
+            None => self.activity(start_hours, slot),
+            Some(hours) => self.activity_local(
+                start_hours + f64::from(slot) / SLOTS_PER_HOUR + self.utc_offset_hours + hours,
+            ),
+        };
         let sent_mean = a.messages_sent * self.rate * act;
+        let sent_mean = rate_shift.map_or(sent_mean, |f| sent_mean * f);
         let mut sent = negative_binomial(rng, sent_mean, a.dispersion);
         let mut received = negative_binomial(
             rng,
@@ -224,7 +300,23 @@ impl Device {
             mqtt_out += extra * a.message_bytes;
             sent += extra;
         }
+        if let Some(share) = hold {
+            // Published while the session was down: counted when flushed, not now.
+            let kept = (sent * (1.0 - share)).floor();
+            if sent > 0.0 {
+                mqtt_out *= kept / sent;
+            }
+            sent = kept;
+        }
+        if let Some(slots) = flush {
+            let extra = (sent_mean * slots).round();
+            mqtt_out += extra * a.message_bytes;
+            sent += extra;
+        }
         received += if download > 0.0 { 2.0 } else { 0.0 };
+        if let Some([_, _, _, retained]) = session {
+            received += retained;
+        }
 
         let mut bytes_out = mqtt_out + sent * MESSAGE_OVERHEAD + background_out + KEEPALIVE_BYTES;
         let mut bytes_in =
@@ -248,6 +340,11 @@ impl Device {
             connection_attempts += 1.0;
             disconnects += 1.0;
         }
+        if let Some([d, c, f, _]) = session {
+            disconnects += d;
+            connection_attempts += c;
+            authorization_failures += f;
+        }
 
         out.messages_sent = sent;
         out.messages_received = received;
@@ -262,6 +359,25 @@ impl Device {
         out.established_tcp = established;
     }
 
+    /// The reading of a slot without a session: the broker counts the attempts and
+    /// disconnects, and nothing is published.
+    fn unreachable(&self, attempts: f64, disconnects: f64, out: &mut Reading) {
+        out.online = true;
+        out.cloud_only = true;
+        out.messages_sent = 0.0;
+        out.messages_received = 0.0;
+        out.message_byte_size = None;
+        out.authorization_failures = 0.0;
+        out.connection_attempts = attempts;
+        out.disconnects = disconnects;
+        // Device-side values are not reported; zero them so no stale value lingers.
+        out.bytes_out = 0.0;
+        out.bytes_in = 0.0;
+        out.packets_out = 0.0;
+        out.packets_in = 0.0;
+        out.established_tcp = 0.0;
+    }
+
     /// Applies the attacks active at `slot` to `out` (a copy of the clean reading), drawing
     /// from `rng` only. Every labelled metric of an active attack ends up different from the
     /// clean value.
@@ -269,7 +385,12 @@ impl Device {
         if !out.online {
             return;
         }
-        for e in self.attacks.iter().filter(|e| e.active(slot)) {
+        let cloud_only = out.cloud_only;
+        for e in self
+            .attacks
+            .iter()
+            .filter(|e| e.active(slot) && (!cloud_only || e.what.seen_without_session()))
+        {
             match &e.what {
                 Attack::Ddos { factor, victims } => {
                     let f = (factor * (0.2 * normal(rng)).exp()).max(2.0);

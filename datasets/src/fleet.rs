@@ -12,6 +12,7 @@ use crate::error::ScenarioError;
 use crate::labels::{Event, EventClass, EventKind, Labels};
 use crate::reading::{METRICS, Reading};
 use crate::scenario::{FleetShare, Region, SLOT_MS, SLOTS_PER_DAY, Scenario, archetype_at};
+use crate::schedule;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -50,6 +51,32 @@ const REBOOT_METRICS: &[Metric] = &[
     Metric::NumAuthorizationFailures,
     Metric::NumConnectionAttempts,
     Metric::NumDisconnects,
+    Metric::NumEstablishedTcpConnections,
+    Metric::NumMessagesReceived,
+    Metric::NumMessagesSent,
+];
+
+/// Metrics a broker restart perturbs: session counts, and the messages (and their bytes)
+/// held and flushed, retained messages delivered on resubscribe.
+const BROKER_RESTART_METRICS: &[Metric] = &[
+    Metric::AllBytesIn,
+    Metric::AllBytesOut,
+    Metric::AllPacketsIn,
+    Metric::AllPacketsOut,
+    Metric::MessageByteSize,
+    Metric::NumAuthorizationFailures,
+    Metric::NumConnectionAttempts,
+    Metric::NumDisconnects,
+    Metric::NumMessagesReceived,
+    Metric::NumMessagesSent,
+];
+
+/// Metrics that follow a device's daily cycle (a clock change moves them).
+const ACTIVITY_METRICS: &[Metric] = &[
+    Metric::AllBytesIn,
+    Metric::AllBytesOut,
+    Metric::AllPacketsIn,
+    Metric::AllPacketsOut,
     Metric::NumEstablishedTcpConnections,
     Metric::NumMessagesReceived,
     Metric::NumMessagesSent,
@@ -203,8 +230,15 @@ impl Fleet {
         let mut id = 0;
         for (index, spec) in scenario.events().iter().enumerate() {
             for _ in 0..spec.repeat {
-                // Region of an outage: the configured one or one drawn by weight.
-                let region = match (spec.kind == EventKind::RegionalOutage, spec.region) {
+                // Region of an outage or a clock change: the configured one or one drawn by
+                // weight.
+                let regional = matches!(
+                    spec.kind,
+                    EventKind::RegionalOutage
+                        | EventKind::RegionalOutageReconnect
+                        | EventKind::DstShift
+                );
+                let region = match (regional, spec.region) {
                     (_, Some(r)) => Some(r),
                     (true, None) => Some(draw_region(&mut rng, scenario.regions())),
                     (false, None) => None,
@@ -241,7 +275,7 @@ impl Fleet {
                     .collect();
                 chosen.sort_unstable();
 
-                let (start, end) = window(&mut rng, &scenario, spec);
+                let (mut start, end) = window(&mut rng, &scenario, spec);
                 let (lo, hi) = spec.magnitude.bounds();
                 let magnitude = draw(&mut rng, lo, hi, spec.kind == EventKind::Ddos);
                 let mut metrics: Vec<Metric> = Vec::new();
@@ -398,6 +432,57 @@ impl Fleet {
                             .map_or("", |r| r.name.as_str());
                         note = format!("region {name} offline");
                     }
+                    EventKind::StagedRollout => {
+                        let plan = schedule::staged_rollout(
+                            &mut rng,
+                            &self.devices,
+                            &chosen,
+                            (start, end),
+                            (lo, hi),
+                            slots,
+                        );
+                        metrics.extend_from_slice(REBOOT_METRICS);
+                        (label_end, note) = self.apply(plan);
+                    }
+                    EventKind::BrokerRestart => {
+                        let plan = schedule::broker_restart(
+                            &mut rng,
+                            &chosen,
+                            (start, end),
+                            magnitude,
+                            slots,
+                        );
+                        metrics.extend_from_slice(BROKER_RESTART_METRICS);
+                        (label_end, note) = self.apply(plan);
+                    }
+                    EventKind::RegionalOutageReconnect => {
+                        let plan = schedule::outage_reconnect(
+                            &mut rng,
+                            &chosen,
+                            (start, end),
+                            magnitude,
+                            slots,
+                        );
+                        metrics.extend(METRICS.iter().cloned());
+                        let name = region_name(&scenario, region);
+                        let (end, detail) = self.apply(plan);
+                        label_end = end;
+                        note = format!("region {name}: {detail}");
+                    }
+                    EventKind::DstShift => {
+                        let offset = region
+                            .and_then(|r| scenario.regions().get(r))
+                            .map_or(0.0, |r| r.utc_offset_hours);
+                        let at = schedule::local_two_am(scenario.start_ms(), start, offset, slots);
+                        let plan =
+                            schedule::dst_shift(&chosen, at, at + (end - start), magnitude, slots);
+                        start = at;
+                        metrics.extend_from_slice(ACTIVITY_METRICS);
+                        let name = region_name(&scenario, region);
+                        let (end, detail) = self.apply(plan);
+                        label_end = end;
+                        note = format!("region {name}: {detail}");
+                    }
                     EventKind::Other(_) => continue,
                 }
                 if spec.class == EventClass::Attack {
@@ -436,6 +521,20 @@ impl Fleet {
     fn add_benign(&mut self, i: usize, start: u32, end: u32, what: Benign) {
         self.devices[i].benign.push(Effect { start, end, what });
     }
+
+    /// Adds a schedule's effects; returns its label end and note.
+    fn apply(&mut self, plan: schedule::Plan) -> (u32, String) {
+        for (i, effect) in plan.effects {
+            self.devices[i].benign.push(effect);
+        }
+        (plan.label_end, plan.note)
+    }
+}
+
+fn region_name(scenario: &Scenario, region: Option<usize>) -> &str {
+    region
+        .and_then(|r| scenario.regions().get(r))
+        .map_or("", |r| r.name.as_str())
 }
 
 fn normal(rng: &mut StdRng) -> f64 {
@@ -443,7 +542,7 @@ fn normal(rng: &mut StdRng) -> f64 {
 }
 
 /// Uniform in `[lo, hi]`, or log-uniform when `log` (for multipliers spanning decades).
-fn draw(rng: &mut StdRng, lo: f64, hi: f64, log: bool) -> f64 {
+pub(crate) fn draw(rng: &mut StdRng, lo: f64, hi: f64, log: bool) -> f64 {
     if hi <= lo {
         return lo;
     }

@@ -50,6 +50,19 @@ pub enum EventKind {
     RebootStorm,
     /// A region's devices offline, then reconnecting with a backlog.
     RegionalOutage,
+    /// A firmware roll-out in waves (a canary, then growing waves) over hours: a download and
+    /// a reboot per device, after which the new firmware sends more, persistently.
+    StagedRollout,
+    /// The MQTT broker restarts: nearly every device disconnects at once and reconnects with
+    /// jittered back-off, flushing the messages it held.
+    BrokerRestart,
+    /// A region's link degrades for hours: its devices cannot hold a session and retry with
+    /// exponential back-off (the broker sees the attempts), then reconnect together and upload
+    /// their backlog.
+    RegionalOutageReconnect,
+    /// A daylight-saving change in a region: its devices' daily cycle moves by an hour in UTC,
+    /// persistently.
+    DstShift,
     /// Any other kind (recorded fleets).
     Other(String),
 }
@@ -67,6 +80,10 @@ impl EventKind {
         Self::FirmwareUpdate,
         Self::RebootStorm,
         Self::RegionalOutage,
+        Self::StagedRollout,
+        Self::BrokerRestart,
+        Self::RegionalOutageReconnect,
+        Self::DstShift,
     ];
 
     /// The kebab-case name.
@@ -82,6 +99,10 @@ impl EventKind {
             Self::FirmwareUpdate => "firmware-update",
             Self::RebootStorm => "reboot-storm",
             Self::RegionalOutage => "regional-outage",
+            Self::StagedRollout => "staged-rollout",
+            Self::BrokerRestart => "broker-restart",
+            Self::RegionalOutageReconnect => "regional-outage-reconnect",
+            Self::DstShift => "dst-shift",
             Self::Other(name) => name,
         }
     }
@@ -89,9 +110,13 @@ impl EventKind {
     /// The class of a named kind; `None` for [`EventKind::Other`].
     pub fn class(&self) -> Option<EventClass> {
         match self {
-            Self::FirmwareUpdate | Self::RebootStorm | Self::RegionalOutage => {
-                Some(EventClass::Benign)
-            }
+            Self::FirmwareUpdate
+            | Self::RebootStorm
+            | Self::RegionalOutage
+            | Self::StagedRollout
+            | Self::BrokerRestart
+            | Self::RegionalOutageReconnect
+            | Self::DstShift => Some(EventClass::Benign),
             Self::Other(_) => None,
             _ => Some(EventClass::Attack),
         }

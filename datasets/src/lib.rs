@@ -52,8 +52,10 @@
 //! - daily and weekly cycles in each device's local time (region offset ± 1 h);
 //! - negative-binomial (over-dispersed) counts, byte counts as messages × lognormal sizes plus
 //!   background traffic, packets from bytes; spontaneous reboots restart counters;
-//! - benign events (firmware update, reboot storm, regional outage), part of the clean
-//!   stream and labelled benign;
+//! - benign events (firmware update, reboot storm, regional outage, and the harder ones: a
+//!   staged roll-out in waves that leaves the fleet sending more, a broker restart, a degraded
+//!   regional link with back-off retries and a backlog upload, a daylight-saving change), part
+//!   of the clean stream and labelled benign;
 //! - attacks (DDoS, backdoor, credential stuffing and its low-and-slow variant, message flood,
 //!   exfiltration drift, reconnect loop), applied as transforms on top of the clean reading,
 //!   each labelled with its devices, metrics and window.
@@ -66,6 +68,7 @@ pub mod labels;
 pub mod nab;
 mod reading;
 pub mod scenario;
+mod schedule;
 
 pub use error::{Error, ScenarioError};
 pub use fleet::{Batch, Batches, DeviceSlot, DeviceStream, Fleet, Slot, Slots, archetype_names};

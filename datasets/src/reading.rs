@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use thingward_models::time::EpochMillis;
-use thingward_models::{Datapoint, Metric, ThingName, Value};
+use thingward_models::{Datapoint, Metric, MetricSide, ThingName, Value};
 
 /// Every metric the generator emits, in wire-name order (the row order of a history part
 /// file): the 13 ML metrics plus the listening-port sets and the destination addresses.
@@ -52,6 +52,10 @@ impl ValueRef<'_> {
 pub struct Reading {
     /// False while the device is offline (a regional outage): it reports nothing.
     pub online: bool,
+    /// True while the device reaches the broker but holds no session long enough to send its
+    /// metrics report (a degraded regional link): only the broker-side metrics
+    /// ([`MetricSide::Cloud`]) are reported.
+    pub cloud_only: bool,
     /// `aws:all-bytes-in`
     pub bytes_in: f64,
     /// `aws:all-bytes-out`
@@ -87,6 +91,7 @@ impl Reading {
     /// Copies `other` into `self`, reusing `self`'s buffers.
     pub fn copy_from(&mut self, other: &Reading) {
         self.online = other.online;
+        self.cloud_only = other.cloud_only;
         self.bytes_in = other.bytes_in;
         self.bytes_out = other.bytes_out;
         self.packets_in = other.packets_in;
@@ -103,10 +108,11 @@ impl Reading {
         self.destination_ips.clone_from(&other.destination_ips);
     }
 
-    /// The number of a numeric metric (`None` offline, for list metrics, and for the
-    /// message size of a slot without messages).
+    /// The number of a numeric metric (`None` offline, for device-side metrics while only
+    /// the broker's are reported, for list metrics, and for the message size of a slot without
+    /// messages).
     pub fn number(&self, metric: &Metric) -> Option<f64> {
-        if !self.online {
+        if !self.reports(metric) {
             return None;
         }
         Some(match metric {
@@ -135,7 +141,7 @@ impl Reading {
     /// The value of `metric` without copying its list, or `None` when the device reports no
     /// datapoint for it (for writers that store values column by column).
     pub fn value_ref(&self, metric: &Metric) -> Option<ValueRef<'_>> {
-        if !self.online {
+        if !self.reports(metric) {
             return None;
         }
         match metric {
@@ -144,6 +150,12 @@ impl Reading {
             Metric::DestinationIpAddresses => Some(ValueRef::Ips(&self.destination_ips)),
             m => self.number(m).map(ValueRef::Number),
         }
+    }
+
+    /// Whether the device reports `metric` in this slot at all: online, and either holding a
+    /// session or `metric` measured by the broker.
+    pub fn reports(&self, metric: &Metric) -> bool {
+        self.online && (!self.cloud_only || metric.side() == MetricSide::Cloud)
     }
 
     /// Whether `metric`'s datapoint differs between two readings (present in one only, or

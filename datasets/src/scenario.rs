@@ -91,12 +91,15 @@ pub struct EventParams {
     pub fraction: Option<f64>,
     /// Kind-specific size: multiplier (ddos, message-flood), new ports (backdoor), attempts
     /// per slot (credential stuffing, reconnect loop), percent per day (exfiltration-drift),
-    /// reboots per device (reboot-storm), image-size multiplier (firmware-update).
+    /// reboots per device (reboot-storm), image-size multiplier (firmware-update), percent
+    /// more messages after the update (staged-rollout), broker downtime in seconds
+    /// (broker-restart), backlog slots uploaded per slot (regional-outage-reconnect), clock
+    /// change in hours (dst-shift, negative = clocks back).
     pub magnitude: Option<Range>,
     /// Only devices of these archetypes are eligible.
     pub archetypes: Option<Vec<String>>,
-    /// Only devices of this region are eligible (regional-outage: the region that goes
-    /// offline; default one drawn at random).
+    /// Only devices of this region are eligible (regional-outage, regional-outage-reconnect,
+    /// dst-shift: the region it happens in; default one drawn at random).
     pub region: Option<String>,
     /// Independent copies of this event, each with its own devices and times. Default 1.
     pub repeat: Option<u32>,
@@ -429,6 +432,22 @@ fn defaults(kind: &EventKind) -> (FleetShare, Option<Range>, Range) {
             Range::Between([2.0, 6.0]),
         ),
         EventKind::RegionalOutage => (Fraction(1.0), minutes(60.0, 240.0), Range::One(1.0)),
+        EventKind::StagedRollout => (
+            Fraction(0.95),
+            minutes(360.0, 1440.0),
+            Range::Between([10.0, 30.0]),
+        ),
+        EventKind::BrokerRestart => (
+            Fraction(0.98),
+            minutes(5.0, 5.0),
+            Range::Between([10.0, 60.0]),
+        ),
+        EventKind::RegionalOutageReconnect => (
+            Fraction(1.0),
+            minutes(60.0, 240.0),
+            Range::Between([3.0, 8.0]),
+        ),
+        EventKind::DstShift => (Fraction(0.9), minutes(1440.0, 1440.0), Range::One(1.0)),
         EventKind::Other(_) => (Count(1), None, Range::One(1.0)),
     }
 }
@@ -476,11 +495,26 @@ fn check_event(e: EventParams, regions: &[Region]) -> Result<EventSpec, Scenario
         (None, Some(_)) => return Err(field("events.fraction", "must be in (0, 1]")),
         (None, None) => share,
     };
+    // A daylight-saving change moves clocks forward (+) or back (−), by at most 3 h.
+    let magnitude_min = if kind == EventKind::DstShift {
+        -3.0
+    } else {
+        0.0
+    };
     let magnitude = e
         .magnitude
-        .map(|r| r.check("events.magnitude", 0.0))
+        .map(|r| r.check("events.magnitude", magnitude_min))
         .transpose()?
         .unwrap_or(magnitude);
+    if kind == EventKind::DstShift {
+        let (lo, hi) = magnitude.bounds();
+        if hi > 3.0 || (lo <= 0.0 && hi >= 0.0) {
+            return Err(field(
+                "events.magnitude",
+                "dst-shift: hours in [-3, 3], not 0, all of one sign",
+            ));
+        }
+    }
     let start_hours = e
         .start_hours
         .map(|r| r.check("events.start_hours", 0.0))
@@ -561,6 +595,18 @@ mod tests {
             (
                 "devices = 5\n[[events]]\nkind = \"ddos\"\nduration_minutes = 30\nduration_hours = 1",
                 "at most one",
+            ),
+            (
+                "devices = 5\n[[events]]\nkind = \"dst-shift\"\nmagnitude = [-1, 1]",
+                "one sign",
+            ),
+            (
+                "devices = 5\n[[events]]\nkind = \"dst-shift\"\nmagnitude = -4",
+                "magnitude",
+            ),
+            (
+                "devices = 5\n[[events]]\nkind = \"ddos\"\nmagnitude = -1",
+                "magnitude",
             ),
         ];
         for (extra, needle) in cases {
