@@ -58,6 +58,14 @@ pub struct FleetParams {
     pub confirm_ms: i64,
     /// An open event closes after this long with every behavior below half its opening share.
     pub linger_ms: i64,
+    /// How long a pending event whose devices recovered at once (each hot for a slot or two,
+    /// like the waves of a staged roll-out) waits for more devices; the distinct hot devices
+    /// over this horizon also open an event.
+    pub horizon_ms: i64,
+    /// An alarm whose residual exceeds this multiple of the event's mean hot residual on the
+    /// behavior (plus one) is not explained by it: a credential-stuffing burst during a broker
+    /// restart's handful of failed logins stands out and is notified.
+    pub outlier_ratio: f32,
 }
 
 impl Default for FleetParams {
@@ -72,6 +80,8 @@ impl Default for FleetParams {
             stall_ms: 600_000,
             confirm_ms: 3_600_000,
             linger_ms: 3_600_000,
+            horizon_ms: 6 * 3_600_000,
+            outlier_ratio: 2.0,
         }
     }
 }
@@ -80,6 +90,11 @@ impl FleetParams {
     /// Bins in the window.
     pub(crate) fn bins(&self) -> usize {
         (self.window_ms / self.bin_ms.max(1)).clamp(1, 288) as usize
+    }
+
+    /// Bins in the horizon.
+    pub(crate) fn horizon_bins(&self) -> usize {
+        (self.horizon_ms / self.bin_ms.max(1)).clamp(1, 2016) as usize
     }
 }
 
@@ -273,6 +288,13 @@ impl Rings {
         self.sums[slot] += 1;
     }
 
+    /// Devices of `slot` whose latest bin is `now` or the one before.
+    fn recent(&self, slot: usize, now: u32) -> u32 {
+        let base = slot * self.bins;
+        let at = |b: u32| self.counts[base + b as usize % self.bins];
+        at(now) + if now > 1 && self.bins > 1 { at(now - 1) } else { 0 }
+    }
+
     fn sum(&self, slot: usize) -> u32 {
         self.sums.get(slot).copied().unwrap_or(0)
     }
@@ -299,6 +321,8 @@ pub(crate) struct BehaviorFleet {
     bin: u32,
     hot: Rings,
     seen: Rings,
+    /// Distinct hot devices over the horizon (fleet-wide).
+    long: Rings,
     /// Cohort names of the model (slot 0 is the fleet).
     cohorts: Arc<[Arc<str>]>,
     /// Probability that a clean device is hot at least once in the window (model's LOW rate).
@@ -323,6 +347,11 @@ struct EventBehavior {
     share: f64,
     peak_devices: u32,
     peak_share: f64,
+    /// Most distinct hot devices over the horizon (growth is measured on it).
+    peak_long: u32,
+    /// Mean residual of the behavior's hot datapoints during the event (the last 20).
+    mean_residual: f32,
+    hot_residuals: u32,
 }
 
 /// An event's live state.
@@ -409,13 +438,15 @@ impl FleetTracker {
         if fresh {
             let p_hot = 1.0 - (1.0 - p_low.clamp(0.0, 1.0)).powi(bins as i32);
             let old = self.behaviors[slot].take();
-            let (hot, seen, bin) = match old {
+            let horizon = self.params.horizon_bins();
+            let (hot, seen, long, bin) = match old {
                 Some(o) if o.profile == profile && o.cohorts.len() == cohorts.len() => {
-                    (o.hot, o.seen, o.bin)
+                    (o.hot, o.seen, o.long, o.bin)
                 }
                 _ => (
                     Rings::new(cohorts.len().max(1), bins),
                     Rings::new(cohorts.len().max(1), bins),
+                    Rings::new(1, horizon),
                     0,
                 ),
             };
@@ -427,6 +458,7 @@ impl FleetTracker {
                 bin,
                 hot,
                 seen,
+                long,
                 cohorts: Arc::clone(cohorts),
                 p_hot,
                 updated_bin: 0,
@@ -445,6 +477,7 @@ impl FleetTracker {
         marks: &mut DeviceMarks,
         ts: EpochMillis,
         hot: bool,
+        residual: f32,
     ) {
         let now_bin = self.bin_of(ts);
         let Some(Some(bf)) = self.behaviors.get_mut(bid as usize) else {
@@ -456,6 +489,7 @@ impl FleetTracker {
             if bf.bin != 0 {
                 bf.hot.expire(bf.bin, now);
                 bf.seen.expire(bf.bin, now);
+                bf.long.expire(bf.bin, now);
             }
             bf.bin = now;
         }
@@ -469,8 +503,9 @@ impl FleetTracker {
             for s in slots.into_iter().flatten() {
                 bf.hot.mark(s, marks.hot, now);
             }
+            bf.long.mark(0, marks.hot, now);
             marks.hot = now;
-            self.on_hot(bid, ts);
+            self.on_hot(bid, ts, residual);
         }
         if advanced {
             self.tick(profile, ts);
@@ -478,12 +513,13 @@ impl FleetTracker {
     }
 
     /// A hot datapoint of `bid`: start, grow or open the profile's event.
-    fn on_hot(&mut self, bid: u32, ts: EpochMillis) {
+    fn on_hot(&mut self, bid: u32, ts: EpochMillis, residual: f32) {
         let params = self.params.clone();
         let Some(Some(bf)) = self.behaviors.get(bid as usize) else {
             return;
         };
         let (h, s) = (bf.hot.sum(0), bf.seen.sum(0).max(1));
+        let long = bf.long.sum(0);
         let significant = h >= 2 && poisson_sf(h, f64::from(s) * bf.p_hot) < params.significance;
         let profile = bf.profile as usize;
         if self.active.len() <= profile {
@@ -526,9 +562,12 @@ impl FleetTracker {
         let ev = &mut self.events[slot as usize];
         let joined = match ev.behaviors.iter_mut().find(|b| b.bid == bid) {
             Some(b) => {
-                if h > b.peak_devices {
+                if long > b.peak_long {
+                    b.peak_long = long;
                     ev.last_growth = ts;
                 }
+                b.hot_residuals += 1;
+                b.mean_residual += (residual - b.mean_residual) / b.hot_residuals.min(20) as f32;
                 false
             }
             None if significant => {
@@ -538,6 +577,9 @@ impl FleetTracker {
                     share: 0.0,
                     peak_devices: 0,
                     peak_share: 0.0,
+                    peak_long: long,
+                    mean_residual: residual,
+                    hot_residuals: 1,
                 });
                 ev.last_growth = ts;
                 true
@@ -563,8 +605,10 @@ impl FleetTracker {
                 entry.1 = entry.1.max(cs);
             }
         }
+        let long_share = f64::from(long) / f64::from(s);
         let opens = significant
             && ((h >= params.min_devices && share >= params.open_share)
+                || (long >= params.min_devices && long_share >= params.open_share)
                 || cohort_counts.iter().skip(1).any(|&(hc, sc)| {
                     hc >= params.min_devices
                         && f64::from(hc) / f64::from(sc.max(1)) >= params.cohort_share
@@ -600,6 +644,7 @@ impl FleetTracker {
         let ev = &self.events[slot as usize];
         let bids: Vec<u32> = ev.behaviors.iter().map(|b| b.bid).collect();
         let mut quiet = true;
+        let mut sustained = false;
         let mut current = Vec::with_capacity(bids.len());
         for bid in bids {
             if let Some(Some(bf)) = self.behaviors.get_mut(bid as usize) {
@@ -607,9 +652,13 @@ impl FleetTracker {
                     if bf.bin != 0 {
                         bf.hot.expire(bf.bin, now_bin);
                         bf.seen.expire(bf.bin, now_bin);
+                        bf.long.expire(bf.bin, now_bin);
                     }
                     bf.bin = now_bin;
                 }
+                // Devices still hot now (an attack on a few devices stays hot; a roll-out's
+                // devices recover after their download).
+                sustained |= bf.hot.recent(0, now_bin) >= 2;
                 let (h, s) = (bf.hot.sum(0), bf.seen.sum(0).max(1));
                 let share = f64::from(h) / f64::from(s);
                 let cohort_loud = (1..bf.cohorts.len()).any(|c| {
@@ -631,7 +680,10 @@ impl FleetTracker {
         }
         match ev.phase {
             FleetPhase::Pending => {
-                if ts - ev.last_growth >= params.stall_ms || ts - ev.start >= params.confirm_ms {
+                let stalled = ts - ev.last_growth;
+                if (sustained && (stalled >= params.stall_ms || ts - ev.start >= params.confirm_ms))
+                    || stalled >= params.horizon_ms
+                {
                     self.finish(slot, ts, FleetPhase::Dissolved);
                 }
             }
@@ -664,10 +716,18 @@ impl FleetTracker {
     }
 
     /// The event explaining a new alarm of `bid` in `profile` now: its link (slot + 1).
-    pub(crate) fn explain(&mut self, profile: u32, bid: u32, key: u64) -> Option<u32> {
+    pub(crate) fn explain(
+        &mut self,
+        profile: u32,
+        bid: u32,
+        key: u64,
+        residual: f32,
+    ) -> Option<u32> {
+        let ratio = self.params.outlier_ratio;
         let slot = (*self.active.get(profile as usize)?)?;
         let ev = &mut self.events[slot as usize];
-        if ev.released || !ev.behaviors.iter().any(|b| b.bid == bid) {
+        let b = ev.behaviors.iter().find(|b| b.bid == bid)?;
+        if ev.released || residual > ratio * b.mean_residual.max(0.0) + 1.0 {
             return None;
         }
         ev.members.push(key);

@@ -586,6 +586,7 @@ impl Scorer {
                     &mut state.marks,
                     dp.timestamp,
                     judgement.level.is_some(),
+                    judgement.residual,
                 );
             }
             let change = step_alarm(alarms, key, violating, b);
@@ -594,7 +595,7 @@ impl Scorer {
                     state.link = if covered {
                         MAINTENANCE_LINK
                     } else {
-                        fleet.explain(profile_id, bid, key).unwrap_or(0)
+                        fleet.explain(profile_id, bid, key, judgement.residual).unwrap_or(0)
                     };
                 }
                 let cause = cause_of(fleet, state.link);
