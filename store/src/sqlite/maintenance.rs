@@ -1,4 +1,4 @@
-//! [`crate::MaintenanceStore`] on SQLite (the table is in `fleet::SCHEMA`).
+//! [`crate::MaintenanceStore`] on SQLite (the table is in `fleet_rows::SCHEMA`).
 
 use super::SqliteStore;
 use crate::StoreError;

@@ -7,6 +7,7 @@ mod audit;
 mod certs;
 mod destinations;
 mod fleet;
+mod fleet_rows;
 mod maintenance;
 mod mitigation;
 mod models;
@@ -272,7 +273,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(certs::SCHEMA)?;
         conn.execute_batch(audit::SCHEMA)?;
-        conn.execute_batch(fleet::SCHEMA)?;
+        conn.execute_batch(fleet_rows::SCHEMA)?;
         migrate(&conn)?;
         let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get("last_seq"))?;
         let reader = Connection::open(path)?;

@@ -1,8 +1,8 @@
 //! [`crate::ViolationStore`] on SQLite.
 
-use super::SqliteStore;
+use super::{SqliteStore, fleet_rows};
 use crate::StoreError;
-use crate::fleet::wire_id;
+use crate::fleet::{FleetEventChange, wire_id};
 use crate::outbox::{NewOutboxEvent, OutboxKind, OutboxRouting};
 use crate::violations::*;
 use rusqlite::types::Value as SqlValue;
@@ -376,6 +376,40 @@ fn apply_violation(
     Ok((id, seq))
 }
 
+/// Records one fleet event change inside `tx`: the event's row (its verification state
+/// kept), its feed row when it opened or closed, the released alarms' feed rows. Returns the
+/// last outbox sequence number written.
+pub(super) fn apply_fleet_change(
+    tx: &Connection,
+    change: &FleetEventChange,
+) -> Result<Option<i64>, StoreError> {
+    let e = &change.event;
+    tx.prepare_cached(
+        "INSERT INTO fleet_events (id, profile, phase, start_ms, end_ms, behaviors, cohorts, explained_alarms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, start_ms = excluded.start_ms, end_ms = excluded.end_ms, behaviors = excluded.behaviors, cohorts = excluded.cohorts, explained_alarms = excluded.explained_alarms",
+    )?
+    .execute(params![
+        e.id as i64,
+        e.profile,
+        e.phase.as_str(),
+        e.start_ms,
+        e.end_ms,
+        serde_json::to_string(&e.behaviors)?,
+        serde_json::to_string(&e.cohorts)?,
+        e.explained_alarms
+    ])?;
+    let at = e.end_ms.unwrap_or(e.start_ms);
+    let mut tail = None;
+    if let Some(name) = change.kind.notified()
+        && let Some(stored) = fleet_rows::get(tx, e.id)?
+    {
+        tail = super::outbox::insert(tx, &fleet_rows::feed_event(&stored, name, at))?;
+    }
+    for r in &change.released {
+        tail = release_held(tx, e.id, Some((&r.thing, &e.profile, &r.behavior)), at)?.or(tail);
+    }
+    Ok(tail)
+}
+
 /// Writes the feed rows of the held violation events of fleet event `fleet_event` (only
 /// those of `alarm` = (thing, profile, behavior) when given), in event order, and marks them
 /// released at `at`. Returns the last sequence number written.
@@ -452,7 +486,7 @@ impl ViolationStore for SqliteStore {
                         ids.push(id);
                         seq
                     }
-                    DetectChange::Fleet(f) => super::fleet::apply_change(&tx, f)?,
+                    DetectChange::Fleet(f) => apply_fleet_change(&tx, f)?,
                     DetectChange::ReleaseFleetEvent { id, at } => {
                         release_held(&tx, *id, None, *at)?
                     }
