@@ -896,4 +896,60 @@ mod tests {
             "DEVICE_CERTIFICATE_EXPIRING_CHECK"
         );
     }
+
+    #[test]
+    fn a_fleet_event_renders_in_every_format() {
+        let event = |change: &str, seq: i64| OutboxEvent {
+            seq,
+            key: format!("6553f10000000000:{change}"),
+            kind: OutboxKind::FleetEvent,
+            routing: OutboxRouting {
+                profile: Some("p".into()),
+                severity: Some(Severity::Medium),
+                ..OutboxRouting::default()
+            },
+            event_ms: 1_764_633_900_000,
+            body: json!({
+                "fleetEventId": "6553f10000000000", "securityProfileName": "p",
+                "phase": if change == "opened" { "OPEN" } else { "CLOSED" },
+                "startTime": 1_764_633_600.0,
+                "behaviors": [{ "behaviorName": "out", "metric": "aws:all-bytes-out",
+                                "devices": 30, "share": 0.3, "peakDevices": 40, "peakShare": 0.4 }],
+                "cohorts": [], "explainedAlarmCount": 39, "fleetEventChange": change,
+            }),
+        };
+        let (opened, closed) = (event("opened", 1), event("closed", 2));
+        let am = alertmanager(&origin(), "r", &[(&opened, None), (&closed, None)]);
+        let a = &am["alerts"][0];
+        assert_eq!(a["labels"]["alertname"], FLEET_ALERTNAME);
+        assert_eq!(a["labels"]["fleetEventId"], "6553f10000000000");
+        assert_eq!(a["status"], "firing");
+        assert_eq!(a["annotations"]["metrics"], "aws:all-bytes-out");
+        assert_eq!(a["annotations"]["shares"], "out=40.0%");
+        assert_eq!(am["alerts"][1]["status"], "resolved");
+        assert_eq!(am["alerts"][1]["startsAt"], "2025-12-02T00:00:00.000Z");
+        assert_eq!(
+            cloudevent(&origin(), &opened)["type"],
+            "io.thingward.fleet-event.opened"
+        );
+        assert_eq!(
+            cloudevent(&origin(), &closed)["type"],
+            "io.thingward.fleet-event.closed"
+        );
+        assert_eq!(cloudevent(&origin(), &opened)["subject"], "p");
+        let o = ocsf(&closed);
+        assert_eq!(o["class_uid"], 2004);
+        assert_eq!(o["activity_id"], 3);
+        assert_eq!(o["status_id"], 4);
+        assert_eq!(o["finding_info"]["uid"], "6553f10000000000");
+        assert_eq!(o["count"], 40);
+        let f = asff(&origin(), &opened);
+        assert!(
+            f["Id"]
+                .as_str()
+                .is_some_and(|id| id.ends_with(":fleetevent/6553f10000000000"))
+        );
+        assert_eq!(f["Workflow"]["Status"], "NEW");
+        assert_eq!(plain(&opened)["kind"], "fleet-event");
+    }
 }
