@@ -59,6 +59,13 @@ impl Targeting {
         }
         out
     }
+
+    /// Whether `thing` is in `group`, directly or through one of the group's child groups.
+    pub(crate) fn in_group(&self, thing: &str, group: &str) -> bool {
+        self.groups_of_thing
+            .get(thing)
+            .is_some_and(|gs| gs.contains(group))
+    }
 }
 
 /// `group` and every group above it (parent, grandparent, …), nearest first, each once:

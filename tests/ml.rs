@@ -24,6 +24,11 @@ fn thingward(args: &[&std::ffi::OsStr]) -> std::process::Output {
 
 /// Generates a quiet 10-device fleet whose 15 days end at today's UTC midnight into `data`.
 fn generate(work: &Path, data: &Path) {
+    generate_fleet(work, data, 10);
+}
+
+/// Generates a quiet fleet of `devices` whose 15 days end at today's UTC midnight into `data`.
+pub(crate) fn generate_fleet(work: &Path, data: &Path, devices: u32) {
     let today = chrono::Utc::now().timestamp_millis() / DAY_MS * DAY_MS;
     let start = chrono::DateTime::from_timestamp_millis(today - 15 * DAY_MS)
         .expect("start")
@@ -32,7 +37,7 @@ fn generate(work: &Path, data: &Path) {
     std::fs::write(
         &scenario,
         format!(
-            "name = \"ml-e2e\"\nseed = 7\ndevices = 10\ndays = 15\ntraining_days = 14\nstart = \"{start}\"\n"
+            "name = \"ml-e2e\"\nseed = 7\ndevices = {devices}\ndays = 15\ntraining_days = 14\nstart = \"{start}\"\n"
         ),
     )
     .expect("scenario");
@@ -60,7 +65,7 @@ fn train(data: &Path) -> std::process::Output {
     ])
 }
 
-async fn get(tw: &Thingward, path: &str) -> Value {
+pub(crate) async fn get(tw: &Thingward, path: &str) -> Value {
     let r = http().get(tw.url(path)).send().await.expect("request");
     assert_eq!(r.status(), 200, "{path}");
     r.json().await.expect("json")

@@ -6,6 +6,7 @@ mod audit;
 mod e2e;
 mod eval;
 mod feed;
+mod fleet_events;
 mod mitigation;
 mod ml;
 mod mqtt_limits;

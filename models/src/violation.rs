@@ -123,6 +123,15 @@ pub struct ActiveViolation {
     /// (AWS clients ignore the field).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ml_explanation: Option<MlExplanation>,
+    /// thingward's extra: the device incident the violation belongs to (16 hex digits).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub incident_id: Option<String>,
+    /// thingward's extra: the fleet event that explained the alarm (16 hex digits).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fleet_event_id: Option<String>,
+    /// thingward's extra: the maintenance window the alarm fell in.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maintenance_window_id: Option<String>,
 }
 
 /// The AWS `ViolationEvent` shape.
@@ -158,4 +167,13 @@ pub struct ViolationEvent {
     /// opened it was anomalous (AWS clients ignore the field).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ml_explanation: Option<MlExplanation>,
+    /// thingward's extra: the device incident the event belongs to (16 hex digits).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub incident_id: Option<String>,
+    /// thingward's extra: the fleet event that explained (held) the change (16 hex digits).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fleet_event_id: Option<String>,
+    /// thingward's extra: the maintenance window the change fell in (held).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maintenance_window_id: Option<String>,
 }

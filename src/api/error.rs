@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
+use crate::detect::maintenance::MaintenanceError;
 use crate::detect::{BatchRejection, DetectError, ReportRejection};
 use crate::mitigation::detect::PlanError;
 use thingward_store::{PolicyVersionError, StoreError};
@@ -220,6 +221,18 @@ impl From<PlanError> for ApiError {
         match e {
             PlanError::NotFound(m) => ApiError::NotFound(m),
             PlanError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A maintenance window that breaks a rule is a 400; one whose target or metric does not
+/// exist a 404.
+impl From<MaintenanceError> for ApiError {
+    fn from(e: MaintenanceError) -> Self {
+        match e {
+            MaintenanceError::Invalid(m) => ApiError::InvalidRequest(m),
+            MaintenanceError::NotFound { resource, name } => ApiError::not_found(resource, &name),
+            MaintenanceError::Store(e) => e.into(),
         }
     }
 }

@@ -235,8 +235,9 @@ fn stream_filter(query: &QueryMap) -> Result<sse::StreamFilter, ApiError> {
         .map(|k| match k {
             "violations" | "violation" => Ok(OutboxKind::Violation),
             "audit-findings" | "audit-finding" => Ok(OutboxKind::AuditFinding),
+            "fleet-events" | "fleet-event" => Ok(OutboxKind::FleetEvent),
             _ => Err(ApiError::InvalidRequest(format!(
-                "kind must be violations or audit-findings, got '{k}'"
+                "kind must be violations, audit-findings or fleet-events, got '{k}'"
             ))),
         })
         .transpose()?;

@@ -6,8 +6,11 @@ mod auth;
 pub(crate) mod error;
 mod extract;
 mod feed;
+mod fleet_events;
+mod incidents;
 mod ingest;
 mod iot_registry;
+mod maintenance;
 mod mitigation;
 mod profiles;
 mod registry;
@@ -95,6 +98,9 @@ pub(crate) fn app(state: AppState, auth: Arc<Authenticator>, max_body_bytes: usi
         .merge(feed::routes())
         .merge(audit::routes())
         .merge(iot_registry::routes())
+        .merge(fleet_events::routes())
+        .merge(incidents::routes())
+        .merge(maintenance::routes())
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     Router::new()

@@ -100,11 +100,37 @@ async fn events_list(
         .await
 }
 
+/// The body of PutVerificationStateOnViolation (and of thingward's fleet event
+/// verification, which mirrors it).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct VerificationBody {
+pub(super) struct VerificationBody {
     verification_state: Option<String>,
     verification_state_description: Option<String>,
+}
+
+impl VerificationBody {
+    /// The state and description, checked as AWS checks them.
+    ///
+    /// # Errors
+    /// `InvalidRequestException`: no or an unknown state, a description over 1000 characters
+    /// or with control characters.
+    pub(super) fn checked(self) -> Result<(VerificationState, Option<String>), ApiError> {
+        let raw = self
+            .verification_state
+            .ok_or_else(|| ApiError::InvalidRequest("verificationState is required".into()))?;
+        let state = VerificationState::parse(&raw).ok_or_else(|| {
+            ApiError::InvalidRequest(format!("Invalid verificationState '{raw}'"))
+        })?;
+        if let Some(d) = &self.verification_state_description
+            && (d.chars().count() > 1000 || d.chars().any(char::is_control))
+        {
+            return Err(ApiError::InvalidRequest(
+                "verificationStateDescription must be at most 1000 characters without control characters".into(),
+            ));
+        }
+        Ok((state, self.verification_state_description))
+    }
 }
 
 async fn verification_put(
@@ -122,21 +148,10 @@ async fn verification_put(
                     "violationId must match [a-zA-Z0-9-]{1,128}".into(),
                 ));
             }
-            let raw = body
-                .verification_state
-                .ok_or_else(|| ApiError::InvalidRequest("verificationState is required".into()))?;
-            let vstate = VerificationState::parse(&raw)
-                .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid verificationState '{raw}'")))?;
-            if let Some(d) = &body.verification_state_description
-                && (d.len() > 1000 || d.chars().any(char::is_control))
-            {
-                return Err(ApiError::InvalidRequest(
-                        "verificationStateDescription must be at most 1000 characters without control characters".into(),
-                    ));
-            }
+            let (vstate, description) = body.checked()?;
             if !state
                 .store
-                .verification_set(&id, vstate, body.verification_state_description.as_deref())?
+                .verification_set(&id, vstate, description.as_deref())?
             {
                 return Err(ApiError::InvalidRequest(format!(
                     "Violation '{id}' does not exist"

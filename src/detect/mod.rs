@@ -12,6 +12,8 @@
 //! so that the WAL and SQLite see changes in scoring order; decoding, both commits (each a group
 //! commit shared by concurrent batches) and the waits happen outside it.
 
+mod fleet;
+pub(crate) mod maintenance;
 mod registry_view;
 mod violations;
 
@@ -20,6 +22,7 @@ pub(crate) use registry_view::RegistryView;
 use crate::clock::Clock;
 use crate::targeting::Targeting;
 use crate::training::Models;
+use maintenance::MaintenanceIndex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,8 +34,10 @@ use thingward_models::profile::SecurityProfile;
 use thingward_models::time::EpochMillis;
 use thingward_models::violation::ViolationEventType;
 use thingward_models::{Datapoint, ThingName};
-use thingward_scorer::{Change, CompiledProfile, Scorer, Transition};
-use thingward_store::{Store, StoreError, ViolationChange, ViolationRecord};
+use thingward_scorer::{
+    Cause, Change, CompiledProfile, FleetChange, FleetParams, Scorer, ScorerParams, Transition,
+};
+use thingward_store::{DetectChange, Hold, Store, StoreError, ViolationChange, ViolationRecord};
 use violations::{ViolationWriter, WriterGone};
 
 /// A thing silent this long has its alarms invalidated (AWS: 2 days).
@@ -85,7 +90,14 @@ struct Inner {
     thing_profiles: HashMap<ThingName, Arc<[Arc<CompiledProfile>]>>,
     report_ids: ReportIds,
     counters: Counters,
+    /// The maintenance windows that have not ended (empty: scoring asks nothing).
+    maintenance: MaintenanceIndex,
+    /// The window of each alarm raised inside one, until it ends (its clear names it too).
+    window_holds: HashMap<AlarmKey, Arc<str>>,
 }
+
+/// (thing, profile, behavior) of an alarm.
+type AlarmKey = (String, Arc<str>, Arc<str>);
 
 /// The Detect engine.
 pub(crate) struct Detect {
@@ -186,8 +198,16 @@ impl Detect {
         models: Arc<Models>,
         clock: Clock,
     ) -> Result<Self, DetectError> {
+        // Fleet event and incident ids count up from the start time in seconds × 2³², so they
+        // never repeat across restarts (a restart a second later starts 2³² ids further).
+        let start_secs = u64::try_from(clock() / 1000).unwrap_or(0);
         let inner = Inner {
-            scorer: Scorer::new(),
+            scorer: Scorer::with_params(ScorerParams {
+                fleet: FleetParams::default(),
+                id_seed: start_secs << 32,
+            }),
+            maintenance: MaintenanceIndex::default(),
+            window_holds: HashMap::new(),
             view: Arc::new(RegistryView::default()),
             profiles: HashMap::new(),
             targeting: Targeting::default(),
@@ -205,6 +225,14 @@ impl Detect {
             clock,
             stages: StageCounters::default(),
         };
+        // The scorer that tracked a previous run's live fleet events is gone: end them.
+        let ended = detect.store.fleet_events_end_stale(detect.now())?;
+        if ended > 0 {
+            tracing::warn!(
+                fleet_events = ended,
+                "Fleet events live at the last shutdown were ended (open: closed; pending: dissolved, their alarms notified)"
+            );
+        }
         detect.reload()?;
         let mut inner = detect.lock()?;
         for (thing, profile, behavior, last) in detect.store.violations_active_keys()? {
@@ -271,6 +299,7 @@ impl Detect {
         }
         let targeting = Targeting::load(&*self.store)?;
         let now = self.now();
+        let maintenance = MaintenanceIndex::load(&*self.store, now)?;
         let definitions: Vec<&SecurityProfile> = profiles.values().map(|p| &p.definition).collect();
         self.models.sync(&*self.store, &definitions, now)?;
         let mut guard = self.lock()?;
@@ -307,8 +336,9 @@ impl Detect {
             }
         }
         // Invalidation records need the behavior as it was: take it from the old profiles.
-        let records = records_for(&transitions, &inner.profiles);
+        let records = records_for(&transitions, &[], &inner.profiles, &mut inner.window_holds);
         inner.profiles = profiles;
+        inner.maintenance = maintenance;
         *self
             .current_view
             .lock()
@@ -318,9 +348,44 @@ impl Detect {
         inner.thing_profiles.clear();
         // Queued and committed before the lock is released, so that no batch scored under
         // the new configuration is recorded before these.
-        let committed = self.violations.apply_blocking(records)?;
+        let committed = self.violations.apply_blocking(violations_only(records))?;
         drop(guard);
         committed.map_err(DetectError::Violations)
+    }
+
+    /// Re-reads the maintenance windows after one was declared or deleted.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) fn reload_maintenance(&self) -> Result<(), DetectError> {
+        let maintenance = MaintenanceIndex::load(&*self.store, self.now())?;
+        self.lock()?.maintenance = maintenance;
+        Ok(())
+    }
+
+    /// An operator verified fleet event `id` as TRUE_POSITIVE: the live scorer (if it still
+    /// tracks the event) notifies its later alarms, and every violation event the event held
+    /// gets its feed row now — queued in scoring order, so a later clear is announced after
+    /// the start it follows. Returns whether the running scorer still tracked the event.
+    ///
+    /// # Errors
+    /// Store failures, or the writer is gone.
+    pub(crate) fn release_fleet_event(&self, id: u64) -> Result<bool, DetectError> {
+        let now = self.now();
+        let waiter = {
+            let mut inner = self.lock()?;
+            let live = inner.scorer.release_fleet_event(id).is_some();
+            let waiter = self
+                .violations
+                .submit_waiter(vec![DetectChange::ReleaseFleetEvent { id, at: now }])?;
+            (live, waiter)
+        };
+        let (live, waiter) = waiter;
+        waiter
+            .recv()
+            .map_err(|_| DetectError::ViolationWriter(WriterGone))?
+            .map_err(DetectError::Violations)?;
+        Ok(live)
     }
 
     fn score_and_append(
@@ -331,6 +396,11 @@ impl Detect {
     ) -> Result<(IngestOutcome, Option<Committed>), DetectError> {
         let started = Instant::now();
         let mut transitions = Vec::new();
+        // The maintenance window each transition's datapoint fell in (kept only while some
+        // window exists), and the fleet event changes after the transition they follow.
+        let mut covering: Vec<Option<Arc<str>>> = Vec::new();
+        let mut fleet: Vec<(usize, Vec<FleetChange>)> = Vec::new();
+        let mut drained = Vec::new();
         // One snapshot per batch: a model swapped in meanwhile serves from the next batch on.
         let models = self.models.live().snapshot();
         for dp in datapoints {
@@ -340,12 +410,41 @@ impl Detect {
                     inner.scorer.observe(profile, dp, &mut transitions);
                 }
                 if profile.watches_ml(&dp.metric) {
-                    inner
-                        .scorer
-                        .observe_ml(profile, &models, dp, &mut transitions);
+                    // No window: nothing is looked up.
+                    let window = if inner.maintenance.is_empty() {
+                        None
+                    } else {
+                        inner
+                            .maintenance
+                            .covering(
+                                &inner.targeting,
+                                profile.name(),
+                                dp.thing.as_str(),
+                                &dp.metric,
+                                dp.timestamp,
+                            )
+                            .cloned()
+                    };
+                    let from = transitions.len();
+                    inner.scorer.observe_ml_covered(
+                        profile,
+                        &models,
+                        dp,
+                        window.is_some(),
+                        &mut transitions,
+                    );
+                    if window.is_some() || !covering.is_empty() {
+                        covering.resize(from, None);
+                        covering.resize(transitions.len(), window);
+                    }
+                    inner.scorer.drain_fleet_changes(&mut drained);
+                    if !drained.is_empty() {
+                        fleet.push((transitions.len(), std::mem::take(&mut drained)));
+                    }
                 }
             }
         }
+        covering.resize(transitions.len(), None);
         let scored = StageCounters::add(&self.stages.score_ns, started);
         self.history.append(
             datapoints,
@@ -355,10 +454,18 @@ impl Detect {
             }),
         )?;
         let appended = StageCounters::add(&self.stages.wal_append_ns, scored);
-        let records = records_for(&transitions, &inner.profiles);
+        let records = changes_for(
+            &transitions,
+            &covering,
+            fleet,
+            &inner.profiles,
+            &mut inner.window_holds,
+        );
         let violation_events = records
             .iter()
-            .filter(|r| !matches!(r.change, ViolationChange::Touch))
+            .filter(|r| {
+                matches!(r, DetectChange::Violation(v) if !matches!(v.change, ViolationChange::Touch))
+            })
             .count();
         // Queued under the lock so that violation changes reach SQLite in scoring order; the
         // writer commits them off the lock, several batches per transaction.
@@ -498,10 +605,11 @@ impl Detect {
         inner
             .scorer
             .invalidate_silent(now, SILENCE_INVALIDATES_MS, &mut transitions);
-        let records = records_for(&transitions, &inner.profiles);
+        let inner = &mut *inner;
+        let records = records_for(&transitions, &[], &inner.profiles, &mut inner.window_holds);
         let n = records.len();
         self.violations
-            .apply_blocking(records)?
+            .apply_blocking(violations_only(records))?
             .map_err(DetectError::Violations)?;
         Ok(n)
     }
@@ -543,15 +651,90 @@ impl Inner {
     }
 }
 
+/// Wraps violation records as Detect changes.
+fn violations_only(records: Vec<ViolationRecord>) -> Vec<DetectChange> {
+    records.into_iter().map(DetectChange::Violation).collect()
+}
+
+/// A batch's changes in scoring order: the violation records of the transitions before each
+/// group of fleet event changes, then those changes (`fleet`: changes drained after the
+/// transition count they follow).
+fn changes_for(
+    transitions: &[Transition],
+    covering: &[Option<Arc<str>>],
+    fleet: Vec<(usize, Vec<FleetChange>)>,
+    profiles: &HashMap<String, Profile>,
+    window_holds: &mut HashMap<AlarmKey, Arc<str>>,
+) -> Vec<DetectChange> {
+    let mut out = Vec::with_capacity(transitions.len());
+    let mut from = 0;
+    for (to, changes) in fleet
+        .into_iter()
+        .chain(std::iter::once((transitions.len(), Vec::new())))
+    {
+        let to = to.clamp(from, transitions.len());
+        let cover = covering.get(from..to).unwrap_or(&[]);
+        out.extend(violations_only(records_for(
+            &transitions[from..to],
+            cover,
+            profiles,
+            window_holds,
+        )));
+        out.extend(
+            changes
+                .iter()
+                .map(|c| DetectChange::Fleet(fleet::record_change(c))),
+        );
+        from = to;
+    }
+    out
+}
+
+/// Why a transition is held: its fleet event, or the maintenance window its alarm started in
+/// (`window`: the one its datapoint fell in; `window_holds` remembers it until the clear).
+fn hold_of(
+    t: &Transition,
+    window: Option<&Arc<str>>,
+    window_holds: &mut HashMap<AlarmKey, Arc<str>>,
+) -> Option<Hold> {
+    match t.cause? {
+        Cause::FleetEvent(id) => Some(Hold::FleetEvent(id)),
+        Cause::Maintenance => {
+            let key = (
+                t.thing.as_str().to_owned(),
+                t.profile.clone(),
+                t.behavior.clone(),
+            );
+            let name = match t.change {
+                Change::Event(ViolationEventType::InAlarm) => {
+                    let name = window.cloned()?;
+                    window_holds.insert(key, name.clone());
+                    Some(name)
+                }
+                Change::StillInAlarm => window_holds.get(&key).or(window).cloned(),
+                Change::Event(_) => window_holds.remove(&key).or_else(|| window.cloned()),
+            };
+            // A hold whose window is no longer known (the service restarted) keeps the cause.
+            Some(Hold::Maintenance(name.map_or_else(
+                || maintenance::UNKNOWN_WINDOW.to_owned(),
+                |n| n.to_string(),
+            )))
+        }
+    }
+}
+
 /// Turns scorer transitions into violation records, coalescing repeated `StillInAlarm`
-/// updates of one violation into the last one.
+/// updates of one violation into the last one. `covering[i]` is the maintenance window the
+/// datapoint of `transitions[i]` fell in (an empty slice: none).
 fn records_for(
     transitions: &[Transition],
+    covering: &[Option<Arc<str>>],
     profiles: &HashMap<String, Profile>,
+    window_holds: &mut HashMap<AlarmKey, Arc<str>>,
 ) -> Vec<ViolationRecord> {
     let mut out: Vec<ViolationRecord> = Vec::with_capacity(transitions.len());
     let mut last_touch: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    for t in transitions {
+    for (i, t) in transitions.iter().enumerate() {
         let Some(behavior) = profiles.get(&*t.profile).and_then(|p| {
             p.definition
                 .behaviors
@@ -560,6 +743,7 @@ fn records_for(
         }) else {
             continue;
         };
+        let hold = hold_of(t, covering.get(i).and_then(Option::as_ref), window_holds);
         let metric = behavior.metric.as_ref();
         let value = t
             .value
@@ -595,6 +779,8 @@ fn records_for(
             value,
             at: t.at,
             explanation: t.explanation.clone(),
+            incident: t.incident,
+            hold,
         });
     }
     out

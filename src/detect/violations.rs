@@ -1,18 +1,18 @@
-//! The violation writer: records violation changes in SQLite on a thread of its own, in the
-//! order they were queued. Everything queued while one transaction commits goes into the next
+//! The violation writer: records Detect's changes (violation changes, fleet event changes and
+//! releases) in SQLite on a thread of its own, in the order they were queued. Everything queued while one transaction commits goes into the next
 //! one, so several batches share one fsync (group commit, as the history WAL does) and the
 //! engine lock is never held across a SQLite commit.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
-use thingward_store::{Store, StoreError, ViolationRecord};
+use thingward_store::{DetectChange, Store, StoreError};
 
 /// Told the outcome once a job's records are committed (or failed).
 pub(super) type Done = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
 
 /// Records to commit, and whom to tell.
 struct Job {
-    records: Vec<ViolationRecord>,
+    records: Vec<DetectChange>,
     done: Done,
 }
 
@@ -45,11 +45,7 @@ impl ViolationWriter {
     ///
     /// # Errors
     /// [`WriterGone`]; `done` is dropped uncalled.
-    pub(super) fn submit(
-        &self,
-        records: Vec<ViolationRecord>,
-        done: Done,
-    ) -> Result<(), WriterGone> {
+    pub(super) fn submit(&self, records: Vec<DetectChange>, done: Done) -> Result<(), WriterGone> {
         self.queue
             .send(Job { records, done })
             .map_err(|_| WriterGone)
@@ -61,8 +57,20 @@ impl ViolationWriter {
     /// The store's error, or [`WriterGone`].
     pub(super) fn apply_blocking(
         &self,
-        records: Vec<ViolationRecord>,
+        records: Vec<DetectChange>,
     ) -> Result<Result<(), Arc<StoreError>>, WriterGone> {
+        self.submit_waiter(records)?.recv().map_err(|_| WriterGone)
+    }
+
+    /// Queues `records` and returns where the outcome arrives (so that a caller can queue
+    /// under the engine lock and wait after releasing it).
+    ///
+    /// # Errors
+    /// [`WriterGone`].
+    pub(super) fn submit_waiter(
+        &self,
+        records: Vec<DetectChange>,
+    ) -> Result<Receiver<Result<(), Arc<StoreError>>>, WriterGone> {
         let (tx, rx) = sync_channel(1);
         self.submit(
             records,
@@ -70,7 +78,7 @@ impl ViolationWriter {
                 let _ = tx.send(result);
             }),
         )?;
-        rx.recv().map_err(|_| WriterGone)
+        Ok(rx)
     }
 }
 
@@ -84,7 +92,7 @@ fn run(store: &dyn Store, jobs: &Receiver<Job>) {
             done.push(job.done);
         }
         // A failure refuses every batch of the group (each gets a 5xx and may retry).
-        let result = store.violations_apply(&records).map(drop).map_err(Arc::new);
+        let result = store.detect_apply(&records).map(drop).map_err(Arc::new);
         for done in done {
             done(result.clone());
         }

@@ -61,6 +61,9 @@ pub(crate) enum EventKind {
     Violations,
     /// Every audit finding.
     AuditFindings,
+    /// Fleet events (opened, closed) of the profiles routed to the destination. A destination
+    /// that takes `violations` takes them too: they stand in for the device alarms they hold.
+    FleetEvents,
 }
 
 /// The request body, unchecked.
@@ -333,7 +336,9 @@ impl DestinationParams {
         events.sort();
         events.dedup();
         if events.is_empty() {
-            errors.push("events must name at least one of violations, audit-findings".into());
+            errors.push(
+                "events must name at least one of violations, audit-findings, fleet-events".into(),
+            );
         }
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if !(1..=20).contains(&max_attempts) {

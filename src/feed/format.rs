@@ -1,4 +1,5 @@
-//! Payload formats: how an outbox event (a violation event or an audit finding) is rendered
+//! Payload formats: how an outbox event (a violation event, an audit finding or a fleet event
+//! opening or closing) is rendered
 //! for Alertmanager, CloudEvents, OCSF, ASFF, and the plain envelope of MQTT, NATS and SSE.
 //! Pure functions of the events; docs/specs/feed.md lists every field.
 
@@ -11,6 +12,8 @@ use thingward_store::{OutboxEvent, OutboxKind, Severity};
 pub(crate) const OCSF_VERSION: &str = "1.5.0";
 /// The ASFF schema version.
 pub(crate) const ASFF_VERSION: &str = "2018-10-08";
+/// The Alertmanager `alertname` of fleet events.
+pub(crate) const FLEET_ALERTNAME: &str = "ThingwardFleetEvent";
 /// CloudEvents' structured-mode content type.
 pub(crate) const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 /// CloudEvents' batch-mode content type.
@@ -157,6 +160,108 @@ impl<'a> Finding<'a> {
     }
 }
 
+/// What a fleet event says, read from its body (the fleet event's API shape plus
+/// `fleetEventChange`, `docs/specs/fleet-events.md`).
+struct Fleet<'a> {
+    id: &'a str,
+    profile: &'a str,
+    change: &'a str,
+    phase: &'a str,
+    verification: Option<&'a str>,
+    body: &'a Value,
+}
+
+impl<'a> Fleet<'a> {
+    fn of(body: &'a Value) -> Self {
+        Self {
+            id: str_of(body, "fleetEventId"),
+            profile: str_of(body, "securityProfileName"),
+            change: str_of(body, "fleetEventChange"),
+            phase: str_of(body, "phase"),
+            verification: body.get("verificationState").and_then(Value::as_str),
+            body,
+        }
+    }
+
+    fn firing(&self) -> bool {
+        self.change == "opened"
+    }
+
+    fn dismissed(&self) -> bool {
+        matches!(
+            self.verification,
+            Some("FALSE_POSITIVE" | "BENIGN_POSITIVE")
+        )
+    }
+
+    fn behaviors(&self) -> &'a [Value] {
+        self.body
+            .get("behaviors")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The metrics that moved, comma-separated.
+    fn metrics(&self) -> String {
+        let mut m: Vec<&str> = self
+            .behaviors()
+            .iter()
+            .map(|b| str_of(b, "metric"))
+            .collect();
+        m.dedup();
+        m.join(",")
+    }
+
+    /// `behavior=peak share` per behavior, comma-separated (shares as percentages).
+    fn shares(&self) -> String {
+        self.behaviors()
+            .iter()
+            .map(|b| {
+                let share = b.get("peakShare").and_then(Value::as_f64).unwrap_or(0.0);
+                format!("{}={:.1}%", str_of(b, "behaviorName"), 100.0 * share)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The most devices hot at once on any behavior.
+    fn peak_devices(&self) -> u64 {
+        self.behaviors()
+            .iter()
+            .filter_map(|b| b.get("peakDevices").and_then(Value::as_u64))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn start_ms(&self) -> Option<EpochMillis> {
+        self.body
+            .get("startTime")
+            .and_then(Value::as_f64)
+            .map(thingward_models::time::seconds_to_millis)
+    }
+
+    fn title(&self) -> String {
+        let what = if self.firing() { "opened" } else { "closed" };
+        format!("Fleet event {what} on security profile {}", self.profile)
+    }
+
+    fn description(&self) -> String {
+        format!(
+            "Fleet event {} of security profile {}: {} devices at once on {} (peak shares {}); {} device alarms held; phase {}",
+            self.id,
+            self.profile,
+            self.peak_devices(),
+            self.metrics(),
+            self.shares(),
+            self.body
+                .get("explainedAlarmCount")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            self.phase
+        )
+    }
+}
+
 fn title_case(s: Severity) -> &'static str {
     match s {
         Severity::Low => "Low",
@@ -226,6 +331,27 @@ fn alert(origin: &Origin, e: &OutboxEvent, started_ms: Option<EpochMillis>) -> V
                     Some(e.event_ms),
                     v.id,
                 )
+            }
+        }
+        OutboxKind::FleetEvent => {
+            let f = Fleet::of(&e.body);
+            labels.insert("alertname".into(), FLEET_ALERTNAME.into());
+            labels.insert("securityProfileName".into(), f.profile.into());
+            labels.insert("fleetEventId".into(), f.id.into());
+            annotations.insert("summary".into(), f.title().into());
+            annotations.insert("description".into(), f.description().into());
+            annotations.insert("metrics".into(), f.metrics().into());
+            annotations.insert("shares".into(), f.shares().into());
+            annotations.insert("peakDevices".into(), f.peak_devices().to_string().into());
+            annotations.insert("phase".into(), f.phase.into());
+            if let Some(n) = e.body.get("explainedAlarmCount") {
+                annotations.insert("explainedAlarmCount".into(), n.to_string().into());
+            }
+            let starts = f.start_ms().unwrap_or(e.event_ms);
+            if f.firing() {
+                ("firing", starts, None, f.id)
+            } else {
+                ("resolved", starts, Some(e.event_ms), f.id)
             }
         }
         OutboxKind::AuditFinding => {
@@ -330,6 +456,13 @@ pub(crate) fn cloudevent(origin: &Origin, e: &OutboxEvent) -> Value {
             let f = Finding::of(&e.body);
             ("io.thingward.audit.finding".to_owned(), f.resource_id())
         }
+        OutboxKind::FleetEvent => {
+            let f = Fleet::of(&e.body);
+            (
+                format!("io.thingward.fleet-event.{}", f.change),
+                f.profile.to_owned(),
+            )
+        }
     };
     json!({
         "specversion": "1.0",
@@ -425,6 +558,39 @@ pub(crate) fn ocsf(e: &OutboxEvent) -> Value {
                 extra,
             )
         }
+        OutboxKind::FleetEvent => {
+            let f = Fleet::of(&e.body);
+            let activity = if f.firing() { 1 } else { 3 };
+            let status = if f.dismissed() {
+                3
+            } else if f.firing() {
+                1
+            } else {
+                4
+            };
+            let mut extra = Map::new();
+            extra.insert("count".into(), f.peak_devices().into());
+            (
+                activity,
+                status,
+                json!({
+                    "uid": f.id,
+                    "title": f.title(),
+                    "desc": f.description(),
+                    "types": ["Device Defender fleet event"],
+                    // Learning: the devices' ML models judged each device hot.
+                    "analytic": { "name": FLEET_ALERTNAME, "type_id": 4, "type": "Learning (ML/DL)" },
+                    "created_time": f.start_ms().unwrap_or(e.event_ms),
+                    "related_analytics": f.behaviors().iter().map(|b| json!({
+                        "name": str_of(b, "behaviorName"), "category": str_of(b, "metric"),
+                    })).collect::<Vec<_>>(),
+                }),
+                json!([{ "type": "Security Profile", "name": f.profile, "uid": f.profile,
+                          "data": { "behaviors": f.body.get("behaviors"), "cohorts": f.body.get("cohorts"),
+                                    "explainedAlarmCount": f.body.get("explainedAlarmCount") } }]),
+                extra,
+            )
+        }
         OutboxKind::AuditFinding => {
             let f = Finding::of(&e.body);
             (
@@ -516,6 +682,29 @@ pub(crate) fn asff(origin: &Origin, e: &OutboxEvent) -> Value {
                               "Details": { "Other": { "thingName": v.thing, "securityProfileName": v.profile } } }]),
                     workflow,
                     if v.firing() { "ACTIVE" } else { "ARCHIVED" },
+                    None,
+                )
+            }
+            OutboxKind::FleetEvent => {
+                let f = Fleet::of(&e.body);
+                let workflow = if f.dismissed() {
+                    "SUPPRESSED"
+                } else if f.firing() {
+                    "NEW"
+                } else {
+                    "RESOLVED"
+                };
+                (
+                    arn(&format!("fleetevent/{}", f.id)),
+                    arn(&format!("securityprofile/{}", f.profile)),
+                    json!(["Unusual Behaviors/Device"]),
+                    f.title(),
+                    f.description(),
+                    json!([{ "Type": "Other", "Id": arn(&format!("securityprofile/{}", f.profile)),
+                              "Details": { "Other": { "securityProfileName": f.profile, "fleetEventId": f.id,
+                                                       "metrics": f.metrics(), "shares": f.shares() } } }]),
+                    workflow,
+                    if f.firing() { "ACTIVE" } else { "ARCHIVED" },
                     None,
                 )
             }
@@ -706,5 +895,61 @@ mod tests {
             plain(&f)["event"]["checkName"],
             "DEVICE_CERTIFICATE_EXPIRING_CHECK"
         );
+    }
+
+    #[test]
+    fn a_fleet_event_renders_in_every_format() {
+        let event = |change: &str, seq: i64| OutboxEvent {
+            seq,
+            key: format!("6553f10000000000:{change}"),
+            kind: OutboxKind::FleetEvent,
+            routing: OutboxRouting {
+                profile: Some("p".into()),
+                severity: Some(Severity::Medium),
+                ..OutboxRouting::default()
+            },
+            event_ms: 1_764_633_900_000,
+            body: json!({
+                "fleetEventId": "6553f10000000000", "securityProfileName": "p",
+                "phase": if change == "opened" { "OPEN" } else { "CLOSED" },
+                "startTime": 1_764_633_600.0,
+                "behaviors": [{ "behaviorName": "out", "metric": "aws:all-bytes-out",
+                                "devices": 30, "share": 0.3, "peakDevices": 40, "peakShare": 0.4 }],
+                "cohorts": [], "explainedAlarmCount": 39, "fleetEventChange": change,
+            }),
+        };
+        let (opened, closed) = (event("opened", 1), event("closed", 2));
+        let am = alertmanager(&origin(), "r", &[(&opened, None), (&closed, None)]);
+        let a = &am["alerts"][0];
+        assert_eq!(a["labels"]["alertname"], FLEET_ALERTNAME);
+        assert_eq!(a["labels"]["fleetEventId"], "6553f10000000000");
+        assert_eq!(a["status"], "firing");
+        assert_eq!(a["annotations"]["metrics"], "aws:all-bytes-out");
+        assert_eq!(a["annotations"]["shares"], "out=40.0%");
+        assert_eq!(am["alerts"][1]["status"], "resolved");
+        assert_eq!(am["alerts"][1]["startsAt"], "2025-12-02T00:00:00.000Z");
+        assert_eq!(
+            cloudevent(&origin(), &opened)["type"],
+            "io.thingward.fleet-event.opened"
+        );
+        assert_eq!(
+            cloudevent(&origin(), &closed)["type"],
+            "io.thingward.fleet-event.closed"
+        );
+        assert_eq!(cloudevent(&origin(), &opened)["subject"], "p");
+        let o = ocsf(&closed);
+        assert_eq!(o["class_uid"], 2004);
+        assert_eq!(o["activity_id"], 3);
+        assert_eq!(o["status_id"], 4);
+        assert_eq!(o["finding_info"]["uid"], "6553f10000000000");
+        assert_eq!(o["count"], 40);
+        let f = asff(&origin(), &opened);
+        assert!(
+            f["Id"]
+                .as_str()
+                .is_some_and(|id| id.ends_with(":fleetevent/6553f10000000000"))
+        );
+        assert_eq!(f["Workflow"]["Status"], "NEW");
+        assert_eq!(plain(&opened)["kind"], "fleet-event");
     }
 }

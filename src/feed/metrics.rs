@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus text exposition (format 0.0.4), written by hand. The series are
 //! Device Defender's CloudWatch metrics (violations in alarm, violation events per profile,
-//! behavior and type) and the feed's per-destination delivery state. Labels have bounded
-//! cardinality: profile, behavior, event type, destination — never a thing name.
+//! behavior and type), fleet events, held and released alarms, open incidents, and the feed's
+//! per-destination delivery state. Labels have bounded cardinality: profile, behavior, event
+//! type, phase, cause, destination — never a thing name.
 //!
 //! Extension point: each family group is a function `fn(&dyn Store, &mut Exposition)` listed in
 //! [`SOURCES`], each metric a [`MetricName`]; audit adds its non-compliant counts per check
@@ -49,6 +50,16 @@ pub(crate) enum MetricName {
     FeedLastErrorTimestampSeconds,
     /// The outbox's highest sequence number.
     FeedOutboxLastSequence,
+    /// Live fleet events per profile and phase (PENDING, OPEN).
+    FleetEventsActive,
+    /// Fleet events per profile that opened, closed, dissolved.
+    FleetEventsTotal,
+    /// Device alarms recorded without notification, per cause.
+    AlarmsHeldTotal,
+    /// Held device alarms notified later (a fleet event dissolved, closed or was verified).
+    AlarmsReleasedTotal,
+    /// Device incidents with an active violation.
+    IncidentsOpen,
 }
 
 impl MetricName {
@@ -69,6 +80,11 @@ impl MetricName {
             Self::AuditSuppressedResources => "thingward_audit_suppressed_non_compliant_resources",
             Self::FeedLastErrorTimestampSeconds => "thingward_feed_last_error_timestamp_seconds",
             Self::FeedOutboxLastSequence => "thingward_feed_outbox_last_sequence",
+            Self::FleetEventsActive => "thingward_fleet_events_active",
+            Self::FleetEventsTotal => "thingward_fleet_events_total",
+            Self::AlarmsHeldTotal => "thingward_alarms_held_total",
+            Self::AlarmsReleasedTotal => "thingward_alarms_released_total",
+            Self::IncidentsOpen => "thingward_incidents_open",
         }
     }
 
@@ -101,6 +117,23 @@ impl MetricName {
                 ("When the last delivery attempt failed.", Kind::Gauge)
             }
             Self::FeedOutboxLastSequence => ("The outbox's highest sequence number.", Kind::Gauge),
+            Self::FleetEventsActive => (
+                "Live fleet events, per security profile and phase (PENDING, OPEN).",
+                Kind::Gauge,
+            ),
+            Self::FleetEventsTotal => (
+                "Fleet events that opened, closed or dissolved, per security profile.",
+                Kind::Counter,
+            ),
+            Self::AlarmsHeldTotal => (
+                "Device alarms recorded without notification, per cause (fleet_event, maintenance).",
+                Kind::Counter,
+            ),
+            Self::AlarmsReleasedTotal => (
+                "Held device alarms notified later (their fleet event dissolved, closed with them active, or was verified TRUE_POSITIVE).",
+                Kind::Counter,
+            ),
+            Self::IncidentsOpen => ("Device incidents with an active violation.", Kind::Gauge),
             Self::AuditNonCompliantResources => (
                 "Non-compliant resources per audit check, in its latest completed run (Device Defender's NonCompliantResources).",
                 Kind::Gauge,
@@ -164,7 +197,7 @@ impl Exposition {
 pub(crate) type Source = fn(&dyn Store, &mut Exposition) -> Result<(), StoreError>;
 
 /// Every group exposed, in order.
-pub(crate) const SOURCES: &[Source] = &[violations, audit, feed];
+pub(crate) const SOURCES: &[Source] = &[violations, fleet, audit, feed];
 
 /// The whole exposition.
 ///
@@ -208,6 +241,51 @@ fn violations(store: &dyn Store, out: &mut Exposition) -> Result<(), StoreError>
             f(n),
         );
     }
+    Ok(())
+}
+
+/// Fleet events (live per phase; opened, closed, dissolved so far), held and released device
+/// alarms, open incidents. Labels: profile, phase, cause — bounded sets.
+fn fleet(store: &dyn Store, out: &mut Exposition) -> Result<(), StoreError> {
+    use std::collections::BTreeMap;
+    use thingward_store::FleetPhase;
+    let mut live: BTreeMap<(String, &str), i64> = BTreeMap::new();
+    let mut total: BTreeMap<(String, &str), i64> = BTreeMap::new();
+    for (profile, phase, n) in store.fleet_event_counts()? {
+        if phase.is_active() {
+            *live.entry((profile.clone(), phase.as_str())).or_default() += n;
+        }
+        // A closed event opened first; the labels name what happened, not the phase now.
+        let reached: &[&str] = match phase {
+            FleetPhase::Pending => &[],
+            FleetPhase::Open => &["opened"],
+            FleetPhase::Closed => &["opened", "closed"],
+            FleetPhase::Dissolved => &["dissolved"],
+        };
+        for r in reached {
+            *total.entry((profile.clone(), r)).or_default() += n;
+        }
+    }
+    for (name, rows) in [
+        (MetricName::FleetEventsActive, &live),
+        (MetricName::FleetEventsTotal, &total),
+    ] {
+        out.family(name);
+        for ((profile, phase), n) in rows {
+            out.sample(name, &[("profile", profile), ("phase", phase)], f(*n));
+        }
+    }
+    let holds = store.hold_counts()?;
+    let name = MetricName::AlarmsHeldTotal;
+    out.family(name);
+    out.sample(name, &[("cause", "fleet_event")], f(holds.fleet_event));
+    out.sample(name, &[("cause", "maintenance")], f(holds.maintenance));
+    let name = MetricName::AlarmsReleasedTotal;
+    out.family(name);
+    out.sample(name, &[], f(holds.released));
+    let name = MetricName::IncidentsOpen;
+    out.family(name);
+    out.sample(name, &[], f(holds.incidents_open));
     Ok(())
 }
 

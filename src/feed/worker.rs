@@ -49,8 +49,8 @@ pub(crate) fn destination_arn(origin: &Origin, name: &str) -> String {
     )
 }
 
-/// Whether `event` goes to the destination: its kind is subscribed, and a violation's profile
-/// is covered (`allProfiles`, or an `alertTargets` entry naming the destination's ARN).
+/// Whether `event` goes to the destination: its kind is subscribed, and a violation's (or
+/// fleet event's) profile is covered (`allProfiles`, or an `alertTargets` entry naming the destination's ARN).
 /// `targets` caches each profile's alert target ARNs for the round.
 fn routed(
     store: &dyn Store,
@@ -65,8 +65,13 @@ fn routed(
     }
     match event.kind {
         OutboxKind::AuditFinding => Ok(dest.events.contains(&EventKind::AuditFindings)),
-        OutboxKind::Violation => {
-            if !dest.events.contains(&EventKind::Violations) {
+        OutboxKind::Violation | OutboxKind::FleetEvent => {
+            // Fleet events stand in for the device alarms they hold: a destination taking
+            // violations takes them too.
+            let wanted = dest.events.contains(&EventKind::Violations)
+                || (event.kind == OutboxKind::FleetEvent
+                    && dest.events.contains(&EventKind::FleetEvents));
+            if !wanted {
                 return Ok(false);
             }
             if dest.all_profiles {

@@ -145,6 +145,7 @@ fn events_name(kind: OutboxKind) -> &'static str {
     match kind {
         OutboxKind::Violation => "violations",
         OutboxKind::AuditFinding => "audit-findings",
+        OutboxKind::FleetEvent => "fleet-events",
     }
 }
 

@@ -4,11 +4,13 @@
 //! What it holds: security profiles and their target attachments, the registry (custom metrics,
 //! dimensions, things, thing groups), violations and their events, the ML models index, the
 //! alarm feed's outbox and destinations, Audit (configuration, tasks, findings, suppressions,
-//! certificates, CRLs, policies) and mitigation (actions, tasks, executions).
+//! certificates, CRLs, policies), mitigation (actions, tasks, executions), fleet events and
+//! maintenance windows.
 //!
 //! The interface is one trait per area ([`ProfileStore`], [`RegistryStore`],
 //! [`ViolationStore`], [`ModelStore`], [`OutboxStore`], [`DestinationStore`], [`AuditStore`],
-//! [`CertStore`], [`MitigationStore`]) and the supertrait [`Store`] that a backend implements
+//! [`CertStore`], [`MitigationStore`], [`FleetEventStore`], [`MaintenanceStore`]) and the
+//! supertrait [`Store`] that a backend implements
 //! to be usable by the service, which holds an `Arc<dyn Store>`. Callers bring every trait into
 //! scope with `use thingward_store::prelude::*` (calls through `dyn Store` need no import).
 //! What is inherently a backend's own (SQLite's second read connection, its migrations) stays
@@ -21,6 +23,8 @@
 mod audit;
 mod certs;
 mod destinations;
+mod fleet;
+mod maintenance;
 mod mitigation;
 mod models;
 mod outbox;
@@ -40,6 +44,11 @@ pub use certs::{
     principal_cert_id,
 };
 pub use destinations::{DeadLetter, DestinationRecord, DestinationStatus, DestinationStore};
+pub use fleet::{
+    FleetBehavior, FleetChangeKind, FleetCohort, FleetEventChange, FleetEventFilter,
+    FleetEventRecord, FleetEventStore, FleetPhase, ReleasedAlarm, parse_wire_id, wire_id,
+};
+pub use maintenance::{MaintenanceStore, MaintenanceTarget, MaintenanceWindowRecord};
 pub use mitigation::{
     ActionRecord, ExecState, ExecutionFilter, ExecutionRecord, MitigationStore, STOPPED_MESSAGE,
     TaskInsert, TaskKind, TaskRecord, TaskState, ViolationRef, ViolationSelector,
@@ -52,14 +61,16 @@ pub use registry::{
 };
 pub use sqlite::SqliteStore;
 pub use violations::{
-    EventFilter, ViolationChange, ViolationFilter, ViolationRecord, ViolationStore,
+    DetectChange, EventFilter, Hold, HoldCounts, IncidentFilter, IncidentRecord, ViolationChange,
+    ViolationFilter, ViolationRecord, ViolationStore,
 };
 
 /// Every trait of the store interface, for `use thingward_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        AuditStore, CertStore, DestinationStore, MitigationStore, ModelStore, OutboxStore,
-        ProfileStore, RegistryStore, Store, ViolationStore,
+        AuditStore, CertStore, DestinationStore, FleetEventStore, MaintenanceStore,
+        MitigationStore, ModelStore, OutboxStore, ProfileStore, RegistryStore, Store,
+        ViolationStore,
     };
 }
 
@@ -101,6 +112,8 @@ pub trait Store:
     + AuditStore
     + CertStore
     + MitigationStore
+    + FleetEventStore
+    + MaintenanceStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -1,6 +1,6 @@
-//! The feed outbox: every event the alarm feed delivers (violation events, audit findings),
-//! appended in the same transaction that records what it announces, read back in sequence
-//! order by the delivery workers, the SSE stream and `thingward findings export`.
+//! The feed outbox: every event the alarm feed delivers (violation events, audit findings,
+//! fleet events), appended in the same transaction that records what it announces, read back
+//! in sequence order by the delivery workers, the SSE stream and `thingward findings export`.
 //!
 //! An event's sequence number (`seq`) is its position in the feed: monotonically increasing,
 //! never reused (it may skip numbers). Each event carries an idempotency key that is unique in the outbox, so
@@ -19,6 +19,9 @@ pub enum OutboxKind {
     Violation,
     /// An audit finding; the body is the AWS `AuditFinding` JSON shape (aws-api.md §4.2).
     AuditFinding,
+    /// A fleet event opened or closed; the body is the fleet event as
+    /// `GET /thingward/v1/fleet-events/{id}` returns it, plus `fleetEventChange`.
+    FleetEvent,
 }
 
 impl OutboxKind {
@@ -27,6 +30,7 @@ impl OutboxKind {
         match self {
             Self::Violation => "violation",
             Self::AuditFinding => "audit-finding",
+            Self::FleetEvent => "fleet-event",
         }
     }
 
@@ -35,6 +39,7 @@ impl OutboxKind {
         match s {
             "violation" => Some(Self::Violation),
             "audit-finding" => Some(Self::AuditFinding),
+            "fleet-event" => Some(Self::FleetEvent),
             _ => None,
         }
     }

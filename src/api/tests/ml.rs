@@ -13,15 +13,15 @@ use thingward_models::ml::{
 };
 use thingward_trainer::lifecycle::ModelStatus;
 
-const PROFILE: &str = "ml";
-const BEHAVIOR: &str = "bytes-out-ml";
-const METRIC: &str = "aws:all-bytes-out";
+pub(super) const PROFILE: &str = "ml";
+pub(super) const BEHAVIOR: &str = "bytes-out-ml";
+pub(super) const METRIC: &str = "aws:all-bytes-out";
 /// Devices of the synthetic fleet, and their datapoints per day (5-minute reports).
 const DEVICES: usize = 8;
 const PER_DAY: i64 = 288;
 const SLOT_MS: i64 = 300_000;
 
-fn ml_behavior(level: &str) -> Value {
+pub(super) fn ml_behavior(level: &str) -> Value {
     json!({
         "name": BEHAVIOR,
         "metric": METRIC,
@@ -341,8 +341,13 @@ impl TestApp {
     /// Writes hand-made artifacts v1..=v`n` and records the behavior as ACTIVE at v`n`, as a
     /// nightly run would have.
     fn write_active_versions(&self, n: u64) {
+        self.write_active_model(n, &["cam"]);
+    }
+
+    /// Like `write_active_versions`, for a model of the fleet `things`.
+    pub(super) fn write_active_model(&self, n: u64, things: &[&str]) {
         for v in 1..=n {
-            let bytes = codec::encode(&hand_model(v, &["cam"])).expect("encode");
+            let bytes = codec::encode(&hand_model(v, things)).expect("encode");
             self.artifacts()
                 .write(PROFILE, BEHAVIOR, v, &bytes)
                 .expect("write");

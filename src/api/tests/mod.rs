@@ -460,6 +460,7 @@ mod audit;
 mod detect;
 mod envelope;
 mod feed;
+mod fleet;
 mod input;
 mod invalidation;
 mod metric_values;

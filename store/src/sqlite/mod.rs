@@ -6,6 +6,9 @@
 mod audit;
 mod certs;
 mod destinations;
+mod fleet;
+mod fleet_rows;
+mod maintenance;
 mod mitigation;
 mod models;
 mod outbox;
@@ -219,7 +222,22 @@ CREATE INDEX IF NOT EXISTS mitigation_executions_by_subject ON mitigation_execut
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("active_violations", "ml_explanation", "TEXT"),
     ("violation_events", "ml_explanation", "TEXT"),
+    ("active_violations", "incident_id", "INTEGER"),
+    ("active_violations", "fleet_event_id", "INTEGER"),
+    ("active_violations", "maintenance_window", "TEXT"),
+    ("violation_events", "incident_id", "INTEGER"),
+    ("violation_events", "fleet_event_id", "INTEGER"),
+    ("violation_events", "maintenance_window", "TEXT"),
+    // 1 while a held event waits for its feed row (fleet events); its release time after.
+    ("violation_events", "held", "INTEGER NOT NULL DEFAULT 0"),
+    ("violation_events", "released_ms", "INTEGER"),
 ];
+
+/// Indexes over [`ADDED_COLUMNS`], created once they exist.
+const ADDED_INDEXES: &str = r#"
+CREATE INDEX IF NOT EXISTS violation_events_by_fleet_event ON violation_events (fleet_event_id) WHERE fleet_event_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS violation_events_by_incident ON violation_events (incident_id) WHERE incident_id IS NOT NULL;
+"#;
 
 /// Adds the [`ADDED_COLUMNS`] a database made by an older thingward lacks.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -235,6 +253,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             tracing::info!(table, column, "Migrated the metadata store: added a column");
         }
     }
+    conn.execute_batch(ADDED_INDEXES)?;
     Ok(())
 }
 
@@ -254,6 +273,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(certs::SCHEMA)?;
         conn.execute_batch(audit::SCHEMA)?;
+        conn.execute_batch(fleet_rows::SCHEMA)?;
         migrate(&conn)?;
         let tail = conn.query_row(outbox::LAST_SEQ, [], |r| r.get("last_seq"))?;
         let reader = Connection::open(path)?;
@@ -399,6 +419,8 @@ INSERT INTO violation_events (violation_id, thing, profile, behavior_name, behav
             value: None,
             at,
             explanation: None,
+            incident: None,
+            hold: None,
         }
     }
 

@@ -216,6 +216,8 @@ mod tests {
             value: None,
             at: 1_500,
             explanation: None,
+            incident: None,
+            hold: None,
         };
         let ml = serde_json::json!({ "name": "ml", "metric": "aws:all-bytes-out",
             "criteria": { "mlDetectionConfig": { "confidenceLevel": "HIGH" } } });
