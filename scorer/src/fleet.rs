@@ -199,6 +199,15 @@ pub enum FleetChange {
         /// Alarms to notify now.
         released: Vec<Released>,
     },
+    /// A behavior left the pending event: its alarms stayed active while the rest of the
+    /// event did not spread — an attack on a few devices during a roll-out. Its held alarms
+    /// are released; the event goes on without it.
+    Released {
+        /// The event.
+        event: FleetEvent,
+        /// Alarms to notify now.
+        released: Vec<Released>,
+    },
     /// The pending event never opened; every alarm it held is released.
     Dissolved {
         /// The event.
@@ -213,7 +222,9 @@ impl FleetChange {
     pub fn event(&self) -> &FleetEvent {
         match self {
             Self::Pending(e) | Self::Opened(e) | Self::Updated(e) => e,
-            Self::Closed { event, .. } | Self::Dissolved { event, .. } => event,
+            Self::Closed { event, .. }
+            | Self::Dissolved { event, .. }
+            | Self::Released { event, .. } => event,
         }
     }
 }
@@ -288,13 +299,6 @@ impl Rings {
         self.sums[slot] += 1;
     }
 
-    /// Devices of `slot` whose latest bin is `now` or the one before.
-    fn recent(&self, slot: usize, now: u32) -> u32 {
-        let base = slot * self.bins;
-        let at = |b: u32| self.counts[base + b as usize % self.bins];
-        at(now) + if now > 1 && self.bins > 1 { at(now - 1) } else { 0 }
-    }
-
     fn sum(&self, slot: usize) -> u32 {
         self.sums.get(slot).copied().unwrap_or(0)
     }
@@ -349,6 +353,8 @@ struct EventBehavior {
     peak_share: f64,
     /// Most distinct hot devices over the horizon (growth is measured on it).
     peak_long: u32,
+    /// When it last gained a device.
+    last_growth: EpochMillis,
     /// Mean residual of the behavior's hot datapoints during the event (the last 20).
     mean_residual: f32,
     hot_residuals: u32,
@@ -369,8 +375,13 @@ struct EventSlot {
     /// Per cohort slot (index = slot): peak devices and share.
     cohorts: Vec<(u32, f64)>,
     cohort_names: Arc<[Arc<str>]>,
-    /// Pair keys of the alarms it explained (dropped once the event is over).
-    members: Vec<u64>,
+    /// Pair keys of the alarms it explained, with their behavior (dropped once the event is
+    /// over).
+    members: Vec<(u64, u32)>,
+    /// The explained alarms not cleared yet, with when they started and their behavior.
+    open_members: Vec<(u64, EpochMillis, u32)>,
+    /// Behaviors that left it (their alarms were released); they do not join again.
+    left: Vec<u32>,
     explained: u32,
     /// Its alarms are notified again (dissolved, closed, or marked TRUE_POSITIVE).
     released: bool,
@@ -389,6 +400,8 @@ pub(crate) struct FleetTracker {
     changes: Vec<FleetChange>,
     /// Events that ended since the scorer last resolved their members.
     finished: Vec<u32>,
+    /// Alarms that left a pending event with their behavior, per event slot.
+    detached: Vec<(u32, Vec<u64>)>,
     next_id: u64,
 }
 
@@ -401,6 +414,7 @@ impl FleetTracker {
             events: Vec::new(),
             changes: Vec::new(),
             finished: Vec::new(),
+            detached: Vec::new(),
             next_id: id_seed,
         }
     }
@@ -546,6 +560,8 @@ impl FleetTracker {
                     cohorts: vec![(0, 0.0); bf.cohorts.len().max(1)],
                     cohort_names: Arc::clone(&bf.cohorts),
                     members: Vec::new(),
+                    open_members: Vec::new(),
+                    left: Vec::new(),
                     explained: 0,
                     released: false,
                 });
@@ -564,13 +580,14 @@ impl FleetTracker {
             Some(b) => {
                 if long > b.peak_long {
                     b.peak_long = long;
+                    b.last_growth = ts;
                     ev.last_growth = ts;
                 }
                 b.hot_residuals += 1;
                 b.mean_residual += (residual - b.mean_residual) / b.hot_residuals.min(20) as f32;
                 false
             }
-            None if significant => {
+            None if significant && !ev.left.contains(&bid) => {
                 ev.behaviors.push(EventBehavior {
                     bid,
                     devices: 0,
@@ -578,6 +595,7 @@ impl FleetTracker {
                     peak_devices: 0,
                     peak_share: 0.0,
                     peak_long: long,
+                    last_growth: ts,
                     mean_residual: residual,
                     hot_residuals: 1,
                 });
@@ -644,7 +662,6 @@ impl FleetTracker {
         let ev = &self.events[slot as usize];
         let bids: Vec<u32> = ev.behaviors.iter().map(|b| b.bid).collect();
         let mut quiet = true;
-        let mut sustained = false;
         let mut current = Vec::with_capacity(bids.len());
         for bid in bids {
             if let Some(Some(bf)) = self.behaviors.get_mut(bid as usize) {
@@ -656,9 +673,6 @@ impl FleetTracker {
                     }
                     bf.bin = now_bin;
                 }
-                // Devices still hot now (an attack on a few devices stays hot; a roll-out's
-                // devices recover after their download).
-                sustained |= bf.hot.recent(0, now_bin) >= 2;
                 let (h, s) = (bf.hot.sum(0), bf.seen.sum(0).max(1));
                 let share = f64::from(h) / f64::from(s);
                 let cohort_loud = (1..bf.cohorts.len()).any(|c| {
@@ -680,10 +694,35 @@ impl FleetTracker {
         }
         match ev.phase {
             FleetPhase::Pending => {
-                let stalled = ts - ev.last_growth;
-                if (sustained && (stalled >= params.stall_ms || ts - ev.start >= params.confirm_ms))
-                    || stalled >= params.horizon_ms
-                {
+                // A behavior whose alarms stay active after stall_ms (an attack on a few
+                // devices stays in alarm; a roll-out's devices recover after their download)
+                // and that stopped spreading leaves the event, its alarms released.
+                let leaving: Vec<u32> =
+                    ev.behaviors
+                        .iter()
+                        .filter(|b| {
+                            let sustained = ev.open_members.iter().any(|&(_, start, bid)| {
+                                bid == b.bid && ts - start >= params.stall_ms
+                            });
+                            sustained
+                                && (ts - b.last_growth >= params.stall_ms
+                                    || ts - ev.start >= params.confirm_ms)
+                        })
+                        .map(|b| b.bid)
+                        .collect();
+                if !leaving.is_empty() && leaving.len() < ev.behaviors.len() {
+                    ev.behaviors.retain(|b| !leaving.contains(&b.bid));
+                    ev.open_members.retain(|m| !leaving.contains(&m.2));
+                    let keys: Vec<u64> = ev
+                        .members
+                        .iter()
+                        .filter(|m| leaving.contains(&m.1))
+                        .map(|m| m.0)
+                        .collect();
+                    ev.members.retain(|m| !leaving.contains(&m.1));
+                    ev.left.extend(&leaving);
+                    self.detached.push((slot, keys));
+                } else if !leaving.is_empty() || ts - ev.last_growth >= params.horizon_ms {
                     self.finish(slot, ts, FleetPhase::Dissolved);
                 }
             }
@@ -722,6 +761,7 @@ impl FleetTracker {
         bid: u32,
         key: u64,
         residual: f32,
+        at: EpochMillis,
     ) -> Option<u32> {
         let ratio = self.params.outlier_ratio;
         let slot = (*self.active.get(profile as usize)?)?;
@@ -730,9 +770,23 @@ impl FleetTracker {
         if ev.released || residual > ratio * b.mean_residual.max(0.0) + 1.0 {
             return None;
         }
-        ev.members.push(key);
+        ev.members.push((key, bid));
+        ev.open_members.push((key, at, bid));
         ev.explained += 1;
         Some(slot + 1)
+    }
+
+    /// The alarm `key` explained by `link` cleared (or was invalidated).
+    pub(crate) fn cleared(&mut self, link: u32, key: u64) {
+        let Some(ev) = link
+            .checked_sub(1)
+            .and_then(|slot| self.events.get_mut(slot as usize))
+        else {
+            return;
+        };
+        if let Some(i) = ev.open_members.iter().position(|&(k, _, _)| k == key) {
+            ev.open_members.swap_remove(i);
+        }
     }
 
     /// The id of the event behind `link`, while it still suppresses notifications.
@@ -793,9 +847,21 @@ impl FleetTracker {
             .map(|slot| {
                 let ev = &mut self.events[slot as usize];
                 ev.released = true;
-                let members = std::mem::take(&mut ev.members);
+                let members = std::mem::take(&mut ev.members)
+                    .into_iter()
+                    .map(|m| m.0)
+                    .collect();
+                ev.open_members = Vec::new();
                 (self.snapshot(slot), members)
             })
+            .collect()
+    }
+
+    /// Takes the alarms that left a pending event with their behavior.
+    pub(crate) fn take_detached(&mut self) -> Vec<(FleetEvent, Vec<u64>)> {
+        std::mem::take(&mut self.detached)
+            .into_iter()
+            .map(|(slot, keys)| (self.snapshot(slot), keys))
             .collect()
     }
 
@@ -815,7 +881,12 @@ impl FleetTracker {
     pub(crate) fn release(&mut self, id: FleetEventId) -> Option<Vec<u64>> {
         let ev = self.events.iter_mut().find(|e| e.id == id)?;
         ev.released = true;
-        Some(std::mem::take(&mut ev.members))
+        Some(
+            std::mem::take(&mut ev.members)
+                .into_iter()
+                .map(|m| m.0)
+                .collect(),
+        )
     }
 
     /// The pending and open events.

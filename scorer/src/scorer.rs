@@ -401,6 +401,16 @@ impl Scorer {
 
     /// Turns the events that ended into Closed / Dissolved changes with their released alarms.
     fn resolve_finished(&mut self) {
+        for (event, keys) in self.fleet.take_detached() {
+            // Their later changes are notified: the event no longer explains them.
+            for key in &keys {
+                if let Some(state) = self.drifts.get_mut(key) {
+                    state.link = 0;
+                }
+            }
+            let released = self.released(&keys, FleetPhase::Dissolved);
+            self.fleet.push(FleetChange::Released { event, released });
+        }
         for (event, members) in self.fleet.take_finished() {
             let released = self.released(&members, event.phase);
             let change = if event.phase == FleetPhase::Closed {
@@ -595,13 +605,16 @@ impl Scorer {
                     state.link = if covered {
                         MAINTENANCE_LINK
                     } else {
-                        fleet.explain(profile_id, bid, key, judgement.residual).unwrap_or(0)
+                        fleet
+                            .explain(profile_id, bid, key, judgement.residual, dp.timestamp)
+                            .unwrap_or(0)
                     };
                 }
                 let cause = cause_of(fleet, state.link);
                 if matches!(change, Change::Event(_))
                     && change != Change::Event(ViolationEventType::InAlarm)
                 {
+                    fleet.cleared(state.link, key);
                     state.link = 0;
                 }
                 let incident =

@@ -69,6 +69,7 @@ pub(super) fn record_change(c: &FleetChange) -> FleetEventChange {
         FleetChange::Updated(_) => (FleetChangeKind::Updated, Vec::new()),
         FleetChange::Closed { released: r, .. } => (FleetChangeKind::Closed, released(r)),
         FleetChange::Dissolved { released: r, .. } => (FleetChangeKind::Dissolved, released(r)),
+        FleetChange::Released { released: r, .. } => (FleetChangeKind::Updated, released(r)),
     };
     FleetEventChange {
         kind,

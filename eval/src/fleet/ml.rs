@@ -224,9 +224,9 @@ fn notes_of(change: &FleetChange, at: EpochMillis) -> Vec<Note> {
     let e = change.event();
     let mut notes = Vec::new();
     let released = match change {
-        FleetChange::Closed { released, .. } | FleetChange::Dissolved { released, .. } => {
-            released.as_slice()
-        }
+        FleetChange::Closed { released, .. }
+        | FleetChange::Dissolved { released, .. }
+        | FleetChange::Released { released, .. } => released.as_slice(),
         _ => &[],
     };
     for r in released {
