@@ -379,7 +379,7 @@ struct EventSlot {
     /// over).
     members: Vec<(u64, u32)>,
     /// The explained alarms not cleared yet, with when they started and their behavior.
-    open_members: Vec<(u64, EpochMillis, u32)>,
+    open_members: crate::hash::IdMap<u64, (EpochMillis, u32)>,
     /// Behaviors that left it (their alarms were released); they do not join again.
     left: Vec<u32>,
     explained: u32,
@@ -560,7 +560,7 @@ impl FleetTracker {
                     cohorts: vec![(0, 0.0); bf.cohorts.len().max(1)],
                     cohort_names: Arc::clone(&bf.cohorts),
                     members: Vec::new(),
-                    open_members: Vec::new(),
+                    open_members: crate::hash::IdMap::default(),
                     left: Vec::new(),
                     explained: 0,
                     released: false,
@@ -701,7 +701,7 @@ impl FleetTracker {
                     ev.behaviors
                         .iter()
                         .filter(|b| {
-                            let sustained = ev.open_members.iter().any(|&(_, start, bid)| {
+                            let sustained = ev.open_members.values().any(|&(start, bid)| {
                                 bid == b.bid && ts - start >= params.stall_ms
                             });
                             sustained
@@ -712,7 +712,7 @@ impl FleetTracker {
                         .collect();
                 if !leaving.is_empty() && leaving.len() < ev.behaviors.len() {
                     ev.behaviors.retain(|b| !leaving.contains(&b.bid));
-                    ev.open_members.retain(|m| !leaving.contains(&m.2));
+                    ev.open_members.retain(|_, m| !leaving.contains(&m.1));
                     let keys: Vec<u64> = ev
                         .members
                         .iter()
@@ -771,7 +771,7 @@ impl FleetTracker {
             return None;
         }
         ev.members.push((key, bid));
-        ev.open_members.push((key, at, bid));
+        ev.open_members.insert(key, (at, bid));
         ev.explained += 1;
         Some(slot + 1)
     }
@@ -784,9 +784,7 @@ impl FleetTracker {
         else {
             return;
         };
-        if let Some(i) = ev.open_members.iter().position(|&(k, _, _)| k == key) {
-            ev.open_members.swap_remove(i);
-        }
+        ev.open_members.remove(&key);
     }
 
     /// The id of the event behind `link`, while it still suppresses notifications.
@@ -851,7 +849,7 @@ impl FleetTracker {
                     .into_iter()
                     .map(|m| m.0)
                     .collect();
-                ev.open_members = Vec::new();
+                ev.open_members = crate::hash::IdMap::default();
                 (self.snapshot(slot), members)
             })
             .collect()
