@@ -697,19 +697,20 @@ impl FleetTracker {
                 // A behavior whose alarms stay active after stall_ms (an attack on a few
                 // devices stays in alarm; a roll-out's devices recover after their download)
                 // and that stopped spreading leaves the event, its alarms released.
-                let leaving: Vec<u32> =
-                    ev.behaviors
-                        .iter()
-                        .filter(|b| {
-                            let sustained = ev.open_members.values().any(|&(start, bid)| {
-                                bid == b.bid && ts - start >= params.stall_ms
-                            });
-                            sustained
-                                && (ts - b.last_growth >= params.stall_ms
-                                    || ts - ev.start >= params.confirm_ms)
-                        })
-                        .map(|b| b.bid)
-                        .collect();
+                let leaving: Vec<u32> = ev
+                    .behaviors
+                    .iter()
+                    .filter(|b| {
+                        let sustained = ev
+                            .open_members
+                            .values()
+                            .any(|&(start, bid)| bid == b.bid && ts - start >= params.stall_ms);
+                        sustained
+                            && (ts - b.last_growth >= params.stall_ms
+                                || ts - ev.start >= params.confirm_ms)
+                    })
+                    .map(|b| b.bid)
+                    .collect();
                 if !leaving.is_empty() && leaving.len() < ev.behaviors.len() {
                     ev.behaviors.retain(|b| !leaving.contains(&b.bid));
                     ev.open_members.retain(|_, m| !leaving.contains(&m.1));

@@ -178,6 +178,21 @@ async fn ml_behavior_is_pending_for_14_days_then_active_and_explains_its_alarms(
     );
     let s = t.summary().await;
     assert!(s["expectedFalsePositiveRates"]["HIGH"].is_number(), "{s}");
+    // In the unit people read: the profile's budget, shared by its one ML behavior, and what
+    // calibration expects per 1,000 device-days and per day for the devices it was trained on.
+    assert_eq!(
+        s["profileAlarmBudgetPer1000DeviceDays"]["MEDIUM"], 2.0,
+        "{s}"
+    );
+    assert_eq!(s["alarmBudgetSharedBy"], 1, "{s}");
+    let per_1000 = s["expectedFalseAlarmsPer1000DeviceDays"]["LOW"]
+        .as_f64()
+        .expect("per 1,000 device-days");
+    let per_day = s["expectedFalseAlarmsPerDay"]["LOW"]
+        .as_f64()
+        .expect("per day");
+    assert!(per_1000 > 0.0 && per_1000 < 200.0, "{s}");
+    assert!(per_day > 0.0 && per_day < per_1000, "{s}");
     // Back to normal: cleared, and the clearing event has no explanation.
     t.count("dev-2", METRIC, base(2) as u64).await;
     assert!(t.active("").await.is_empty());
