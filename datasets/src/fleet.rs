@@ -12,7 +12,7 @@ use crate::error::ScenarioError;
 use crate::labels::{Event, EventClass, EventKind, Labels};
 use crate::reading::{METRICS, Reading};
 use crate::scenario::{FleetShare, Region, SLOT_MS, SLOTS_PER_DAY, Scenario, archetype_at};
-use crate::schedule;
+use crate::schedule::{self, draw};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -539,18 +539,6 @@ fn region_name(scenario: &Scenario, region: Option<usize>) -> &str {
 
 fn normal(rng: &mut StdRng) -> f64 {
     StandardNormal.sample(rng)
-}
-
-/// Uniform in `[lo, hi]`, or log-uniform when `log` (for multipliers spanning decades).
-pub(crate) fn draw(rng: &mut StdRng, lo: f64, hi: f64, log: bool) -> f64 {
-    if hi <= lo {
-        return lo;
-    }
-    if log && lo > 0.0 {
-        (rng.random_range(lo.ln()..=hi.ln())).exp()
-    } else {
-        rng.random_range(lo..=hi)
-    }
 }
 
 fn draw_region(rng: &mut StdRng, regions: &[Region]) -> usize {

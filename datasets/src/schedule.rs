@@ -105,7 +105,7 @@ pub(crate) fn staged_rollout(
         ..Plan::default()
     };
     let factors: Vec<f64> = (0..crate::archetype::ARCHETYPES.len())
-        .map(|_| 1.0 + crate::fleet::draw(rng, lo, hi, false) / 100.0)
+        .map(|_| 1.0 + draw(rng, lo, hi, false) / 100.0)
         .collect();
     let n = chosen.len();
     let canary = ((n as f64 * rng.random_range(0.01..=0.02)).round() as usize).clamp(1, n);
@@ -386,4 +386,16 @@ pub(crate) fn dst_shift(chosen: &[usize], at: u32, end: u32, hours: f64, slots: 
         hours.abs()
     );
     plan
+}
+
+/// Uniform in `[lo, hi]`, or log-uniform when `log` (for multipliers spanning decades).
+pub(crate) fn draw(rng: &mut StdRng, lo: f64, hi: f64, log: bool) -> f64 {
+    if hi <= lo {
+        return lo;
+    }
+    if log && lo > 0.0 {
+        (rng.random_range(lo.ln()..=hi.ln())).exp()
+    } else {
+        rng.random_range(lo..=hi)
+    }
 }
