@@ -856,6 +856,13 @@ impl FleetTracker {
             .collect()
     }
 
+    /// Whether an event ended or a behavior left one since the scorer last looked (the common
+    /// case, no, costs one comparison per datapoint).
+    #[inline]
+    pub(crate) fn has_endings(&self) -> bool {
+        !self.finished.is_empty() || !self.detached.is_empty()
+    }
+
     /// Takes the alarms that left a pending event with their behavior.
     pub(crate) fn take_detached(&mut self) -> Vec<(FleetEvent, Vec<u64>)> {
         std::mem::take(&mut self.detached)

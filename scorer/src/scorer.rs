@@ -401,6 +401,9 @@ impl Scorer {
 
     /// Turns the events that ended into Closed / Dissolved changes with their released alarms.
     fn resolve_finished(&mut self) {
+        if !self.fleet.has_endings() {
+            return;
+        }
         for (event, keys) in self.fleet.take_detached() {
             // Their later changes are notified: the event no longer explains them.
             for key in &keys {
