@@ -14,7 +14,7 @@
 //!   (none) ── ≥ 2 hot devices on a behavior, unlikely under the model's LOW rate ──▶ Pending
 //!   Pending ── hot share ≥ open_share of the fleet (or cohort_share of a cohort) ──▶ Open
 //!   Pending ── no new hot device for stall_ms, or not open after confirm_ms ───────▶ Dissolved
-//!   Open ──── every behavior below half its opening share for linger_ms ───────────▶ Closed
+//!   Open ──── every behavior below half its opening share, and no new device, for linger_ms ─▶ Closed
 //! ```
 //!
 //! Device alarms of a behavior the profile's active event covers are recorded with the event's
@@ -378,8 +378,9 @@ struct EventSlot {
     /// Pair keys of the alarms it explained, with their behavior (dropped once the event is
     /// over).
     members: Vec<(u64, u32)>,
-    /// The explained alarms not cleared yet, with when they started and their behavior.
-    open_members: crate::hash::IdMap<u64, (EpochMillis, u32)>,
+    /// The explained alarms not cleared yet: when they started, their behavior, and their
+    /// latest violating datapoint.
+    open_members: crate::hash::IdMap<u64, (EpochMillis, u32, EpochMillis)>,
     /// Behaviors that left it (their alarms were released); they do not join again.
     left: Vec<u32>,
     explained: u32,
@@ -701,10 +702,13 @@ impl FleetTracker {
                     .behaviors
                     .iter()
                     .filter(|b| {
-                        let sustained = ev
-                            .open_members
-                            .values()
-                            .any(|&(start, bid)| bid == b.bid && ts - start >= params.stall_ms);
+                        // Still violating in the last two bins, for longer than stall_ms (a
+                        // device that went quiet mid-alarm is not an attack in progress).
+                        let sustained = ev.open_members.values().any(|&(start, bid, last)| {
+                            bid == b.bid
+                                && ts - start >= params.stall_ms
+                                && ts - last <= 2 * params.bin_ms
+                        });
                         sustained
                             && (ts - b.last_growth >= params.stall_ms
                                 || ts - ev.start >= params.confirm_ms)
@@ -728,7 +732,8 @@ impl FleetTracker {
                 }
             }
             FleetPhase::Open => {
-                if quiet {
+                // A roll-out in waves stays one event: still gaining devices is not quiet.
+                if quiet && ts - ev.last_growth >= params.linger_ms {
                     let since = *ev.below_since.get_or_insert(ts);
                     if ts - since >= params.linger_ms {
                         self.finish(slot, ts, FleetPhase::Closed);
@@ -772,9 +777,20 @@ impl FleetTracker {
             return None;
         }
         ev.members.push((key, bid));
-        ev.open_members.insert(key, (at, bid));
+        ev.open_members.insert(key, (at, bid, at));
         ev.explained += 1;
         Some(slot + 1)
+    }
+
+    /// The alarm `key` explained by `link` violated again at `at`.
+    pub(crate) fn violating(&mut self, link: u32, key: u64, at: EpochMillis) {
+        if let Some(m) = link
+            .checked_sub(1)
+            .and_then(|slot| self.events.get_mut(slot as usize))
+            .and_then(|ev| ev.open_members.get_mut(&key))
+        {
+            m.2 = m.2.max(at);
+        }
     }
 
     /// The alarm `key` explained by `link` cleared (or was invalidated).

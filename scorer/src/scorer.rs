@@ -613,6 +613,9 @@ impl Scorer {
                             .unwrap_or(0)
                     };
                 }
+                if change == Change::StillInAlarm && state.link != MAINTENANCE_LINK {
+                    fleet.violating(state.link, key, dp.timestamp);
+                }
                 let cause = cause_of(fleet, state.link);
                 if matches!(change, Change::Event(_))
                     && change != Change::Event(ViolationEventType::InAlarm)
