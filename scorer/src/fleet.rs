@@ -333,7 +333,15 @@ pub(crate) struct BehaviorFleet {
     p_hot: f64,
     /// The last bin an Updated change was emitted for this behavior.
     updated_bin: u32,
+    /// Datapoints in a row from more than a window ahead of `bin` (see [`FAR_AHEAD_VOTES`]).
+    ahead: u32,
 }
+
+/// A datapoint stamped more than a window ahead of a behavior's clock moves it only after this
+/// many such datapoints in a row: one client with a wrong clock (a batch stamped next year)
+/// cannot push every other device's datapoints out of the window, while a real gap (no data
+/// for hours) is crossed within a few dozen datapoints.
+pub(crate) const FAR_AHEAD_VOTES: u32 = 32;
 
 /// The per-device part of fleet tracking, kept in the scorer's ML state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -477,6 +485,7 @@ impl FleetTracker {
                 cohorts: Arc::clone(cohorts),
                 p_hot,
                 updated_bin: 0,
+                ahead: 0,
             });
         }
         self.behaviors[slot]
@@ -498,6 +507,14 @@ impl FleetTracker {
         let Some(Some(bf)) = self.behaviors.get_mut(bid as usize) else {
             return;
         };
+        let window = self.params.bins() as u32;
+        if bf.bin != 0 && now_bin > bf.bin.saturating_add(window) {
+            bf.ahead += 1;
+            if bf.ahead < FAR_AHEAD_VOTES {
+                return;
+            }
+        }
+        bf.ahead = 0;
         let now = now_bin.max(bf.bin);
         let advanced = now > bf.bin;
         if advanced {

@@ -198,6 +198,39 @@ fn a_fleet_wide_shift_is_one_event_and_its_alarms_are_not_notified() {
 }
 
 #[test]
+fn one_device_stamped_next_year_does_not_move_the_fleet_clock() {
+    let mut run = Run::new();
+    for n in 1..=3 {
+        run.slot(n, |_| false, false);
+    }
+    // A client with a wrong clock reports one device a year ahead.
+    let year = 365 * 288;
+    let d = dp(
+        &thing(7),
+        Metric::AllBytesOut,
+        (4 + year) * MIN5,
+        Value::Number(at(0.0)),
+    );
+    run.scorer
+        .observe_ml_covered(&run.profile, &run.models, &d, false, &mut run.transitions);
+    // A 3-device attack afterwards: its pending event must still dissolve on time (time has
+    // to keep moving for the others) and release the held alarms.
+    for n in 4..10 {
+        run.slot(n, |i| i < 3, false);
+    }
+    let released = run
+        .changes
+        .iter()
+        .find_map(|c| match c {
+            FleetChange::Dissolved { released, .. } => Some(released.len()),
+            _ => None,
+        })
+        .expect("the pending event dissolves");
+    let at_once = run.alarms().iter().filter(|t| t.cause.is_none()).count();
+    assert_eq!(at_once + released, 3);
+}
+
+#[test]
 fn a_small_synchronised_attack_still_alarms_per_device() {
     let mut run = Run::new();
     for n in 1..=3 {
