@@ -94,6 +94,12 @@ impl Tail {
         self.n == 0
     }
 
+    /// Whether exceedance probability `p` is within the data: the sample holds at least
+    /// [`MIN_TAIL_POINTS`] points beyond it, so its order statistics estimate it directly.
+    pub fn within_data(&self, p: f64) -> bool {
+        p * self.n as f64 >= MIN_TAIL_POINTS
+    }
+
     /// The value of ascending rank `rank` (1-based); ranks below the kept top read its lowest.
     fn rank(&self, rank: usize) -> f32 {
         let below = self.n - self.top.len();
@@ -119,8 +125,7 @@ impl Tail {
 /// The empirical threshold for exceedance probability `p`, only where the sample holds at
 /// least [`MIN_TAIL_POINTS`] points beyond it; None otherwise (or for an empty sample).
 pub fn empirical_threshold(tail: &Tail, p: f64) -> Option<f32> {
-    let n = tail.n as f64;
-    (n * p >= MIN_TAIL_POINTS && p < 1.0).then(|| tail.order_statistic(1.0 - p))
+    (tail.within_data(p) && p < 1.0).then(|| tail.order_statistic(1.0 - p))
 }
 
 /// The threshold `t` such that a value of the sample's population exceeds `t` with
@@ -131,7 +136,7 @@ pub fn upper_threshold(tail: &Tail, p: f64) -> Option<f32> {
         return None;
     }
     let nf = n as f64;
-    if nf * p >= MIN_TAIL_POINTS {
+    if tail.within_data(p) {
         let q = tail.order_statistic(1.0 - p);
         // On small-integer metrics the quantile sits on an atom (every device's "one event"):
         // `> q` may flag far fewer than `p`, `≥ q` a few more. Take `≥ q` (a threshold just
@@ -189,7 +194,7 @@ pub fn tail_probability(tail: &Tail, t: f32) -> f64 {
     }
     let nf = n as f64;
     let empirical = exceedance(tail, t);
-    if empirical * nf >= MIN_TAIL_POINTS {
+    if tail.within_data(empirical) {
         return empirical;
     }
     let k = ((nf * TAIL_SHARE) as usize).clamp(50.min(n / 2), n / 2);
@@ -231,7 +236,7 @@ pub fn gaussian_probability(tail: &Tail, t: f32) -> f64 {
     let z = (f64::from(t) - f64::from(tail.median)) / tail.sigma.max(1e-4);
     let g = 1.0 - Normal::standard().cdf(z);
     let e = exceedance(tail, t);
-    if e * tail.n as f64 >= MIN_TAIL_POINTS {
+    if tail.within_data(e) {
         g.max(e)
     } else {
         g

@@ -606,7 +606,7 @@ pub fn fit(
         // exceedance is taken as its own episode (θ = 1, the conservative bound); the θ the
         // data shows is used only where the target is within the data.
         let theta_at = |p: f64| {
-            if p * pooled.len() as f64 >= MIN_TAIL_POINTS {
+            if pooled.within_data(p) {
                 theta
             } else {
                 1.0
@@ -625,7 +625,7 @@ pub fn fit(
             // Nor beyond the data, where the Pareto tail's own uncertainty is larger than
             // the half-window noise it would correct for.
             let corrected = q[l] * half_window_correction;
-            let within = targets[l] * pooled.len() as f64 >= MIN_TAIL_POINTS;
+            let within = pooled.within_data(targets[l]);
             let keep = within
                 && exceedance(&pooled, corrected)
                     <= 2.0 * targets[l].max(exceedance(&pooled, q[l]));
@@ -708,7 +708,7 @@ pub fn fit(
                 0.0
             };
             datapoint[l] += weight * (p_point + p_drift);
-            let theta = if p_point * point_tails[c].len() as f64 >= MIN_TAIL_POINTS {
+            let theta = if point_tails[c].within_data(p_point) {
                 thetas[c]
             } else {
                 1.0
