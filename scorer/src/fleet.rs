@@ -8,23 +8,32 @@
 //! cohort. Each device's last hot and last seen bin live in its ML state, so a device counts
 //! once per window and an update is O(1).
 //!
-//! An event goes through these phases:
+//! An event goes through these phases (shares over the trailing window, or distinct hot
+//! devices over [`FleetParams::horizon_ms`] for roll-outs in waves):
 //!
 //! ```text
 //!   (none) ── ≥ 2 hot devices on a behavior, unlikely under the model's LOW rate ──▶ Pending
 //!   Pending ── hot share ≥ open_share of the fleet (or cohort_share of a cohort) ──▶ Open
-//!   Pending ── no new hot device for stall_ms, or not open after confirm_ms ───────▶ Dissolved
+//!   Pending ── its alarms still violating after stall_ms, no new device for stall_ms
+//!              (or not open after confirm_ms); or no new device for horizon_ms ──────▶ Dissolved
 //!   Open ──── every behavior below half its opening share, and no new device, for linger_ms ─▶ Closed
 //! ```
 //!
 //! Device alarms of a behavior the profile's active event covers are recorded with the event's
-//! id and not notified ([`crate::alarm::Cause::FleetEvent`]). When a pending event dissolves —
-//! a handful of devices alarmed together but it did not spread, as a targeted attack does —
-//! every alarm it held is released (notified, late); when an open event closes, the alarms
-//! still in alarm are released (the fleet recovered, these devices did not). An operator's
-//! TRUE_POSITIVE on the event releases its alarms too ([`crate::Scorer::release_fleet_event`]).
-//! A small synchronised attack therefore still raises per-device alarms: it never reaches the
-//! opening share, and its pending event dissolves after `stall_ms`.
+//! id and not notified ([`crate::alarm::Cause::FleetEvent`]), unless their residual stands far
+//! above the event's ([`FleetParams::outlier_ratio`]). When a pending event dissolves — a
+//! handful of devices alarmed together, stayed in alarm and did not spread, as a targeted attack
+//! does — every alarm it held is released (notified, late). When only some of a pending event's
+//! behaviors behave so (a DDoS during a roll-out), those behaviors leave it and their alarms are
+//! released ([`FleetChange::Released`]). When an open event closes, the alarms still in alarm
+//! are released (the fleet recovered, these devices did not). An operator's TRUE_POSITIVE on
+//! the event releases its alarms too ([`crate::Scorer::release_fleet_event`]). A small
+//! synchronised attack therefore still raises per-device alarms: it never reaches the opening
+//! share, and its alarms are released after `stall_ms`.
+//!
+//! The tracker's clock is the datapoints' timestamps, per behavior; a datapoint more than a
+//! window ahead moves it only after [`FAR_AHEAD_VOTES`] such datapoints in a row, so one client
+//! with a wrong clock cannot stop time for the others.
 //!
 //! Only anomalies above the expected range alarm in ML Detect, so every fleet event's direction
 //! is "above".

@@ -236,11 +236,7 @@ pub fn gaussian_probability(tail: &Tail, t: f32) -> f64 {
     let z = (f64::from(t) - f64::from(tail.median)) / tail.sigma.max(1e-4);
     let g = 1.0 - Normal::standard().cdf(z);
     let e = exceedance(tail, t);
-    if tail.within_data(e) {
-        g.max(e)
-    } else {
-        g
-    }
+    if tail.within_data(e) { g.max(e) } else { g }
 }
 
 /// Generalised Pareto shape ξ and scale σ of `excesses` (ascending, ≥ 0) by probability

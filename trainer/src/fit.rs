@@ -606,11 +606,7 @@ pub fn fit(
         // exceedance is taken as its own episode (θ = 1, the conservative bound); the θ the
         // data shows is used only where the target is within the data.
         let theta_at = |p: f64| {
-            if pooled.within_data(p) {
-                theta
-            } else {
-                1.0
-            }
+            if pooled.within_data(p) { theta } else { 1.0 }
         };
         thetas[c] = theta;
         let targets = budget.map(|b| {
