@@ -32,7 +32,7 @@
 //! share, and its alarms are released after `stall_ms`.
 //!
 //! The tracker's clock is the datapoints' timestamps, per behavior; a datapoint more than a
-//! window ahead moves it only after [`FAR_AHEAD_VOTES`] such datapoints in a row, so one client
+//! window ahead moves it only after `FAR_AHEAD_VOTES` (32) such datapoints in a row, so one client
 //! with a wrong clock cannot stop time for the others.
 //!
 //! Only anomalies above the expected range alarm in ML Detect, so every fleet event's direction
